@@ -1,0 +1,211 @@
+// Package catalog discovers the services osgs knows about.
+//
+// A service is a folder services/<name>/ holding a compose fragment,
+// compose.yaml, that defines a compose service of the same name in a profile
+// of the same name. osgs-specific facts (description, settings, secrets, what
+// to back up) live in the service's `x-osgs` extension, which compose ignores.
+// Adding a service therefore means adding one folder.
+package catalog
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"sort"
+	"strings"
+
+	"go.yaml.in/yaml/v3"
+)
+
+// Setting is one .env key a service needs.
+type Setting struct {
+	Key     string `yaml:"key"`
+	Default string `yaml:"default"`
+	// Secret settings are generated with crypto/rand when missing and are
+	// never printed.
+	Secret bool   `yaml:"secret"`
+	Help   string `yaml:"help"`
+}
+
+// Volume is a named volume a service keeps data in.
+type Volume struct {
+	Name   string `yaml:"name"`   // compose volume name (the project prefix is added by compose)
+	Path   string `yaml:"path"`   // mount point inside the service's container
+	Backup bool   `yaml:"backup"` // saved by <service>:backup as a tar stream
+}
+
+// Service is one catalog entry.
+type Service struct {
+	Name        string
+	Dir         string // folder holding compose.yaml, relative to the project root
+	Description string
+	Settings    []Setting
+	Volumes     []Volume
+	Image       string
+	Built       bool     // has a build: section, i.e. the image is ours
+	Ports       []string // published ports as written in the fragment
+	// Database marks the PostgreSQL service whose databases are dumped with pg_dump.
+	Database bool
+}
+
+// meta is the x-osgs block.
+type meta struct {
+	Description string    `yaml:"description"`
+	Settings    []Setting `yaml:"settings"`
+	Volumes     []Volume  `yaml:"volumes"`
+	Database    bool      `yaml:"database"`
+}
+
+type fragment struct {
+	Services map[string]struct {
+		Osgs     *meta     `yaml:"x-osgs"`
+		Profiles []string  `yaml:"profiles"`
+		Image    string    `yaml:"image"`
+		Build    yaml.Node `yaml:"build"`
+		Ports    []any     `yaml:"ports"`
+	} `yaml:"services"`
+}
+
+var nameRE = regexp.MustCompile(`^[a-z][a-z0-9-]*$`)
+
+// Catalog is the ordered set of known services.
+type Catalog struct {
+	Services []Service
+}
+
+// ServicesDir is where service folders live, relative to the project root.
+const ServicesDir = "services"
+
+// Load reads every services/<name>/compose.yaml under root.
+func Load(root string) (*Catalog, error) {
+	entries, err := os.ReadDir(filepath.Join(root, ServicesDir))
+	if err != nil {
+		return nil, fmt.Errorf("read service catalog: %w", err)
+	}
+	c := &Catalog{}
+	for _, e := range entries {
+		if !e.IsDir() {
+			continue
+		}
+		rel := filepath.Join(ServicesDir, e.Name(), "compose.yaml")
+		data, err := os.ReadFile(filepath.Join(root, rel))
+		if errors.Is(err, os.ErrNotExist) {
+			continue
+		}
+		if err != nil {
+			return nil, err
+		}
+		s, err := parse(e.Name(), rel, data)
+		if err != nil {
+			return nil, err
+		}
+		c.Services = append(c.Services, s)
+	}
+	sort.Slice(c.Services, func(i, j int) bool { return c.Services[i].Name < c.Services[j].Name })
+	return c, nil
+}
+
+func parse(name, rel string, data []byte) (Service, error) {
+	if !nameRE.MatchString(name) {
+		return Service{}, fmt.Errorf("%s: service folder name %q must be lower-case letters, digits and dashes", rel, name)
+	}
+	var f fragment
+	if err := yaml.Unmarshal(data, &f); err != nil {
+		return Service{}, fmt.Errorf("%s: %w", rel, err)
+	}
+	def, ok := f.Services[name]
+	if !ok {
+		return Service{}, fmt.Errorf("%s: defines no service named %q", rel, name)
+	}
+	if def.Osgs == nil {
+		return Service{}, fmt.Errorf("%s: service %q has no x-osgs block", rel, name)
+	}
+	for svc, d := range f.Services {
+		if !slices.Contains(d.Profiles, name) {
+			return Service{}, fmt.Errorf("%s: service %q must be in profile %q", rel, svc, name)
+		}
+	}
+	if def.Image == "" {
+		return Service{}, fmt.Errorf("%s: service %q needs an image: name", rel, name)
+	}
+	if strings.HasSuffix(def.Image, ":latest") || !strings.Contains(lastSegment(def.Image), ":") {
+		return Service{}, fmt.Errorf("%s: image %q must carry a pinned tag", rel, def.Image)
+	}
+	s := Service{
+		Name:        name,
+		Dir:         filepath.Dir(rel),
+		Description: strings.TrimSpace(def.Osgs.Description),
+		Settings:    def.Osgs.Settings,
+		Volumes:     def.Osgs.Volumes,
+		Image:       def.Image,
+		Built:       !def.Build.IsZero(),
+		Database:    def.Osgs.Database,
+	}
+	if s.Description == "" {
+		return Service{}, fmt.Errorf("%s: x-osgs.description is empty", rel)
+	}
+	for _, p := range def.Ports {
+		s.Ports = append(s.Ports, fmt.Sprint(p))
+	}
+	for _, st := range s.Settings {
+		if st.Key == "" {
+			return Service{}, fmt.Errorf("%s: a setting has no key", rel)
+		}
+	}
+	return s, nil
+}
+
+func lastSegment(image string) string {
+	if i := strings.LastIndexByte(image, '/'); i >= 0 {
+		return image[i+1:]
+	}
+	return image
+}
+
+// Names lists the service names in order.
+func (c *Catalog) Names() []string {
+	out := make([]string, len(c.Services))
+	for i, s := range c.Services {
+		out[i] = s.Name
+	}
+	return out
+}
+
+// Get returns the named service, or an error naming the known ones.
+func (c *Catalog) Get(name string) (Service, error) {
+	for _, s := range c.Services {
+		if s.Name == name {
+			return s, nil
+		}
+	}
+	return Service{}, &UnknownServiceError{Name: name, Known: c.Names()}
+}
+
+// UnknownServiceError reports a service name that is not in the catalog.
+type UnknownServiceError struct {
+	Name  string
+	Known []string
+}
+
+func (e *UnknownServiceError) Error() string {
+	return fmt.Sprintf("unknown service %q (known: %s)", e.Name, strings.Join(e.Known, ", "))
+}
+
+// Settings lists every setting of every service, in catalog order, without
+// duplicate keys (the first definition wins).
+func (c *Catalog) Settings() []Setting {
+	seen := map[string]bool{}
+	var out []Setting
+	for _, s := range c.Services {
+		for _, st := range s.Settings {
+			if !seen[st.Key] {
+				seen[st.Key] = true
+				out = append(out, st)
+			}
+		}
+	}
+	return out
+}

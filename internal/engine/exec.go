@@ -1,0 +1,183 @@
+package engine
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+
+	"github.com/docker/compose/v5/pkg/api"
+	"github.com/moby/moby/api/pkg/stdcopy"
+	"github.com/moby/moby/client"
+	"golang.org/x/term"
+)
+
+// ContainerOf returns the ID of the running container of service.
+func (e *Engine) ContainerOf(ctx context.Context, service string) (string, error) {
+	if err := e.CheckServices(service); err != nil {
+		return "", err
+	}
+	f := client.Filters{}
+	f.Add("label", api.ProjectLabel+"="+e.ProjectName())
+	f.Add("label", api.ServiceLabel+"="+service)
+	f.Add("label", api.OneoffLabel+"=False")
+	res, err := e.docker.ContainerList(ctx, client.ContainerListOptions{Filters: f})
+	if err != nil {
+		return "", fmt.Errorf("list containers: %w", err)
+	}
+	if len(res.Items) == 0 {
+		return "", &NotRunningError{Service: service}
+	}
+	return res.Items[0].ID, nil
+}
+
+// NotRunningError reports a service without a running container.
+type NotRunningError struct{ Service string }
+
+func (n *NotRunningError) Error() string {
+	return fmt.Sprintf("%s is not running: start it with `mage %s:up`", n.Service, n.Service)
+}
+
+// ExecOptions configure an exec into a service container.
+type ExecOptions struct {
+	User   string
+	Env    []string
+	Stdin  io.Reader // nil: no stdin
+	Stdout io.Writer
+	Stderr io.Writer
+}
+
+// ExitError is a command in a container that exited non-zero.
+type ExitError struct {
+	Cmd    string
+	Code   int
+	Stderr string
+}
+
+func (x *ExitError) Error() string {
+	msg := fmt.Sprintf("%s exited with code %d", x.Cmd, x.Code)
+	if x.Stderr != "" {
+		msg += ": " + oneLine(lastLines(x.Stderr, 3))
+	}
+	return msg
+}
+
+func lastLines(s string, n int) string {
+	lines := bytes.Split(bytes.TrimSpace([]byte(s)), []byte("\n"))
+	if len(lines) > n {
+		lines = lines[len(lines)-n:]
+	}
+	return string(bytes.Join(lines, []byte(" / ")))
+}
+
+// Exec runs cmd in container id without a TTY, streaming stdin and the
+// demultiplexed stdout/stderr, and returns an *ExitError when it exits
+// non-zero. Arguments are passed as argv, never through a shell.
+func (e *Engine) Exec(ctx context.Context, id string, cmd []string, o ExecOptions) error {
+	created, err := e.docker.ExecCreate(ctx, id, client.ExecCreateOptions{
+		User: o.User, Env: o.Env, Cmd: cmd,
+		AttachStdin: o.Stdin != nil, AttachStdout: true, AttachStderr: true,
+	})
+	if err != nil {
+		return fmt.Errorf("exec %s: %w", cmd[0], err)
+	}
+	att, err := e.docker.ExecAttach(ctx, created.ID, client.ExecAttachOptions{})
+	if err != nil {
+		return fmt.Errorf("exec %s: %w", cmd[0], err)
+	}
+	defer att.Close()
+	stop := context.AfterFunc(ctx, func() { att.Close() })
+	defer stop()
+
+	if o.Stdin != nil {
+		go func() {
+			_, _ = io.Copy(att.Conn, o.Stdin)
+			_ = att.CloseWrite()
+		}()
+	}
+	stdout, stderr := o.Stdout, o.Stderr
+	if stdout == nil {
+		stdout = io.Discard
+	}
+	var errBuf tailBuffer
+	if stderr == nil {
+		stderr = io.Discard
+	}
+	if _, err := stdcopy.StdCopy(stdout, io.MultiWriter(stderr, &errBuf), att.Reader); err != nil {
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		return fmt.Errorf("exec %s: read output: %w", cmd[0], err)
+	}
+	insp, err := e.docker.ExecInspect(ctx, created.ID, client.ExecInspectOptions{})
+	if err != nil {
+		return fmt.Errorf("exec %s: %w", cmd[0], err)
+	}
+	if insp.Running {
+		return fmt.Errorf("exec %s: output ended while the command still runs", cmd[0])
+	}
+	if insp.ExitCode != 0 {
+		return &ExitError{Cmd: cmd[0], Code: insp.ExitCode, Stderr: errBuf.String()}
+	}
+	return nil
+}
+
+// tailBuffer keeps the last 4 KiB written to it, for error messages.
+type tailBuffer struct{ b []byte }
+
+func (t *tailBuffer) Write(p []byte) (int, error) {
+	t.b = append(t.b, p...)
+	if len(t.b) > 4096 {
+		t.b = t.b[len(t.b)-4096:]
+	}
+	return len(p), nil
+}
+
+func (t *tailBuffer) String() string { return string(t.b) }
+
+// Output runs cmd in service's running container and returns its stdout.
+func (e *Engine) Output(ctx context.Context, service, user string, cmd ...string) ([]byte, error) {
+	id, err := e.ContainerOf(ctx, service)
+	if err != nil {
+		return nil, err
+	}
+	var out bytes.Buffer
+	if err := e.Exec(ctx, id, cmd, ExecOptions{User: user, Stdout: &out}); err != nil {
+		return nil, err
+	}
+	return out.Bytes(), nil
+}
+
+// Interactive runs cmd in service's container attached to the user's
+// terminal: with a real TTY when stdin and stdout are terminals, otherwise
+// with piped stdin and plain output. It returns an *ExitError on a non-zero exit.
+func (e *Engine) Interactive(ctx context.Context, service, user string, cmd ...string) error {
+	if err := e.Connect(ctx); err != nil {
+		return err
+	}
+	if _, err := e.ContainerOf(ctx, service); err != nil {
+		return err
+	}
+	tty := isTerminal(e.In) && isTerminal(e.Out)
+	code, err := e.compose.Exec(ctx, e.ProjectName(), api.RunOptions{
+		Service: service, Command: cmd, User: user, Tty: tty, Interactive: true,
+	})
+	var sc interface{ StatusCode() int }
+	if errors.As(err, &sc) {
+		code, err = sc.StatusCode(), nil
+	}
+	if err != nil {
+		return fmt.Errorf("exec %s in %s: %w", cmd[0], service, err)
+	}
+	if code != 0 {
+		return &ExitError{Cmd: cmd[0], Code: code}
+	}
+	return nil
+}
+
+func isTerminal(v any) bool {
+	f, ok := v.(*os.File)
+	return ok && term.IsTerminal(int(f.Fd()))
+}

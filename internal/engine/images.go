@@ -1,0 +1,208 @@
+package engine
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"time"
+
+	"github.com/compose-spec/compose-go/v2/types"
+	"github.com/containerd/errdefs"
+	"github.com/docker/compose/v5/pkg/api"
+	"github.com/moby/moby/client"
+)
+
+// BaseImage is the Debian base every image of ours is built on.
+const BaseImage = "debian:bookworm-slim"
+
+// DebianMirror is where debootstrap fetches packages when the base image must
+// be made locally; OSGS_DEBIAN_MIRROR overrides it.
+const DebianMirror = "http://deb.debian.org/debian"
+
+// baseImageRef is the base the Dockerfiles get as BASE_IMAGE.
+func (e *Engine) baseImageRef() string {
+	if v := e.Env.Value("OSGS_BASE_IMAGE"); v != "" {
+		return v
+	}
+	return BaseImage
+}
+
+// imageExists reports whether ref is present in the engine.
+func (e *Engine) imageExists(ctx context.Context, ref string) (bool, error) {
+	_, err := e.docker.ImageInspect(ctx, ref)
+	switch {
+	case err == nil:
+		return true, nil
+	case errdefs.IsNotFound(err):
+		return false, nil
+	default:
+		return false, fmt.Errorf("inspect image %s: %w", ref, err)
+	}
+}
+
+// missingBuilds lists the project's services that we build and whose image is absent.
+func (e *Engine) missingBuilds(ctx context.Context, p *types.Project) ([]string, error) {
+	var missing []string
+	for _, name := range p.ServiceNames() {
+		s := p.Services[name]
+		if s.Build == nil {
+			continue
+		}
+		ok, err := e.imageExists(ctx, s.Image)
+		if err != nil {
+			return nil, err
+		}
+		if !ok {
+			missing = append(missing, name)
+		}
+	}
+	return missing, nil
+}
+
+// buildMissing builds the images of p's services that are not there yet.
+func (e *Engine) buildMissing(ctx context.Context, p *types.Project) error {
+	missing, err := e.missingBuilds(ctx, p)
+	if err != nil || len(missing) == 0 {
+		return err
+	}
+	return e.build(ctx, p, missing)
+}
+
+func (e *Engine) build(ctx context.Context, p *types.Project, services []string) error {
+	if err := e.EnsureBaseImage(ctx); err != nil {
+		return err
+	}
+	fmt.Fprintf(e.Err, "osgs: building %v from their Dockerfiles\n", services)
+	bp, err := p.WithSelectedServices(services)
+	if err != nil {
+		return err
+	}
+	if err := e.compose.Build(ctx, bp, api.BuildOptions{Services: services, Progress: "plain", Out: e.Err}); err != nil {
+		return fmt.Errorf("build %v: %w", services, err)
+	}
+	return nil
+}
+
+// Build (re)builds the images of the named services, or of every enabled
+// service that has a Dockerfile.
+func (e *Engine) Build(ctx context.Context, services ...string) error {
+	if err := e.CheckServices(services...); err != nil {
+		return err
+	}
+	if err := e.Ready(ctx); err != nil {
+		return err
+	}
+	p, err := e.Project(ctx, e.targets(services)...)
+	if err != nil {
+		return err
+	}
+	var ours []string
+	for _, name := range p.ServiceNames() {
+		if p.Services[name].Build != nil {
+			ours = append(ours, name)
+		} else {
+			fmt.Fprintf(e.Err, "osgs: %s uses the upstream image %s; nothing to build\n", name, p.Services[name].Image)
+		}
+	}
+	if len(ours) == 0 {
+		return nil
+	}
+	return e.build(ctx, p, ours)
+}
+
+// EnsureBaseImage makes sure the Debian base image exists: it is pulled when
+// a registry answers, and otherwise made with debootstrap and imported.
+func (e *Engine) EnsureBaseImage(ctx context.Context) error {
+	ref := e.baseImageRef()
+	ok, err := e.imageExists(ctx, ref)
+	if err != nil || ok {
+		return err
+	}
+	fmt.Fprintf(e.Err, "osgs: base image %s is missing; trying to pull it\n", ref)
+	pullErr := e.pull(ctx, ref, 90*time.Second)
+	if pullErr == nil {
+		return nil
+	}
+	fmt.Fprintf(e.Err, "osgs: pull failed (%s); building %s with debootstrap\n", firstLine(pullErr.Error()), ref)
+	return e.debootstrapImage(ctx, ref)
+}
+
+func (e *Engine) pull(ctx context.Context, ref string, timeout time.Duration) error {
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	resp, err := e.docker.ImagePull(ctx, ref, client.ImagePullOptions{})
+	if err != nil {
+		return err
+	}
+	return resp.Wait(ctx)
+}
+
+// debootstrapImage makes a minimal Debian bookworm root file system and
+// imports it as ref.
+func (e *Engine) debootstrapImage(ctx context.Context, ref string) error {
+	bin, err := exec.LookPath("debootstrap")
+	if err != nil {
+		return fmt.Errorf("base image %s cannot be pulled and debootstrap is not installed: install it (apt-get install debootstrap) or load the image with `docker load`", ref)
+	}
+	if os.Geteuid() != 0 {
+		return fmt.Errorf("base image %s cannot be pulled, and debootstrap needs root: run once as root, or load the image with `docker load`", ref)
+	}
+	dir, err := os.MkdirTemp("", "osgs-rootfs-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(dir)
+	mirror := DebianMirror
+	if m := os.Getenv("OSGS_DEBIAN_MIRROR"); m != "" {
+		mirror = m
+	}
+	cmd := exec.CommandContext(ctx, bin, "--variant=minbase", "bookworm", dir, mirror)
+	cmd.Stdout, cmd.Stderr = io.Discard, e.Err
+	fmt.Fprintf(e.Err, "osgs: debootstrap bookworm from %s (about half a minute)\n", mirror)
+	if err := cmd.Run(); err != nil {
+		return fmt.Errorf("debootstrap bookworm: %w", err)
+	}
+	// apt caches and logs make the image larger and less reproducible.
+	for _, p := range []string{"var/cache/apt/archives", "var/lib/apt/lists"} {
+		entries, _ := os.ReadDir(dir + "/" + p)
+		for _, en := range entries {
+			if en.Type().IsRegular() {
+				os.Remove(dir + "/" + p + "/" + en.Name())
+			}
+		}
+	}
+	return e.importRootfs(ctx, dir, ref)
+}
+
+func (e *Engine) importRootfs(ctx context.Context, dir, ref string) error {
+	tar := exec.CommandContext(ctx, "tar", "--numeric-owner", "--xattrs", "-C", dir, "-c", ".")
+	stdout, err := tar.StdoutPipe()
+	if err != nil {
+		return err
+	}
+	tar.Stderr = e.Err
+	if err := tar.Start(); err != nil {
+		return fmt.Errorf("tar rootfs: %w", err)
+	}
+	res, err := e.docker.ImageImport(ctx, client.ImageImportSource{Source: stdout, SourceName: "-"}, ref,
+		client.ImageImportOptions{Changes: []string{`CMD ["bash"]`}, Message: "osgs debootstrap --variant=minbase bookworm"})
+	if err != nil {
+		_ = tar.Process.Kill()
+		_ = tar.Wait()
+		return fmt.Errorf("import %s: %w", ref, err)
+	}
+	_, copyErr := io.Copy(io.Discard, res)
+	res.Close()
+	waitErr := tar.Wait()
+	if err := errors.Join(copyErr, waitErr); err != nil {
+		return fmt.Errorf("import %s: %w", ref, err)
+	}
+	if ok, err := e.imageExists(ctx, ref); err != nil || !ok {
+		return fmt.Errorf("import %s: the image did not appear (%v)", ref, err)
+	}
+	fmt.Fprintf(e.Err, "osgs: imported %s\n", ref)
+	return nil
+}

@@ -1,0 +1,27 @@
+package targets
+
+import (
+	"context"
+
+	"github.com/magefile/mage/mg"
+
+	"github.com/osgs/osgs/internal/engine"
+)
+
+// Images builds the service images osgs makes from Debian packages.
+type Images mg.Namespace
+
+// Build builds the image of every enabled service that has a Dockerfile (the Debian base first, if missing).
+func (Images) Build(ctx context.Context) error {
+	return run(ctx, func(e *engine.Engine) error { return e.Build(ctx) })
+}
+
+// Base makes sure the Debian base image exists: pulled if a registry answers, otherwise made with debootstrap.
+func (Images) Base(ctx context.Context) error {
+	return run(ctx, func(e *engine.Engine) error {
+		if err := e.Connect(ctx); err != nil {
+			return err
+		}
+		return e.EnsureBaseImage(ctx)
+	})
+}

@@ -1,0 +1,93 @@
+#!/bin/sh
+# First start: create the cluster (scram-sha-256, TLS with a self-signed
+# certificate, plaintext TCP refused) and the configured spatial databases.
+# Every start: exec the server as PID 1 so SIGTERM reaches it directly.
+set -eu
+
+: "${PGDATA:=/var/lib/postgresql/data/pgdata}"
+: "${POSTGRES_USER:=osgs}"
+: "${POSTGRES_DBS:=gis}"
+PWFILE=${POSTGRES_PASSWORD_FILE:-/run/secrets/postgres_password}
+SOCK=/var/run/postgresql
+
+log() { echo "osgs-postgis: $*" >&2; }
+
+psql_local() { psql -h "$SOCK" -U "$POSTGRES_USER" -v ON_ERROR_STOP=1 -Xq "$@"; }
+
+# ensure_databases creates each configured database that is missing and
+# installs the spatial extensions in it. Safe to run again.
+ensure_databases() {
+	for db in $(echo "$POSTGRES_DBS" | tr ',' ' '); do
+		exists=$(psql_local -d postgres -tAc "SELECT 1 FROM pg_database WHERE datname = '$db'")
+		if [ "$exists" != 1 ]; then
+			log "creating database $db"
+			psql_local -d postgres -c "CREATE DATABASE \"$db\""
+		fi
+		psql_local -d "$db" <<-SQL
+			CREATE EXTENSION IF NOT EXISTS postgis;
+			CREATE EXTENSION IF NOT EXISTS postgis_topology;
+			CREATE EXTENSION IF NOT EXISTS postgis_raster;
+			CREATE EXTENSION IF NOT EXISTS hstore;
+			CREATE EXTENSION IF NOT EXISTS pgrouting;
+		SQL
+	done
+}
+
+if [ "${1:-}" = ensure-databases ]; then
+	ensure_databases
+	exit 0
+fi
+
+if [ "${1:-}" = postgres ] && [ ! -s "$PGDATA/PG_VERSION" ]; then
+	if [ ! -s "$PWFILE" ]; then
+		log "no superuser password in $PWFILE; refusing to create an unprotected cluster"
+		exit 1
+	fi
+	mkdir -p "$PGDATA"
+	chmod 700 "$PGDATA"
+	log "initialising cluster in $PGDATA"
+	initdb -D "$PGDATA" -U "$POSTGRES_USER" --pwfile="$PWFILE" -E UTF8 --locale=C.UTF-8 \
+		--auth-local=peer --auth-host=scram-sha-256 >/dev/null
+
+	openssl req -new -x509 -days 3650 -nodes -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 \
+		-subj "/CN=osgs-postgis" -keyout "$PGDATA/server.key" -out "$PGDATA/server.crt" 2>/dev/null
+	chmod 600 "$PGDATA/server.key"
+
+	cat >>"$PGDATA/postgresql.conf" <<-CONF
+		# osgs
+		listen_addresses = '*'
+		unix_socket_directories = '$SOCK'
+		password_encryption = 'scram-sha-256'
+		ssl = on
+		ssl_cert_file = 'server.crt'
+		ssl_key_file = 'server.key'
+		ssl_min_protocol_version = 'TLSv1.2'
+		log_timezone = '${TZ:-Etc/UTC}'
+		timezone = '${TZ:-Etc/UTC}'
+	CONF
+	# Local socket: the container's own postgres and root users act as the
+	# superuser (exec, healthcheck, backups). TCP: TLS and scram only.
+	cat >"$PGDATA/pg_ident.conf" <<-IDENT
+		local postgres $POSTGRES_USER
+		local root     $POSTGRES_USER
+		local postgres postgres
+	IDENT
+	cat >"$PGDATA/pg_hba.conf" <<-HBA
+		local     all all                peer map=local
+		hostssl   all all 0.0.0.0/0      scram-sha-256
+		hostssl   all all ::/0           scram-sha-256
+		hostnossl all all 0.0.0.0/0      reject
+		hostnossl all all ::/0           reject
+	HBA
+
+	pg_ctl -D "$PGDATA" -o "-c listen_addresses=''" -w start >/dev/null
+	ensure_databases
+	pg_ctl -D "$PGDATA" -m fast -w stop >/dev/null
+	log "cluster ready"
+fi
+
+if [ "${1:-}" = postgres ]; then
+	shift
+	exec postgres -D "$PGDATA" "$@"
+fi
+exec "$@"
