@@ -18,7 +18,6 @@ import (
 
 	"github.com/docker/cli/cli/command"
 	"github.com/docker/cli/cli/flags"
-	"github.com/docker/compose/v5/cmd/display"
 	"github.com/docker/compose/v5/pkg/api"
 	"github.com/docker/compose/v5/pkg/compose"
 	"github.com/moby/moby/client"
@@ -157,7 +156,7 @@ func (e *Engine) Connect(ctx context.Context) error {
 		return &DaemonError{Host: cli.DockerEndpoint().Host, Err: err}
 	}
 	svc, err := compose.NewComposeService(cli,
-		compose.WithEventProcessor(display.Plain(e.Err)),
+		compose.WithEventProcessor(newProgress(e.Err)),
 		compose.WithPrompt(func(string, bool) (bool, error) { return false, nil }),
 	)
 	if err != nil {

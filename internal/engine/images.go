@@ -2,11 +2,15 @@ package engine
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"time"
 
 	"github.com/compose-spec/compose-go/v2/types"
@@ -43,7 +47,13 @@ func (e *Engine) imageExists(ctx context.Context, ref string) (bool, error) {
 	}
 }
 
-// missingBuilds lists the project's services that we build and whose image is absent.
+// ContextLabel is the image label holding the hash of the build context the
+// image was built from; a different hash means the image is stale.
+const ContextLabel = "org.osgs.context-sha256"
+
+// missingBuilds lists the project's services that we build and whose image is
+// absent or was built from a different build context. It stamps each built
+// service with the current context hash, so the next build records it.
 func (e *Engine) missingBuilds(ctx context.Context, p *types.Project) ([]string, error) {
 	var missing []string
 	for _, name := range p.ServiceNames() {
@@ -51,21 +61,72 @@ func (e *Engine) missingBuilds(ctx context.Context, p *types.Project) ([]string,
 		if s.Build == nil {
 			continue
 		}
-		ok, err := e.imageExists(ctx, s.Image)
+		sum, err := contextHash(s.Build.Context)
 		if err != nil {
-			return nil, err
+			return nil, fmt.Errorf("hash build context of %s: %w", name, err)
 		}
-		if !ok {
+		if s.Build.Labels == nil {
+			s.Build.Labels = types.Labels{}
+		}
+		s.Build.Labels[ContextLabel] = sum
+		p.Services[name] = s
+		insp, err := e.docker.ImageInspect(ctx, s.Image)
+		switch {
+		case errdefs.IsNotFound(err):
+			missing = append(missing, name)
+		case err != nil:
+			return nil, fmt.Errorf("inspect image %s: %w", s.Image, err)
+		case insp.Config == nil || insp.Config.Labels[ContextLabel] != sum:
+			fmt.Fprintf(e.Err, "osgs: %s changed since %s was built; rebuilding\n", s.Build.Context, s.Image)
 			missing = append(missing, name)
 		}
 	}
 	return missing, nil
 }
 
-// buildMissing builds the images of p's services that are not there yet.
+// contextHash is a sha256 over the names, modes and contents of every file
+// in a build context folder.
+func contextHash(dir string) (string, error) {
+	h := sha256.New()
+	err := filepath.WalkDir(dir, func(path string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		rel, _ := filepath.Rel(dir, path)
+		info, err := d.Info()
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(h, "%s\x00%o\x00", filepath.ToSlash(rel), info.Mode())
+		if d.Type().IsRegular() {
+			f, err := os.Open(path)
+			if err != nil {
+				return err
+			}
+			defer f.Close()
+			if _, err := io.Copy(h, f); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	return hex.EncodeToString(h.Sum(nil)), err
+}
+
+// buildMissing builds the images of p's services that are absent or stale.
+// Another osgs process building at the same time is waited for, and what it
+// built is not built again.
 func (e *Engine) buildMissing(ctx context.Context, p *types.Project) error {
 	missing, err := e.missingBuilds(ctx, p)
 	if err != nil || len(missing) == 0 {
+		return err
+	}
+	unlock, err := buildLock(ctx)
+	if err != nil {
+		return err
+	}
+	defer unlock()
+	if missing, err = e.missingBuilds(ctx, p); err != nil || len(missing) == 0 {
 		return err
 	}
 	return e.build(ctx, p, missing)
@@ -110,6 +171,14 @@ func (e *Engine) Build(ctx context.Context, services ...string) error {
 	if len(ours) == 0 {
 		return nil
 	}
+	if _, err := e.missingBuilds(ctx, p); err != nil { // stamps the context hashes
+		return err
+	}
+	unlock, err := buildLock(ctx)
+	if err != nil {
+		return err
+	}
+	defer unlock()
 	return e.build(ctx, p, ours)
 }
 

@@ -1,0 +1,170 @@
+// Package testenv gives integration tests an isolated copy of the checkout
+// under a unique compose project name, and a Docker engine. Without a daemon
+// the tests skip, except under CI=true, where that is a failure.
+package testenv
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
+	"io"
+	"io/fs"
+	"net"
+	"os"
+	"path/filepath"
+	"runtime"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/moby/moby/client"
+
+	"github.com/osgs/osgs/internal/engine"
+	"github.com/osgs/osgs/internal/envfile"
+)
+
+// Root is the repository root.
+func Root() string {
+	_, file, _, _ := runtime.Caller(0)
+	return filepath.Clean(filepath.Join(filepath.Dir(file), "..", ".."))
+}
+
+// RequireDocker skips (or under CI fails) the test when no daemon answers.
+func RequireDocker(t testing.TB) {
+	t.Helper()
+	cli, err := client.New(client.FromEnv)
+	if err == nil {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		_, err = cli.Ping(ctx, client.PingOptions{NegotiateAPIVersion: true})
+		cli.Close()
+	}
+	if err != nil {
+		if os.Getenv("CI") == "true" {
+			t.Fatalf("CI=true and no Docker daemon answers: %v", err)
+		}
+		t.Skipf("no Docker daemon: %v", err)
+	}
+}
+
+// Checkout is a copy of the project's compose files in a temporary folder.
+type Checkout struct {
+	Dir     string
+	Project string
+}
+
+// NewCheckout copies compose.yaml and services/ into a temp dir and writes a
+// .env naming a unique project and free host ports. extra adds settings.
+func NewCheckout(t testing.TB, extra map[string]string) *Checkout {
+	t.Helper()
+	dir := t.TempDir()
+	root := Root()
+	if err := copyFile(filepath.Join(root, "compose.yaml"), filepath.Join(dir, "compose.yaml")); err != nil {
+		t.Fatal(err)
+	}
+	if err := copyTree(filepath.Join(root, "services"), filepath.Join(dir, "services")); err != nil {
+		t.Fatal(err)
+	}
+	c := &Checkout{Dir: dir, Project: "osgstest" + randHex(4)}
+	f := &envfile.File{}
+	f.Set("COMPOSE_PROJECT_NAME", c.Project)
+	f.Set("POSTGIS_PORT", strconv.Itoa(FreePort(t)))
+	for k, v := range extra {
+		f.Set(k, v)
+	}
+	if err := f.Write(filepath.Join(dir, ".env")); err != nil {
+		t.Fatal(err)
+	}
+	// An outer COMPOSE_PROJECT_NAME would override the test's own.
+	t.Setenv("COMPOSE_PROJECT_NAME", "")
+	os.Unsetenv("COMPOSE_PROJECT_NAME")
+	return c
+}
+
+// Engine opens the checkout with output sent to the test log.
+func (c *Checkout) Engine(t testing.TB) *engine.Engine {
+	t.Helper()
+	w := &logWriter{t: t}
+	e, err := engine.Open(engine.Options{Dir: c.Dir, Out: w, Err: w, In: eofReader{}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { e.Close() })
+	return e
+}
+
+// Cleanup removes the project's containers, networks and volumes when the test ends.
+func (c *Checkout) Cleanup(t testing.TB) {
+	t.Cleanup(func() {
+		e, err := engine.Open(engine.Options{Dir: c.Dir, Out: io.Discard, Err: io.Discard, In: eofReader{}})
+		if err != nil {
+			t.Logf("cleanup: %v", err)
+			return
+		}
+		defer e.Close()
+		ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+		defer cancel()
+		if err := e.Nuke(ctx, true); err != nil {
+			t.Logf("cleanup: %v", err)
+		}
+	})
+}
+
+// FreePort returns a TCP port that is free on 127.0.0.1 right now.
+func FreePort(t testing.TB) int {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port
+}
+
+func randHex(n int) string {
+	b := make([]byte, n)
+	_, _ = rand.Read(b)
+	return hex.EncodeToString(b)
+}
+
+type logWriter struct{ t testing.TB }
+
+func (w *logWriter) Write(p []byte) (int, error) {
+	w.t.Helper()
+	w.t.Log(string(p))
+	return len(p), nil
+}
+
+type eofReader struct{}
+
+func (eofReader) Read([]byte) (int, error) { return 0, io.EOF }
+
+func copyFile(src, dst string) error {
+	data, err := os.ReadFile(src)
+	if err != nil {
+		return err
+	}
+	info, err := os.Stat(src)
+	if err != nil {
+		return err
+	}
+	return os.WriteFile(dst, data, info.Mode().Perm())
+}
+
+func copyTree(src, dst string) error {
+	return filepath.WalkDir(src, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		rel, _ := filepath.Rel(src, p)
+		target := filepath.Join(dst, rel)
+		if d.IsDir() {
+			return os.MkdirAll(target, 0o755)
+		}
+		if !d.Type().IsRegular() {
+			return fmt.Errorf("%s: not a regular file", p)
+		}
+		return copyFile(p, target)
+	})
+}

@@ -1,0 +1,131 @@
+package targets_test
+
+import (
+	"bytes"
+	"errors"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/osgs/osgs/internal/testenv"
+)
+
+// mageBin compiles the magefile once into a static binary, as `go tool mage` would.
+func mageBin(t *testing.T) string {
+	t.Helper()
+	bin := filepath.Join(t.TempDir(), "osgs-mage")
+	cmd := exec.Command("go", "tool", "mage", "-compile", bin)
+	cmd.Dir = testenv.Root()
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("mage -compile: %v\n%s", err, out)
+	}
+	return bin
+}
+
+type result struct {
+	code           int
+	stdout, stderr string
+}
+
+func runMage(t *testing.T, bin, dir string, env []string, args ...string) result {
+	t.Helper()
+	cmd := exec.Command(bin, args...)
+	cmd.Dir = dir
+	cmd.Env = append(os.Environ(), env...)
+	var out, errb bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &errb
+	err := cmd.Run()
+	code := 0
+	var ee *exec.ExitError
+	if errors.As(err, &ee) {
+		code = ee.ExitCode()
+	} else if err != nil {
+		t.Fatal(err)
+	}
+	return result{code, out.String(), errb.String()}
+}
+
+// TestTargets runs the compiled targets the way a user does and checks the
+// list, the help, and that refused requests print one line, exit non-zero and
+// change nothing.
+func TestTargets(t *testing.T) {
+	bin := mageBin(t)
+	co := testenv.NewCheckout(t, nil)
+	envPath := filepath.Join(co.Dir, ".env")
+
+	t.Run("list", func(t *testing.T) {
+		r := runMage(t, bin, co.Dir, nil, "-l")
+		for _, want := range []string{"postgis:up", "postgis:psql", "postgis:sizes", "stack:nuke", "stack:enable", "images:build", "stack:config"} {
+			if !strings.Contains(r.stdout, want) {
+				t.Errorf("mage -l lacks %s", want)
+			}
+		}
+	})
+
+	t.Run("help", func(t *testing.T) {
+		r := runMage(t, bin, co.Dir, nil, "-h", "postgis:logs")
+		if r.code != 0 || !strings.Contains(r.stdout, "[-follow=<bool>]") {
+			t.Fatalf("help: %+v", r)
+		}
+	})
+
+	t.Run("configure never prints secrets", func(t *testing.T) {
+		os.Remove(envPath)
+		r := runMage(t, bin, co.Dir, nil, "stack:configure")
+		if r.code != 0 {
+			t.Fatalf("configure: %+v", r)
+		}
+		data, _ := os.ReadFile(envPath)
+		info, _ := os.Stat(envPath)
+		if info.Mode().Perm() != 0o600 {
+			t.Fatalf(".env mode %v", info.Mode().Perm())
+		}
+		for _, line := range strings.Split(string(data), "\n") {
+			if k, v, ok := strings.Cut(line, "="); ok && strings.Contains(k, "PASSWORD") {
+				if strings.Contains(r.stdout+r.stderr, v) {
+					t.Fatalf("configure printed %s", k)
+				}
+			}
+		}
+	})
+
+	refused := []struct {
+		name string
+		env  []string
+		args []string
+		code int
+		msg  string
+	}{
+		{"unknown service", nil, []string{"stack:enable", "geoserverr"}, 2, `unknown service "geoserverr"`},
+		{"nuke without -yes", nil, []string{"stack:nuke"}, 2, "without confirmation: run again with -yes"},
+		{"no daemon", []string{"DOCKER_HOST=unix:///nonexistent/docker.sock"}, []string{"postgis:up"}, 1, "no Docker daemon answers"},
+	}
+	for _, tc := range refused {
+		t.Run(tc.name, func(t *testing.T) {
+			before, _ := os.ReadFile(envPath)
+			r := runMage(t, bin, co.Dir, tc.env, tc.args...)
+			if r.code != tc.code {
+				t.Fatalf("exit %d, want %d (%+v)", r.code, tc.code, r)
+			}
+			msg := strings.TrimSpace(r.stderr + r.stdout)
+			if strings.Count(msg, "\n") != 0 || !strings.Contains(msg, tc.msg) {
+				t.Fatalf("want one line with %q, got %q", tc.msg, msg)
+			}
+			after, _ := os.ReadFile(envPath)
+			if !bytes.Equal(before, after) {
+				t.Fatal(".env changed")
+			}
+		})
+	}
+
+	t.Run("malformed env", func(t *testing.T) {
+		os.WriteFile(envPath, []byte("COMPOSE_PROJECT_NAME="+co.Project+"\nnot an assignment\n"), 0o600)
+		r := runMage(t, bin, co.Dir, nil, "stack:ps")
+		msg := strings.TrimSpace(r.stderr + r.stdout)
+		if r.code != 2 || strings.Contains(msg, "\n") || !strings.Contains(msg, ".env line 2") {
+			t.Fatalf("got %+v", r)
+		}
+	})
+}
