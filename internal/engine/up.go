@@ -57,12 +57,12 @@ func (e *Engine) Up(ctx context.Context, opts UpOptions) error {
 			IgnoreOrphans:        true,
 			QuietPull:            true,
 		},
-		Start: api.StartOptions{Project: project, Wait: true, WaitTimeout: opts.WaitTimeout},
+		Start: api.StartOptions{Project: project},
 	})
 	if err != nil {
 		return fmt.Errorf("start %v: %w", project.ServiceNames(), err)
 	}
-	return nil
+	return e.waitReady(ctx, project, opts.WaitTimeout)
 }
 
 // stopTimeout is the longest stop_grace_period of the project's services, so

@@ -12,7 +12,12 @@ SOCK=/var/run/postgresql
 
 log() { echo "osgs-postgis: $*" >&2; }
 
-psql_local() { psql -h "$SOCK" -U "$POSTGRES_USER" -v ON_ERROR_STOP=1 -Xq "$@"; }
+# The init server listens on a private socket folder, so neither the
+# healthcheck nor osgs sees the cluster before it is complete.
+INIT_SOCK=/tmp/osgs-init
+PGSOCK=$SOCK
+
+psql_local() { psql -h "$PGSOCK" -U "$POSTGRES_USER" -v ON_ERROR_STOP=1 -Xq "$@"; }
 
 # ensure_databases creates each configured database that is missing and
 # installs the spatial extensions in it. Safe to run again.
@@ -80,8 +85,9 @@ if [ "${1:-}" = postgres ] && [ ! -s "$PGDATA/PG_VERSION" ]; then
 		hostnossl all all ::/0           reject
 	HBA
 
-	pg_ctl -D "$PGDATA" -o "-c listen_addresses=''" -w start >/dev/null
-	ensure_databases
+	mkdir -p "$INIT_SOCK"
+	pg_ctl -D "$PGDATA" -o "-c listen_addresses='' -c unix_socket_directories=$INIT_SOCK" -w start >/dev/null
+	PGSOCK=$INIT_SOCK ensure_databases
 	pg_ctl -D "$PGDATA" -m fast -w stop >/dev/null
 	log "cluster ready"
 fi
