@@ -2,7 +2,9 @@ package targets
 
 import (
 	"context"
+	"fmt"
 
+	"github.com/osgs/osgs/internal/backup"
 	"github.com/osgs/osgs/internal/engine"
 	"github.com/osgs/osgs/internal/postgis"
 )
@@ -34,5 +36,35 @@ func (Postgis) Sizes(ctx context.Context) error {
 		}
 		postgis.PrintSizes(e.Out, sizes)
 		return nil
+	})
+}
+
+// Backup dumps the roles and every database (or -db=NAME) into a new backup set, compressed with zstd.
+func (Postgis) Backup(ctx context.Context, db *string) error {
+	return run(ctx, func(e *engine.Engine) error {
+		dir, err := backup.Run(ctx, e, backupOpts(e, backup.Options{Services: []string{postgis.Service}, Database: deref(db)}))
+		if err != nil {
+			return err
+		}
+		fmt.Fprintln(e.Out, dir)
+		return nil
+	})
+}
+
+// Restore restores roles and databases from a set, a .dump.zst, or an original OSGS .sql dump; it needs -yes.
+//
+// SRC is a set name in backups/, a set folder, or a file. -db=NAME restores
+// one database (for a single file: the database to restore into). Every
+// checksum is checked before anything is touched.
+func (Postgis) Restore(ctx context.Context, src string, db *string, yes *bool) error {
+	return run(ctx, func(e *engine.Engine) error {
+		if err := e.Connect(ctx); err != nil {
+			return err
+		}
+		s, err := backup.Resolve(backup.Root(e), src)
+		if err != nil {
+			return err
+		}
+		return backup.RestorePostGIS(ctx, e, backup.RestorePostGISOptions{Source: s, Database: deref(db), Yes: deref(yes)})
 	})
 }

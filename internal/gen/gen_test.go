@@ -2,8 +2,8 @@ package gen
 
 import (
 	"os"
-	"strings"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/osgs/osgs/internal/catalog"
@@ -64,4 +64,3 @@ func TestRenderTwoServices(t *testing.T) {
 }
 
 func contains(s, sub string) bool { return strings.Contains(s, sub) }
-

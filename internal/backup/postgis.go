@@ -1,0 +1,116 @@
+package backup
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+
+	"github.com/moby/moby/client"
+
+	"github.com/osgs/osgs/internal/engine"
+	"github.com/osgs/osgs/internal/postgis"
+)
+
+// dumpStream runs argv in the PostGIS container and returns its stdout as a
+// stream. The reader fails with the command's error when it exits non-zero,
+// so a dump that fails or is cut short never reads as a clean EOF.
+func dumpStream(ctx context.Context, e *engine.Engine, id string, argv []string) io.ReadCloser {
+	pr, pw := io.Pipe()
+	go func() {
+		err := e.Exec(ctx, id, argv, engine.ExecOptions{User: postgis.OSUser, Stdout: pw})
+		pw.CloseWithError(err) // nil error: clean EOF
+	}()
+	return pr
+}
+
+// serverFacts reads the server's PostgreSQL and PostGIS versions for db.
+func serverFacts(ctx context.Context, e *engine.Engine, db string) (pg, gis string, err error) {
+	rows, err := postgis.Query(ctx, e, db,
+		"SELECT current_setting('server_version'), coalesce((SELECT extversion FROM pg_extension WHERE extname = 'postgis'), '')")
+	if err != nil {
+		return "", "", err
+	}
+	if len(rows) != 1 || len(rows[0]) != 2 {
+		return "", "", errors.New("unexpected version query output")
+	}
+	return rows[0][0], rows[0][1], nil
+}
+
+// Databases lists the non-template databases of the running server.
+func Databases(ctx context.Context, e *engine.Engine) ([]string, error) {
+	rows, err := postgis.Query(ctx, e, "postgres", "SELECT datname FROM pg_database WHERE NOT datistemplate AND datname <> 'postgres' ORDER BY 1")
+	if err != nil {
+		return nil, err
+	}
+	var out []string
+	for _, r := range rows {
+		out = append(out, r[0])
+	}
+	return out, nil
+}
+
+// imageOf returns the image name and ID of the service's running container.
+func imageOf(ctx context.Context, e *engine.Engine, id string) (string, string) {
+	insp, err := e.Docker().ContainerInspect(ctx, id, client.ContainerInspectOptions{})
+	if err != nil || insp.Container.Config == nil {
+		return "", ""
+	}
+	return insp.Container.Config.Image, insp.Container.Image
+}
+
+// BackupPostGIS dumps the globals and each database (or only db) into set.
+func BackupPostGIS(ctx context.Context, e *engine.Engine, set *Set, db string, progress func(label string) io.Writer) error {
+	id, err := e.ContainerOf(ctx, postgis.Service)
+	if err != nil {
+		return err
+	}
+	s := postgis.Load(e)
+	dbs := []string{db}
+	if db == "" {
+		if dbs, err = Databases(ctx, e); err != nil {
+			return err
+		}
+	}
+	image, digest := imageOf(ctx, e, id)
+	pgv, _, err := serverFacts(ctx, e, "postgres")
+	if err != nil {
+		return err
+	}
+	base := Entry{Service: postgis.Service, Image: image, ImageDigest: digest, PostgreSQL: pgv}
+
+	globals := base
+	globals.Kind = KindGlobals
+	r := dumpStream(ctx, e, id, []string{"pg_dumpall", "-h", postgis.Socket, "-U", s.User, "--globals-only"})
+	_, err = set.AddStream("postgis/globals.sql.zst", r, globals, progress("globals"))
+	r.Close()
+	if err != nil {
+		return fmt.Errorf("dump globals: %w", err)
+	}
+	for _, name := range dbs {
+		ent := base
+		ent.Kind, ent.Database = KindDatabase, name
+		argv := []string{"pg_dump", "-h", postgis.Socket, "-U", s.User, "-Fc", "-Z0", "-d", name}
+		r := dumpStream(ctx, e, id, argv)
+		ent, err := set.AddStream("postgis/"+fileSafe(name)+".dump.zst", r, ent, progress(name))
+		r.Close()
+		if err != nil {
+			return fmt.Errorf("dump database %s: %w", name, err)
+		}
+		if _, pgis, err := serverFacts(ctx, e, name); err == nil {
+			set.setPostGIS(ent.Path, pgis)
+		}
+	}
+	return nil
+}
+
+// fileSafe maps a database name to a file name.
+func fileSafe(name string) string {
+	return strings.Map(func(r rune) rune {
+		if r == '/' || r == '\\' || r == 0 {
+			return '_'
+		}
+		return r
+	}, name)
+}

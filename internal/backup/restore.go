@@ -1,0 +1,279 @@
+package backup
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+
+	"github.com/klauspost/compress/zstd"
+
+	"github.com/osgs/osgs/internal/engine"
+	"github.com/osgs/osgs/internal/postgis"
+)
+
+// Source is what a restore reads: a set, or a single file.
+type Source struct {
+	SetDir   string    // a set folder, when restoring from a set
+	Manifest *Manifest // its manifest
+	File     string    // a single file, when not
+}
+
+// Resolve finds src: a path to a set folder or file, or the name of a set in root.
+func Resolve(root, src string) (*Source, error) {
+	cands := []string{src, filepath.Join(root, src)}
+	for _, c := range cands {
+		info, err := os.Stat(c)
+		if err != nil {
+			continue
+		}
+		if info.IsDir() {
+			m, err := ReadManifest(c)
+			if err != nil {
+				return nil, err
+			}
+			return &Source{SetDir: c, Manifest: m}, nil
+		}
+		return &Source{File: c}, nil
+	}
+	return nil, fmt.Errorf("no backup set or file %q (looked in . and %s)", src, root)
+}
+
+// plain SQL files from the original OSGS.
+var osgsAllDatabases = regexp.MustCompile(`all-databases.*\.sql$`)
+
+// RestorePostGISOptions configure RestorePostGIS.
+type RestorePostGISOptions struct {
+	Source   *Source
+	Database string // restore only this database (or, for a single file, into it)
+	Yes      bool   // confirmation to overwrite
+}
+
+// RestorePostGIS restores globals and databases. Every checksum is checked
+// before anything is touched; without Yes it reports what it would replace.
+func RestorePostGIS(ctx context.Context, e *engine.Engine, o RestorePostGISOptions) error {
+	if o.Source.File != "" {
+		return restoreFile(ctx, e, o)
+	}
+	var globals *Entry
+	var dbs []Entry
+	for _, f := range o.Source.Manifest.Files {
+		switch {
+		case f.Service != postgis.Service:
+		case f.Kind == KindGlobals:
+			f := f
+			globals = &f
+		case f.Kind == KindDatabase && (o.Database == "" || f.Database == o.Database):
+			dbs = append(dbs, f)
+		}
+	}
+	if len(dbs) == 0 && globals == nil {
+		return fmt.Errorf("%s holds no PostGIS backup", o.Source.SetDir)
+	}
+	if o.Database != "" && len(dbs) == 0 {
+		return fmt.Errorf("%s holds no dump of database %q", o.Source.SetDir, o.Database)
+	}
+	if err := VerifyChecksums(o.Source.SetDir, o.Source.Manifest, func(f Entry) bool {
+		return f.Service == postgis.Service
+	}); err != nil {
+		return err
+	}
+	if !o.Yes {
+		var names []string
+		for _, d := range dbs {
+			names = append(names, d.Database)
+		}
+		return &engine.ConfirmError{What: fmt.Sprintf("replace PostGIS roles and database(s) %s from %s", strings.Join(names, ", "), o.Source.SetDir)}
+	}
+	id, err := e.ContainerOf(ctx, postgis.Service)
+	if err != nil {
+		return err
+	}
+	if globals != nil {
+		if err := restoreGlobals(ctx, e, id, filepath.Join(o.Source.SetDir, globals.Path)); err != nil {
+			return err
+		}
+	}
+	for _, d := range dbs {
+		if err := restoreDump(ctx, e, id, filepath.Join(o.Source.SetDir, d.Path), d.Database); err != nil {
+			return err
+		}
+		fmt.Fprintf(e.Err, "osgs: restored database %s\n", d.Database)
+	}
+	return nil
+}
+
+// restoreFile restores a single file: a .dump.zst, or an original OSGS plain-SQL dump.
+func restoreFile(ctx context.Context, e *engine.Engine, o RestorePostGISOptions) error {
+	path := o.Source.File
+	name := filepath.Base(path)
+	db := o.Database
+	if db == "" {
+		if s := postgis.Load(e); len(s.Databases) > 0 {
+			db = s.Databases[0]
+		}
+	}
+	switch {
+	case strings.HasSuffix(name, ".zst"):
+		if err := checkZstd(path); err != nil {
+			return err
+		}
+	case strings.HasSuffix(name, ".sql"):
+	default:
+		return fmt.Errorf("%s: not a backup file (want a .dump.zst from osgs, or an OSGS .sql dump)", path)
+	}
+	target := "database " + db
+	if osgsAllDatabases.MatchString(name) {
+		target = "every database and role"
+	}
+	if !o.Yes {
+		return &engine.ConfirmError{What: fmt.Sprintf("replace %s from %s", target, path)}
+	}
+	id, err := e.ContainerOf(ctx, postgis.Service)
+	if err != nil {
+		return err
+	}
+	switch {
+	case strings.HasSuffix(name, ".dump.zst"):
+		return restoreDump(ctx, e, id, path, db)
+	case strings.HasSuffix(name, ".sql.zst"):
+		return restoreGlobals(ctx, e, id, path)
+	case osgsAllDatabases.MatchString(name):
+		return restoreSQL(ctx, e, id, path, "postgres")
+	default:
+		if err := ensureDatabase(ctx, e, id, db); err != nil {
+			return err
+		}
+		return restoreSQL(ctx, e, id, path, db)
+	}
+}
+
+// checkZstd decodes a whole .zst file to check its frame checksums, so a
+// corrupt or truncated file is refused before a restore begins.
+func checkZstd(path string) error {
+	r, err := openDecompressed(path)
+	if err != nil {
+		return err
+	}
+	defer r.Close()
+	if _, err := io.Copy(io.Discard, r); err != nil {
+		return &ChecksumError{Path: path, Reason: err.Error()}
+	}
+	return nil
+}
+
+// restoreSQL runs a plain SQL file through psql with ON_ERROR_STOP.
+func restoreSQL(ctx context.Context, e *engine.Engine, id, path, db string) error {
+	f, err := os.Open(path)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	s := postgis.Load(e)
+	argv := postgis.PsqlArgs(s, db, "-v", "ON_ERROR_STOP=1", "-q", "-f", "-")
+	if err := e.Exec(ctx, id, argv, engine.ExecOptions{User: postgis.OSUser, Stdin: f, Stderr: e.Err}); err != nil {
+		return fmt.Errorf("restore %s into %s: %w", filepath.Base(path), db, err)
+	}
+	fmt.Fprintf(e.Err, "osgs: restored %s into %s\n", filepath.Base(path), db)
+	return nil
+}
+
+// restoreGlobals replays roles and tablespaces. The current superuser's own
+// lines are skipped (its password is the one in .env), and CREATE ROLE of a
+// role that exists is tolerated, so the script runs with ON_ERROR_STOP.
+func restoreGlobals(ctx context.Context, e *engine.Engine, id, path string) error {
+	r, err := openDecompressed(path)
+	if err != nil {
+		return err
+	}
+	defer r.Close()
+	s := postgis.Load(e)
+	pr, pw := io.Pipe()
+	go func() { pw.CloseWithError(filterGlobals(r, pw, s.User)) }()
+	argv := postgis.PsqlArgs(s, "postgres", "-v", "ON_ERROR_STOP=1", "-q", "-f", "-")
+	if err := e.Exec(ctx, id, argv, engine.ExecOptions{User: postgis.OSUser, Stdin: pr, Stderr: e.Err}); err != nil {
+		pr.Close()
+		return fmt.Errorf("restore roles: %w", err)
+	}
+	return nil
+}
+
+var createRole = regexp.MustCompile(`^CREATE ROLE ("[^"]+"|[A-Za-z_][A-Za-z0-9_$]*);$`)
+
+// filterGlobals rewrites a pg_dumpall --globals-only script for replay into
+// a running cluster whose superuser is superuser.
+func filterGlobals(r io.Reader, w io.Writer, superuser string) error {
+	sc := bufio.NewScanner(r)
+	sc.Buffer(make([]byte, 1<<20), 1<<26)
+	bw := bufio.NewWriter(w)
+	quoted := `"` + strings.ReplaceAll(superuser, `"`, `""`) + `"`
+	for sc.Scan() {
+		line := sc.Text()
+		if m := createRole.FindStringSubmatch(line); m != nil {
+			if m[1] == superuser || m[1] == quoted {
+				continue
+			}
+			line = fmt.Sprintf("DO $osgs$BEGIN CREATE ROLE %s; EXCEPTION WHEN duplicate_object THEN NULL; END$osgs$;", m[1])
+		} else if strings.HasPrefix(line, "ALTER ROLE "+superuser+" ") || strings.HasPrefix(line, "ALTER ROLE "+quoted+" ") {
+			continue
+		}
+		bw.WriteString(line)
+		bw.WriteByte('\n')
+	}
+	if err := sc.Err(); err != nil {
+		return err
+	}
+	return bw.Flush()
+}
+
+// ensureDatabase creates db when it does not exist.
+func ensureDatabase(ctx context.Context, e *engine.Engine, id, db string) error {
+	rows, err := postgis.Query(ctx, e, "postgres", fmt.Sprintf("SELECT 1 FROM pg_database WHERE datname = %s", sqlLiteral(db)))
+	if err != nil {
+		return err
+	}
+	if len(rows) > 0 {
+		return nil
+	}
+	_, err = postgis.Query(ctx, e, "postgres", "CREATE DATABASE "+sqlIdent(db))
+	return err
+}
+
+// restoreDump streams a .dump.zst into pg_restore --clean --if-exists --exit-on-error.
+func restoreDump(ctx context.Context, e *engine.Engine, id, path, db string) error {
+	if err := ensureDatabase(ctx, e, id, db); err != nil {
+		return err
+	}
+	r, err := openDecompressed(path)
+	if err != nil {
+		return err
+	}
+	defer r.Close()
+	s := postgis.Load(e)
+	argv := []string{"pg_restore", "-h", postgis.Socket, "-U", s.User, "-d", db, "--clean", "--if-exists", "--exit-on-error", "--no-password"}
+	err = e.Exec(ctx, id, argv, engine.ExecOptions{User: postgis.OSUser, Stdin: ctxReader{ctx, zstdErrs{r}}, Stderr: e.Err})
+	if err != nil {
+		return fmt.Errorf("restore database %s: %w", db, err)
+	}
+	return nil
+}
+
+// zstdErrs names decoding errors as corruption.
+type zstdErrs struct{ r io.Reader }
+
+func (z zstdErrs) Read(p []byte) (int, error) {
+	n, err := z.r.Read(p)
+	if err != nil && !errors.Is(err, io.EOF) && (errors.Is(err, zstd.ErrCRCMismatch) || strings.Contains(err.Error(), "zstd")) {
+		err = fmt.Errorf("backup stream is corrupt: %w", err)
+	}
+	return n, err
+}
+
+func sqlLiteral(s string) string { return "'" + strings.ReplaceAll(s, "'", "''") + "'" }
+
+func sqlIdent(s string) string { return `"` + strings.ReplaceAll(s, `"`, `""`) + `"` }

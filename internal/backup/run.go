@@ -1,0 +1,124 @@
+package backup
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"slices"
+	"time"
+
+	"github.com/osgs/osgs/internal/config"
+	"github.com/osgs/osgs/internal/engine"
+	"github.com/osgs/osgs/internal/postgis"
+)
+
+// DirEnv overrides where sets are written.
+const DirEnv = "OSGS_BACKUP_DIR"
+
+// Root is the backups folder of e's checkout.
+func Root(e *engine.Engine) string {
+	if d := os.Getenv(DirEnv); d != "" {
+		return d
+	}
+	return filepath.Join(e.Dir, "backups")
+}
+
+// Options configure Run.
+type Options struct {
+	Root     string
+	Services []string // services to back up; every enabled one when empty
+	Database string   // PostGIS: only this database
+	Config   bool     // include .env and the other configuration
+	Now      time.Time
+	Progress func(label string) io.Writer
+}
+
+// Run makes one backup set and returns its folder. On any error, or when ctx
+// ends, the unfinished set is removed and no set appears.
+func Run(ctx context.Context, e *engine.Engine, o Options) (dir string, err error) {
+	if err := e.Connect(ctx); err != nil {
+		return "", err
+	}
+	if o.Root == "" {
+		o.Root = Root(e)
+	}
+	if o.Now.IsZero() {
+		o.Now = time.Now()
+	}
+	if o.Progress == nil {
+		o.Progress = func(string) io.Writer { return nil }
+	}
+	services := o.Services
+	if len(services) == 0 {
+		services = e.Enabled()
+	}
+	if err := e.CheckServices(services...); err != nil {
+		return "", err
+	}
+	set, err := NewSet(o.Root, o.Now)
+	if err != nil {
+		return "", err
+	}
+	defer func() {
+		if err != nil {
+			set.Abort()
+		}
+	}()
+	for _, name := range services {
+		svc, _ := e.Catalog.Get(name)
+		saved := false
+		if svc.Database {
+			if err := BackupPostGIS(ctx, e, set, o.Database, o.Progress); err != nil {
+				return "", err
+			}
+			saved = true
+		}
+		for _, v := range svc.Volumes {
+			if v.Backup {
+				if err := BackupVolume(ctx, e, set, name, v, o.Progress(name+"/"+v.Name)); err != nil {
+					return "", err
+				}
+				saved = true
+			}
+		}
+		if !saved {
+			fmt.Fprintf(e.Err, "osgs: %s holds no data to back up\n", name)
+		}
+	}
+	if o.Config {
+		if err := addConfig(e, set); err != nil {
+			return "", err
+		}
+	}
+	if err := ctx.Err(); err != nil {
+		return "", err
+	}
+	return set.Commit(e.ProjectName(), o.Now)
+}
+
+// addConfig copies .env and any other configuration into the set.
+func addConfig(e *engine.Engine, set *Set) error {
+	files := []string{config.EnvFileName}
+	for _, f := range engine.OverrideFiles {
+		files = append(files, f)
+	}
+	for _, f := range files {
+		src := filepath.Join(e.Dir, f)
+		if _, err := os.Stat(src); err != nil {
+			continue
+		}
+		if err := set.AddFile("config/"+f, src, Entry{Service: "osgs", Kind: KindConfig}); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// BackupVolume is defined in volume.go.
+
+// hasPostGIS reports whether the set restores PostGIS.
+func hasPostGIS(m *Manifest) bool {
+	return slices.ContainsFunc(m.Files, func(f Entry) bool { return f.Service == postgis.Service && f.Kind != KindConfig })
+}

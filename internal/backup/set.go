@@ -1,0 +1,219 @@
+package backup
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+)
+
+// Version is written into manifests.
+var Version = "0.1.0"
+
+// TimeFormat names set folders: sortable UTC timestamps.
+const TimeFormat = "20060102T150405Z"
+
+const tmpPrefix = ".tmp-"
+
+// Set is a backup set being written.
+type Set struct {
+	Root  string // the backups folder
+	Name  string // final folder name
+	tmp   string
+	mu    sync.Mutex
+	files []Entry
+	lock  *os.File
+}
+
+// LockedError reports another backup in progress.
+type LockedError struct{ Dir string }
+
+func (l *LockedError) Error() string {
+	return fmt.Sprintf("another backup is running in %s (it holds %s/.lock); try again when it ends", l.Dir, l.Dir)
+}
+
+// lockDir takes the backups folder's lock without waiting.
+func lockDir(root string) (*os.File, error) {
+	if err := os.MkdirAll(root, 0o700); err != nil {
+		return nil, err
+	}
+	f, err := os.OpenFile(filepath.Join(root, ".lock"), os.O_CREATE|os.O_RDWR, 0o600)
+	if err != nil {
+		return nil, err
+	}
+	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
+		f.Close()
+		if errors.Is(err, syscall.EWOULDBLOCK) {
+			return nil, &LockedError{Dir: root}
+		}
+		return nil, err
+	}
+	return f, nil
+}
+
+// NewSet locks root and starts a set named after now. Leftovers of sets that
+// were interrupted (temporary folders) are removed first: holding the lock
+// proves nobody is writing them.
+func NewSet(root string, now time.Time) (*Set, error) {
+	lock, err := lockDir(root)
+	if err != nil {
+		return nil, err
+	}
+	entries, _ := os.ReadDir(root)
+	for _, e := range entries {
+		if e.IsDir() && strings.HasPrefix(e.Name(), tmpPrefix) {
+			os.RemoveAll(filepath.Join(root, e.Name()))
+		}
+	}
+	name := now.UTC().Format(TimeFormat)
+	if _, err := os.Stat(filepath.Join(root, name)); err == nil {
+		lock.Close()
+		return nil, fmt.Errorf("backup set %s already exists", name)
+	}
+	tmp := filepath.Join(root, tmpPrefix+name)
+	if err := os.Mkdir(tmp, 0o700); err != nil {
+		lock.Close()
+		return nil, err
+	}
+	return &Set{Root: root, Name: name, tmp: tmp, lock: lock}, nil
+}
+
+// path makes the folder of rel inside the temporary set and returns its path.
+func (s *Set) path(rel string) (string, error) {
+	p := filepath.Join(s.tmp, filepath.FromSlash(rel))
+	return p, os.MkdirAll(filepath.Dir(p), 0o700)
+}
+
+// AddStream compresses src into rel and records it with the facts in e.
+func (s *Set) AddStream(rel string, src io.Reader, e Entry, progress io.Writer) (Entry, error) {
+	p, err := s.path(rel)
+	if err != nil {
+		return e, err
+	}
+	w, err := writeCompressed(p, src, progress)
+	if d, ok := progress.(interface{ Done() }); ok && err == nil {
+		d.Done()
+	}
+	if err != nil {
+		return e, fmt.Errorf("write %s: %w", rel, err)
+	}
+	e.Path, e.Size, e.RawSize, e.SHA256 = rel, w.Size, w.RawSize, w.SHA256
+	s.add(e)
+	return e, nil
+}
+
+// AddFile copies a local file into the set uncompressed (mode 0600).
+func (s *Set) AddFile(rel, src string, e Entry) error {
+	in, err := os.Open(src)
+	if err != nil {
+		return err
+	}
+	defer in.Close()
+	p, err := s.path(rel)
+	if err != nil {
+		return err
+	}
+	w, err := writePlain(p, in, 0o600)
+	if err != nil {
+		return fmt.Errorf("write %s: %w", rel, err)
+	}
+	e.Path, e.Size, e.RawSize, e.SHA256 = rel, w.Size, w.RawSize, w.SHA256
+	s.add(e)
+	return nil
+}
+
+// setPostGIS records the PostGIS version of an added database dump.
+func (s *Set) setPostGIS(rel, version string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for i := range s.files {
+		if s.files[i].Path == rel {
+			s.files[i].PostGIS = version
+		}
+	}
+}
+
+func (s *Set) add(e Entry) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.files = append(s.files, e)
+}
+
+// Commit writes the manifest, syncs the folder and renames it into place.
+func (s *Set) Commit(project string, created time.Time) (string, error) {
+	defer s.unlock()
+	m := Manifest{Format: Format, OSGSVersion: Version, Project: project, Created: created.UTC(), Files: s.files}
+	data, err := json.MarshalIndent(m, "", "  ")
+	if err != nil {
+		return "", err
+	}
+	if _, err := writePlain(filepath.Join(s.tmp, ManifestName), strings.NewReader(string(data)+"\n"), 0o600); err != nil {
+		return "", fmt.Errorf("write manifest: %w", err)
+	}
+	if err := syncTree(s.tmp); err != nil {
+		return "", err
+	}
+	final := filepath.Join(s.Root, s.Name)
+	if err := os.Rename(s.tmp, final); err != nil {
+		return "", err
+	}
+	if err := syncDir(s.Root); err != nil {
+		return "", err
+	}
+	return final, nil
+}
+
+// Abort removes the unfinished set.
+func (s *Set) Abort() {
+	os.RemoveAll(s.tmp)
+	s.unlock()
+}
+
+func (s *Set) unlock() {
+	if s.lock != nil {
+		s.lock.Close()
+		s.lock = nil
+	}
+}
+
+func syncDir(dir string) error {
+	d, err := os.Open(dir)
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	return d.Sync()
+}
+
+// syncTree syncs every folder below and including dir (files are synced as written).
+func syncTree(dir string) error {
+	return filepath.WalkDir(dir, func(p string, d os.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if d.IsDir() {
+			return syncDir(p)
+		}
+		return nil
+	})
+}
+
+// ctxReader stops a copy when ctx ends.
+type ctxReader struct {
+	ctx context.Context
+	r   io.Reader
+}
+
+func (c ctxReader) Read(p []byte) (int, error) {
+	if err := c.ctx.Err(); err != nil {
+		return 0, err
+	}
+	return c.r.Read(p)
+}
