@@ -40,6 +40,8 @@ type Entry struct {
 	// Image is the image the data came from, and its ID.
 	Image       string `json:"image,omitempty"`
 	ImageDigest string `json:"image_digest,omitempty"`
+	// Stats describe a database in the dump's snapshot, for backup:verify.
+	Stats *DBStats `json:"stats,omitempty"`
 }
 
 // Manifest describes a set.

@@ -89,17 +89,8 @@ func BackupPostGIS(ctx context.Context, e *engine.Engine, set *Set, db string, p
 		return fmt.Errorf("dump globals: %w", err)
 	}
 	for _, name := range dbs {
-		ent := base
-		ent.Kind, ent.Database = KindDatabase, name
-		argv := []string{"pg_dump", "-h", postgis.Socket, "-U", s.User, "-Fc", "-Z0", "-d", name}
-		r := dumpStream(ctx, e, id, argv)
-		ent, err := set.AddStream("postgis/"+fileSafe(name)+".dump.zst", r, ent, progress(name))
-		r.Close()
-		if err != nil {
-			return fmt.Errorf("dump database %s: %w", name, err)
-		}
-		if _, pgis, err := serverFacts(ctx, e, name); err == nil {
-			set.setPostGIS(ent.Path, pgis)
+		if err := dumpDatabase(ctx, e, set, id, base, name, progress(name)); err != nil {
+			return err
 		}
 	}
 	return nil
@@ -113,4 +104,43 @@ func fileSafe(name string) string {
 		}
 		return r
 	}, name)
+}
+
+// dumpDatabase dumps one database in an exported snapshot and records the
+// snapshot's stats next to the dump.
+func dumpDatabase(ctx context.Context, e *engine.Engine, set *Set, id string, ent Entry, name string, progress io.Writer) error {
+	sess, snap, err := snapshotSession(ctx, e, id, name)
+	if err != nil {
+		return fmt.Errorf("dump database %s: %w", name, err)
+	}
+	defer sess.close()
+	ent.Kind, ent.Database = KindDatabase, name
+	argv := []string{"pg_dump", "-h", postgis.Socket, "-U", postgis.Load(e).User, "-Fc", "-Z0", "--snapshot=" + snap, "-d", name}
+	r := dumpStream(ctx, e, id, argv)
+	defer r.Close()
+	rel := "postgis/" + fileSafe(name) + ".dump.zst"
+	if _, pgis, err := serverFacts(ctx, e, name); err == nil {
+		ent.PostGIS = pgis
+	}
+	if ent.Stats, err = readStatsAfter(sess, func() error {
+		_, err := set.AddStream(rel, r, ent, progress)
+		return err
+	}); err != nil {
+		set.drop(rel)
+		return fmt.Errorf("dump database %s: %w", name, err)
+	}
+	set.setStats(rel, ent.Stats)
+	return nil
+}
+
+// readStatsAfter runs dump, then reads the stats in the same snapshot.
+func readStatsAfter(sess *session, dump func() error) (*DBStats, error) {
+	if err := dump(); err != nil {
+		return nil, err
+	}
+	st, err := readStats(sess)
+	if err != nil {
+		return nil, fmt.Errorf("read stats: %w", err)
+	}
+	return st, sess.exec("COMMIT")
 }

@@ -144,13 +144,63 @@ func restoreFile(ctx context.Context, e *engine.Engine, o RestorePostGISOptions)
 	case strings.HasSuffix(name, ".sql.zst"):
 		return restoreGlobals(ctx, e, id, path)
 	case osgsAllDatabases.MatchString(name):
+		if _, err := queryIn(ctx, e, id, "postgres", "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE pid <> pg_backend_pid() AND datname IS NOT NULL AND datname <> 'postgres'"); err != nil {
+			return err
+		}
 		return restoreSQL(ctx, e, id, path, "postgres")
 	default:
-		if err := ensureDatabase(ctx, e, id, db); err != nil {
+		// The original's dumps come from `pg_dump --clean` into an existing
+		// database; here the target is made afresh, so every object is new.
+		if err := recreateDatabase(ctx, e, id, db); err != nil {
 			return err
 		}
 		return restoreSQL(ctx, e, id, path, db)
 	}
+}
+
+// recreateDatabase drops db (closing its connections) and creates it empty.
+func recreateDatabase(ctx context.Context, e *engine.Engine, id, db string) error {
+	for _, q := range []string{
+		"SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE datname = " + sqlLiteral(db),
+		"DROP DATABASE IF EXISTS " + sqlIdent(db),
+		"CREATE DATABASE " + sqlIdent(db),
+	} {
+		if _, err := queryIn(ctx, e, id, "postgres", q); err != nil {
+			return fmt.Errorf("recreate database %s: %w", db, err)
+		}
+	}
+	return nil
+}
+
+var (
+	dropStmt       = regexp.MustCompile(`^DROP (DATABASE|ROLE|TABLE|SEQUENCE|VIEW|MATERIALIZED VIEW|INDEX|SCHEMA|EXTENSION|FUNCTION|AGGREGATE|TYPE|DOMAIN|TRIGGER|RULE|POLICY|PUBLICATION|TEXT SEARCH CONFIGURATION|TEXT SEARCH DICTIONARY|FOREIGN TABLE|SERVER|COLLATION|OPERATOR|CAST|TABLESPACE) (?:IF EXISTS )?`)
+	dropConstraint = regexp.MustCompile(`^ALTER TABLE (?:IF EXISTS )?ONLY (\S+) DROP CONSTRAINT (?:IF EXISTS )?`)
+)
+
+// osgsSQLFilter makes a `pg_dump --clean` or `pg_dumpall --clean` script
+// tolerate objects that do not exist yet, as `--if-exists` would have.
+func osgsSQLFilter(r io.Reader, w io.Writer) error {
+	sc := bufio.NewScanner(r)
+	sc.Buffer(make([]byte, 1<<20), 1<<30)
+	bw := bufio.NewWriterSize(w, 1<<16)
+	for sc.Scan() {
+		line := sc.Text()
+		switch {
+		case dropStmt.MatchString(line):
+			line = dropStmt.ReplaceAllString(line, "DROP $1 IF EXISTS ")
+		case dropConstraint.MatchString(line):
+			line = dropConstraint.ReplaceAllString(line, "ALTER TABLE IF EXISTS ONLY $1 DROP CONSTRAINT IF EXISTS ")
+		case strings.HasPrefix(line, "ALTER TABLE ") && !strings.HasPrefix(line, "ALTER TABLE IF EXISTS ") &&
+			strings.HasSuffix(line, " DROP DEFAULT;"):
+			line = "ALTER TABLE IF EXISTS " + strings.TrimPrefix(line, "ALTER TABLE ")
+		}
+		bw.WriteString(line)
+		bw.WriteByte('\n')
+	}
+	if err := sc.Err(); err != nil {
+		return err
+	}
+	return bw.Flush()
 }
 
 // checkZstd decodes a whole .zst file to check its frame checksums, so a
@@ -175,8 +225,11 @@ func restoreSQL(ctx context.Context, e *engine.Engine, id, path, db string) erro
 	}
 	defer f.Close()
 	s := postgis.Load(e)
+	pr, pw := io.Pipe()
+	go func() { pw.CloseWithError(osgsSQLFilter(f, pw)) }()
+	defer pr.Close()
 	argv := postgis.PsqlArgs(s, db, "-v", "ON_ERROR_STOP=1", "-q", "-f", "-")
-	if err := e.Exec(ctx, id, argv, engine.ExecOptions{User: postgis.OSUser, Stdin: f, Stderr: e.Err}); err != nil {
+	if err := e.Exec(ctx, id, argv, engine.ExecOptions{User: postgis.OSUser, Stdin: pr, Stderr: io.Discard}); err != nil {
 		return fmt.Errorf("restore %s into %s: %w", filepath.Base(path), db, err)
 	}
 	fmt.Fprintf(e.Err, "osgs: restored %s into %s\n", filepath.Base(path), db)
@@ -233,15 +286,23 @@ func filterGlobals(r io.Reader, w io.Writer, superuser string) error {
 
 // ensureDatabase creates db when it does not exist.
 func ensureDatabase(ctx context.Context, e *engine.Engine, id, db string) error {
-	rows, err := postgis.Query(ctx, e, "postgres", fmt.Sprintf("SELECT 1 FROM pg_database WHERE datname = %s", sqlLiteral(db)))
-	if err != nil {
+	out, err := queryIn(ctx, e, id, "postgres", fmt.Sprintf("SELECT count(*) FROM pg_database WHERE datname = %s", sqlLiteral(db)))
+	if err != nil || out == "1" {
 		return err
 	}
-	if len(rows) > 0 {
-		return nil
-	}
-	_, err = postgis.Query(ctx, e, "postgres", "CREATE DATABASE "+sqlIdent(db))
+	_, err = queryIn(ctx, e, id, "postgres", "CREATE DATABASE "+sqlIdent(db))
 	return err
+}
+
+// queryIn runs one statement with psql in container id and returns its
+// unaligned output.
+func queryIn(ctx context.Context, e *engine.Engine, id, db, sql string) (string, error) {
+	var out strings.Builder
+	argv := postgis.PsqlArgs(postgis.Load(e), db, "-v", "ON_ERROR_STOP=1", "-qAt", "-c", sql)
+	if err := e.Exec(ctx, id, argv, engine.ExecOptions{User: postgis.OSUser, Stdout: &out}); err != nil {
+		return "", err
+	}
+	return strings.TrimSpace(out.String()), nil
 }
 
 // restoreDump streams a .dump.zst into pg_restore --clean --if-exists --exit-on-error.

@@ -129,15 +129,28 @@ func (s *Set) AddFile(rel, src string, e Entry) error {
 	return nil
 }
 
-// setPostGIS records the PostGIS version of an added database dump.
-func (s *Set) setPostGIS(rel, version string) {
+// setStats records the stats of an added database dump.
+func (s *Set) setStats(rel string, st *DBStats) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	for i := range s.files {
 		if s.files[i].Path == rel {
-			s.files[i].PostGIS = version
+			s.files[i].Stats = st
 		}
 	}
+}
+
+// drop forgets and deletes an added file.
+func (s *Set) drop(rel string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for i := range s.files {
+		if s.files[i].Path == rel {
+			s.files = append(s.files[:i], s.files[i+1:]...)
+			break
+		}
+	}
+	os.Remove(filepath.Join(s.tmp, filepath.FromSlash(rel)))
 }
 
 func (s *Set) add(e Entry) {

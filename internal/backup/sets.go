@@ -230,19 +230,3 @@ func RestoreSet(ctx context.Context, e *engine.Engine, src *Source, yes bool) er
 	}
 	return nil
 }
-
-// Verify checks a set's checksums and marks it verified.
-func Verify(ctx context.Context, e *engine.Engine, root, set string) error {
-	src, err := Resolve(root, set)
-	if err != nil {
-		return err
-	}
-	if src.SetDir == "" {
-		return fmt.Errorf("%s is a file, not a set", src.File)
-	}
-	if err := VerifyChecksums(src.SetDir, src.Manifest, nil); err != nil {
-		return err
-	}
-	fmt.Fprintf(e.Out, "%s: %d files match their sha256\n", src.SetDir, len(src.Manifest.Files))
-	return markVerified(src.SetDir, []string{"sha256"}, time.Now())
-}

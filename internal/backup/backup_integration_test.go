@@ -1,0 +1,284 @@
+package backup_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/osgs/osgs/internal/backup"
+	"github.com/osgs/osgs/internal/engine"
+	"github.com/osgs/osgs/internal/postgis"
+	"github.com/osgs/osgs/internal/testenv"
+)
+
+// spatialData is real-looking data: polygons in a custom SRID added to
+// spatial_ref_sys, 3D points, an index and a role with grants.
+const spatialData = `
+INSERT INTO spatial_ref_sys (srid, auth_name, auth_srid, proj4text, srtext) VALUES (990001, 'osgs-test', 990001,
+ '+proj=tmerc +lat_0=0 +lon_0=31 +k=1 +x_0=0 +y_0=0 +ellps=WGS84 +units=m +no_defs',
+ 'PROJCS["osgs test TM31",GEOGCS["WGS 84",DATUM["WGS_1984",SPHEROID["WGS 84",6378137,298.257223563]],PRIMEM["Greenwich",0],UNIT["degree",0.0174532925199433]],PROJECTION["Transverse_Mercator"],PARAMETER["latitude_of_origin",0],PARAMETER["central_meridian",31],PARAMETER["scale_factor",1],PARAMETER["false_easting",0],PARAMETER["false_northing",0],UNIT["metre",1]]');
+CREATE TABLE parcels (id serial PRIMARY KEY, name text, geom geometry(Polygon, 990001));
+INSERT INTO parcels (name, geom) SELECT 'parcel ' || i,
+  ST_Buffer(ST_SetSRID(ST_MakePoint((i % 100) * 50.0, (i / 100) * 50.0), 990001), 20 + (i % 7), 4)
+  FROM generate_series(1, 5000) i;
+CREATE INDEX parcels_geom ON parcels USING gist (geom);
+CREATE TABLE wells (id serial PRIMARY KEY, depth real, geom geometry(PointZ, 4326));
+INSERT INTO wells (depth, geom) SELECT (i % 97) * 1.5,
+  ST_SetSRID(ST_MakePoint(25 + (i % 1000) / 100.0, -30 + (i / 1000) / 10.0, i % 500), 4326)
+  FROM generate_series(1, 8000) i;
+CREATE ROLE gis_reader NOLOGIN;
+GRANT SELECT ON parcels, wells TO gis_reader;
+`
+
+type fixture struct {
+	co   *testenv.Checkout
+	e    *engine.Engine
+	root string
+	ctx  context.Context
+}
+
+func setup(t *testing.T) *fixture {
+	t.Helper()
+	testenv.RequireDocker(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Minute)
+	t.Cleanup(cancel)
+	co := testenv.NewCheckout(t, nil)
+	co.Cleanup(t)
+	e := co.Engine(t)
+	if err := e.Up(ctx, engine.UpOptions{Services: []string{postgis.Service}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := postgis.EnsureDatabases(ctx, e); err != nil {
+		t.Fatal(err)
+	}
+	f := &fixture{co: co, e: e, root: filepath.Join(co.Dir, "backups"), ctx: ctx}
+	f.psql(t, "gis", spatialData)
+	return f
+}
+
+func (f *fixture) psql(t *testing.T, db, sql string) string {
+	t.Helper()
+	out, err := f.e.Output(f.ctx, postgis.Service, postgis.OSUser, postgis.PsqlArgs(postgis.Load(f.e), db, "-v", "ON_ERROR_STOP=1", "-qAt", "-c", sql)...)
+	if err != nil {
+		t.Fatalf("psql: %v", err)
+	}
+	return strings.TrimSpace(string(out))
+}
+
+// digest is what must survive a round trip.
+func (f *fixture) digest(t *testing.T) string {
+	return f.psql(t, "gis", `SELECT (SELECT count(*) FROM parcels) || ' ' || (SELECT count(*) FROM wells) || ' ' ||
+	 (SELECT md5(string_agg(md5(ST_AsEWKB(geom)), '' ORDER BY id)) FROM parcels) || ' ' ||
+	 (SELECT md5(string_agg(md5(ST_AsEWKB(geom)), '' ORDER BY id)) FROM wells) || ' ' ||
+	 (SELECT count(*) FROM spatial_ref_sys WHERE srid = 990001) || ' ' ||
+	 (SELECT ST_SRID(geom) FROM parcels LIMIT 1) || ' ' ||
+	 (SELECT count(*) FROM pg_roles WHERE rolname = 'gis_reader') || ' ' ||
+	 has_table_privilege('gis_reader', 'parcels', 'SELECT')`)
+}
+
+func (f *fixture) backup(t *testing.T, db string) string {
+	t.Helper()
+	dir, err := backup.Run(f.ctx, f.e, backup.Options{Root: f.root, Services: []string{postgis.Service}, Database: db, Config: true})
+	if err != nil {
+		t.Fatalf("backup: %v", err)
+	}
+	return dir
+}
+
+func (f *fixture) dropAll(t *testing.T) {
+	f.psql(t, "gis", "DROP TABLE parcels, wells; DELETE FROM spatial_ref_sys WHERE srid = 990001; DROP ROLE gis_reader")
+}
+
+func TestBackupRestoreRoundTrip(t *testing.T) {
+	f := setup(t)
+	want := f.digest(t)
+	if !strings.HasPrefix(want, "5000 8000 ") || !strings.HasSuffix(want, " 1 990001 1 true") {
+		t.Fatalf("fixture digest %q", want)
+	}
+	set := f.backup(t, "")
+
+	m, err := backup.ReadManifest(set)
+	if err != nil {
+		t.Fatal(err)
+	}
+	kinds := map[string]int{}
+	for _, e := range m.Files {
+		kinds[e.Kind]++
+		if e.Kind == backup.KindDatabase && e.Database == "gis" {
+			if e.Stats == nil || e.Stats.Tables["public.parcels"] != 5000 || e.PostGIS == "" || e.PostgreSQL == "" || e.ImageDigest == "" {
+				t.Fatalf("database entry lacks facts: %+v", e)
+			}
+		}
+	}
+	if kinds[backup.KindGlobals] != 1 || kinds[backup.KindDatabase] != 1 || kinds[backup.KindConfig] != 1 {
+		t.Fatalf("set holds %v", kinds)
+	}
+	info, _ := os.Stat(filepath.Join(set, "config", ".env"))
+	if info == nil || info.Mode().Perm() != 0o600 {
+		t.Fatal(".env copy missing or not 0600")
+	}
+
+	f.dropAll(t)
+	src, err := backup.Resolve(f.root, filepath.Base(set))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Run("refused without -yes", func(t *testing.T) {
+		err := backup.RestorePostGIS(f.ctx, f.e, backup.RestorePostGISOptions{Source: src})
+		var ce *engine.ConfirmError
+		if !errors.As(err, &ce) || !strings.Contains(err.Error(), "gis") {
+			t.Fatalf("err = %v", err)
+		}
+		if n := f.psql(t, "gis", "SELECT count(*) FROM pg_tables WHERE tablename = 'parcels'"); n != "0" {
+			t.Fatal("restored without confirmation")
+		}
+	})
+	if err := backup.RestorePostGIS(f.ctx, f.e, backup.RestorePostGISOptions{Source: src, Yes: true}); err != nil {
+		t.Fatalf("restore: %v", err)
+	}
+	if got := f.digest(t); got != want {
+		t.Fatalf("after restore:\n got %s\nwant %s", got, want)
+	}
+
+	t.Run("verify restores into a scratch server", func(t *testing.T) {
+		if err := backup.Verify(f.ctx, f.e, f.root, filepath.Base(set)); err != nil {
+			t.Fatal(err)
+		}
+		sets, _ := backup.List(f.root)
+		if len(sets) != 1 || !sets[0].Verified {
+			t.Fatalf("list: %+v", sets)
+		}
+	})
+
+	t.Run("stock zstd and pg_restore read the dump", func(t *testing.T) {
+		for _, tool := range []string{"zstd", "pg_restore"} {
+			if _, err := exec.LookPath(tool); err != nil {
+				t.Fatalf("%s not installed (.ci/run installs it)", tool)
+			}
+		}
+		f.psql(t, "postgres", "CREATE DATABASE stock")
+		s := postgis.Load(f.e)
+		cmd := exec.Command("sh", "-c", `zstd -d < "$DUMP" | pg_restore --exit-on-error -d "$DSN"`)
+		cmd.Env = append(os.Environ(), "DUMP="+filepath.Join(set, "postgis", "gis.dump.zst"),
+			fmt.Sprintf("DSN=host=%s port=%s user=%s dbname=stock sslmode=require", s.Host, s.Port, s.User),
+			"PGPASSWORD="+f.e.Env.Value("POSTGRES_PASSWORD"))
+		if out, err := cmd.CombinedOutput(); err != nil {
+			t.Fatalf("stock restore: %v\n%s", err, out)
+		}
+		if n := f.psql(t, "stock", "SELECT count(*) FROM parcels"); n != "5000" {
+			t.Fatalf("stock restore has %s parcels", n)
+		}
+	})
+
+	t.Run("one flipped byte is refused before anything changes", func(t *testing.T) {
+		bad := copySet(t, set)
+		dump := filepath.Join(bad, "postgis", "gis.dump.zst")
+		data, _ := os.ReadFile(dump)
+		data[len(data)/2] ^= 0x01
+		os.WriteFile(dump, data, 0o600)
+		f.psql(t, "gis", "CREATE TABLE marker (x int)")
+		defer f.psql(t, "gis", "DROP TABLE marker")
+		src, err := backup.Resolve(f.root, bad)
+		if err != nil {
+			t.Fatal(err)
+		}
+		err = backup.RestorePostGIS(f.ctx, f.e, backup.RestorePostGISOptions{Source: src, Yes: true})
+		var ce *backup.ChecksumError
+		if !errors.As(err, &ce) {
+			t.Fatalf("err = %v", err)
+		}
+		if n := f.psql(t, "gis", "SELECT count(*) FROM pg_tables WHERE tablename = 'marker'"); n != "1" {
+			t.Fatal("the database was touched")
+		}
+	})
+
+	t.Run("a truncated file is refused, in a set and alone", func(t *testing.T) {
+		bad := copySet(t, set)
+		dump := filepath.Join(bad, "postgis", "gis.dump.zst")
+		data, _ := os.ReadFile(dump)
+		os.WriteFile(dump, data[:len(data)-100], 0o600)
+		src, _ := backup.Resolve(f.root, bad)
+		err := backup.RestorePostGIS(f.ctx, f.e, backup.RestorePostGISOptions{Source: src, Yes: true})
+		var ce *backup.ChecksumError
+		if !errors.As(err, &ce) {
+			t.Fatalf("set: err = %v", err)
+		}
+		src, _ = backup.Resolve(f.root, dump)
+		err = backup.RestorePostGIS(f.ctx, f.e, backup.RestorePostGISOptions{Source: src, Yes: true})
+		if !errors.As(err, &ce) {
+			t.Fatalf("file: err = %v", err)
+		}
+	})
+
+	t.Run("a foreign manifest is refused", func(t *testing.T) {
+		bad := copySet(t, set)
+		os.WriteFile(filepath.Join(bad, "manifest.json"), []byte(`{"format":"something-else/2","files":[]}`), 0o600)
+		if _, err := backup.Resolve(f.root, bad); err == nil || !strings.Contains(err.Error(), "foreign") {
+			t.Fatalf("err = %v", err)
+		}
+	})
+}
+
+func copySet(t *testing.T, set string) string {
+	t.Helper()
+	dst := filepath.Join(t.TempDir(), filepath.Base(set))
+	if out, err := exec.Command("cp", "-a", set, dst).CombinedOutput(); err != nil {
+		t.Fatalf("cp: %v %s", err, out)
+	}
+	return dst
+}
+
+func TestFailingDumpLeavesNoSet(t *testing.T) {
+	f := setup(t)
+	_, err := backup.Run(f.ctx, f.e, backup.Options{Root: f.root, Services: []string{postgis.Service}, Database: "no_such_db"})
+	if err == nil || !strings.Contains(err.Error(), "no_such_db") {
+		t.Fatalf("err = %v", err)
+	}
+	sets, _ := backup.List(f.root)
+	entries, _ := os.ReadDir(f.root)
+	if len(sets) != 0 || len(entries) != 1 { // only .lock
+		t.Fatalf("a failed dump left %v", entries)
+	}
+}
+
+func TestOSGSPlainSQLRestore(t *testing.T) {
+	f := setup(t)
+	want := f.digest(t)
+	// What the original's backup-db-gis wrote: pg_dump --clean, plain SQL.
+	sql, err := f.e.Output(f.ctx, postgis.Service, postgis.OSUser, "pg_dump", "-h", postgis.Socket, "-U", postgis.Load(f.e).User, "--clean", "gis")
+	if err != nil {
+		t.Fatal(err)
+	}
+	file := filepath.Join(t.TempDir(), "osgisstack-gis-database.sql")
+	os.WriteFile(file, sql, 0o600)
+	f.dropAll(t)
+	f.psql(t, "postgres", "CREATE ROLE gis_reader NOLOGIN") // roles live in the all-databases dump, not this one
+	src, err := backup.Resolve(f.root, file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := backup.RestorePostGIS(f.ctx, f.e, backup.RestorePostGISOptions{Source: src}); err == nil {
+		t.Fatal("restored without -yes")
+	}
+	if err := backup.RestorePostGIS(f.ctx, f.e, backup.RestorePostGISOptions{Source: src, Database: "gis", Yes: true}); err != nil {
+		t.Fatal(err)
+	}
+	if got := f.digest(t); got != want {
+		t.Fatalf("after OSGS restore:\n got %s\nwant %s", got, want)
+	}
+	// A broken script stops at the first error.
+	os.WriteFile(file, []byte("CREATE TABLE a (x int);\nSELECT no_such_function();\nCREATE TABLE b (x int);\n"), 0o600)
+	src, _ = backup.Resolve(f.root, file)
+	if err := backup.RestorePostGIS(f.ctx, f.e, backup.RestorePostGISOptions{Source: src, Database: "scratch", Yes: true}); err == nil {
+		t.Fatal("a failing script was accepted")
+	}
+	if n := f.psql(t, "scratch", "SELECT count(*) FROM pg_tables WHERE tablename = 'b'"); n != "0" {
+		t.Fatal("psql went on after an error")
+	}
+}
