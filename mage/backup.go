@@ -51,7 +51,7 @@ func (Backup) List(ctx context.Context) error {
 	})
 }
 
-// Verify checks every file of a set against the sha256 in its manifest and marks the set verified.
+// Verify checks every sha256 of a set, restores each database into a throwaway server and compares it; a set that passes is marked verified.
 func (Backup) Verify(ctx context.Context, set string) error {
 	return run(ctx, func(e *engine.Engine) error {
 		return backup.Verify(ctx, e, backup.Root(e), set)

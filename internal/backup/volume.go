@@ -41,7 +41,7 @@ func volumeName(ctx context.Context, e *engine.Engine, service, vol string) (str
 func helper(ctx context.Context, e *engine.Engine, image, volume string, readOnly bool, cmd []string) (string, func(), error) {
 	res, err := e.Docker().ContainerCreate(ctx, client.ContainerCreateOptions{
 		Config: &container.Config{
-			Image: image, Entrypoint: cmd[:1], Cmd: cmd[1:], User: "0:0",
+			Image: image, Entrypoint: cmd[:1], Cmd: cmd[1:], User: "root",
 			Labels: map[string]string{api.ProjectLabel: e.ProjectName(), api.OneoffLabel: "True", "org.osgs.helper": "backup"},
 		},
 		HostConfig: &container.HostConfig{
@@ -127,7 +127,7 @@ func RestoreVolume(ctx context.Context, e *engine.Engine, setDir string, f Entry
 	}
 	defer r.Close()
 	if _, err := e.Docker().CopyToContainer(ctx, id, client.CopyToContainerOptions{
-		DestinationPath: "/", Content: zstdErrs{r}, CopyUIDGID: true,
+		DestinationPath: "/", Content: zstdErrs{r}, // owners come from the archive
 	}); err != nil {
 		return fmt.Errorf("extract into volume %s: %w", vol, err)
 	}

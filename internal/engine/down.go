@@ -7,8 +7,9 @@ import (
 	"github.com/docker/compose/v5/pkg/api"
 )
 
-// Stop stops services gracefully: their stop signal, then up to their
-// stop_grace_period. Containers and volumes are kept.
+// Stop stops services gracefully: their stop signal, then up to their own
+// stop_grace_period (the engine reads it from each container; osgs passes no
+// override). Containers and volumes are kept.
 func (e *Engine) Stop(ctx context.Context, services ...string) error {
 	if err := e.CheckServices(services...); err != nil {
 		return err
@@ -20,7 +21,7 @@ func (e *Engine) Stop(ctx context.Context, services ...string) error {
 	if err != nil {
 		return err
 	}
-	if err := e.compose.Stop(ctx, p.Name, api.StopOptions{Project: p, Services: p.ServiceNames(), Timeout: stopTimeout(p)}); err != nil {
+	if err := e.compose.Stop(ctx, p.Name, api.StopOptions{Project: p, Services: p.ServiceNames()}); err != nil {
 		return fmt.Errorf("stop %v: %w", p.ServiceNames(), err)
 	}
 	return nil
@@ -36,7 +37,7 @@ func (e *Engine) Down(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	if err := e.compose.Down(ctx, p.Name, api.DownOptions{Project: p, Timeout: stopTimeout(p), RemoveOrphans: true}); err != nil {
+	if err := e.compose.Down(ctx, p.Name, api.DownOptions{Project: p, RemoveOrphans: true}); err != nil {
 		return fmt.Errorf("down: %w", err)
 	}
 	return nil
@@ -54,7 +55,7 @@ func (e *Engine) Restart(ctx context.Context, services ...string) error {
 	if err != nil {
 		return err
 	}
-	if err := e.compose.Restart(ctx, p.Name, api.RestartOptions{Project: p, Services: p.ServiceNames(), Timeout: stopTimeout(p)}); err != nil {
+	if err := e.compose.Restart(ctx, p.Name, api.RestartOptions{Project: p, Services: p.ServiceNames()}); err != nil {
 		return fmt.Errorf("restart %v: %w", p.ServiceNames(), err)
 	}
 	return nil

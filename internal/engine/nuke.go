@@ -33,7 +33,6 @@ func (e *Engine) Nuke(ctx context.Context, yes bool) error {
 	opts := api.DownOptions{Volumes: true, RemoveOrphans: true}
 	if p, err := e.Project(ctx, e.Catalog.Names()...); err == nil {
 		opts.Project = p
-		opts.Timeout = stopTimeout(p)
 	}
 	if err := e.compose.Down(ctx, name, opts); err != nil {
 		return fmt.Errorf("down: %w", err)

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/compose-spec/compose-go/v2/types"
 	"github.com/docker/compose/v5/pkg/api"
 )
 
@@ -63,19 +62,4 @@ func (e *Engine) Up(ctx context.Context, opts UpOptions) error {
 		return fmt.Errorf("start %v: %w", project.ServiceNames(), err)
 	}
 	return e.waitReady(ctx, project, opts.WaitTimeout)
-}
-
-// stopTimeout is the longest stop_grace_period of the project's services, so
-// that no verb SIGKILLs a service before its own grace period is over.
-func stopTimeout(p *types.Project) *time.Duration {
-	var d time.Duration
-	for _, s := range p.Services {
-		if s.StopGracePeriod != nil && time.Duration(*s.StopGracePeriod) > d {
-			d = time.Duration(*s.StopGracePeriod)
-		}
-	}
-	if d == 0 {
-		return nil
-	}
-	return &d
 }

@@ -1,0 +1,118 @@
+package backup_test
+
+import (
+	"context"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/osgs/osgs/internal/backup"
+	"github.com/osgs/osgs/internal/catalog"
+	"github.com/osgs/osgs/internal/engine"
+	"github.com/osgs/osgs/internal/gen"
+	"github.com/osgs/osgs/internal/postgis"
+	"github.com/osgs/osgs/internal/testenv"
+)
+
+// A service that keeps files in a volume, added to the test's checkout the
+// way a new service is added: one folder, then regeneration.
+const filesService = `services:
+  files:
+    x-osgs:
+      description: test service keeping files in a volume
+      volumes:
+        - name: files-data
+          path: /srv/data
+          backup: true
+    profiles: [files]
+    image: osgs/postgis:15-3.3-bookworm
+    entrypoint: ["sleep", "infinity"]
+    volumes:
+      - files-data:/srv/data
+volumes:
+  files-data:
+`
+
+const listing = `cd /srv/data && find . -printf '%p %U:%G %m %Ts %y %l\n' | sort` // the archive API keeps mtimes to the second
+
+func TestVolumeRoundTrip(t *testing.T) {
+	testenv.RequireDocker(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Minute)
+	defer cancel()
+	co := testenv.NewCheckout(t, nil)
+	co.Cleanup(t)
+	os.MkdirAll(filepath.Join(co.Dir, "services", "files"), 0o755)
+	os.WriteFile(filepath.Join(co.Dir, "services", "files", "compose.yaml"), []byte(filesService), 0o644)
+	cat, err := catalog.Load(co.Dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	files, _ := gen.Render(cat)
+	os.WriteFile(filepath.Join(co.Dir, gen.ComposePath), files[gen.ComposePath], 0o644)
+
+	e := co.Engine(t)
+	// PostGIS first: it builds the image the test service borrows.
+	if err := e.Up(ctx, engine.UpOptions{Services: []string{postgis.Service, "files"}}); err != nil {
+		t.Fatal(err)
+	}
+	sh := func(script string) string {
+		t.Helper()
+		out, err := e.Output(ctx, "files", "root", "sh", "-c", script)
+		if err != nil {
+			t.Fatalf("%s: %v", script, err)
+		}
+		return string(out)
+	}
+	sh(`cd /srv/data && mkdir -p project/svg && echo '<qgis/>' > project/map.qgs && chmod 640 project/map.qgs &&
+	    chown 1234:5678 project/map.qgs && printf 'x' > project/svg/icon.svg && chmod 2755 project/svg &&
+	    ln -s map.qgs project/current.qgs && touch -h -d '2020-01-02 03:04:05' project/current.qgs project/map.qgs`)
+	before := sh(listing)
+
+	root := filepath.Join(co.Dir, "backups")
+	set, err := backup.Run(ctx, e, backup.Options{Root: root, Services: []string{"files"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	archive := filepath.Join(set, "files", "files-data.tar.zst")
+
+	t.Run("stock zstd and tar extract it with owners, modes, links and times", func(t *testing.T) {
+		dst := t.TempDir()
+		cmd := exec.Command("sh", "-c", `zstd -d < "$A" | tar -x --numeric-owner -C "$D"`)
+		cmd.Env = append(os.Environ(), "A="+archive, "D="+dst)
+		if out, err := cmd.CombinedOutput(); err != nil {
+			t.Fatalf("%v %s", err, out)
+		}
+		info, err := os.Lstat(filepath.Join(dst, "data", "project", "map.qgs"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if info.Mode().Perm() != 0o640 || info.ModTime().UTC().Format(time.DateTime) != "2020-01-02 03:04:05" {
+			t.Fatalf("map.qgs: %v %v", info.Mode(), info.ModTime().UTC())
+		}
+		if target, _ := os.Readlink(filepath.Join(dst, "data", "project", "current.qgs")); target != "map.qgs" {
+			t.Fatalf("symlink -> %q", target)
+		}
+	})
+
+	sh(`cd /srv/data && rm project/map.qgs && echo new > stray.txt && chmod 700 project/svg`)
+	src, err := backup.Resolve(root, filepath.Base(set))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := backup.RestoreSet(ctx, e, src, false); err == nil || !strings.Contains(err.Error(), "volume files/files-data") {
+		t.Fatalf("without -yes: %v", err)
+	}
+	if err := backup.RestoreSet(ctx, e, src, true); err != nil {
+		t.Fatal(err)
+	}
+	states, _ := e.States(ctx, "files")
+	if states[0].State != "running" {
+		t.Fatalf("files is %s after restore, want running again", states[0].State)
+	}
+	if after := sh(listing); after != before {
+		t.Fatalf("volume differs after restore:\n got %s\nwant %s", after, before)
+	}
+}
