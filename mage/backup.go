@@ -83,3 +83,29 @@ func (Backup) Restore(ctx context.Context, set string, yes *bool) error {
 		return backup.RestoreSet(ctx, e, src, deref(yes))
 	})
 }
+
+// backupService backs up one service's volumes into a new set.
+func backupService(ctx context.Context, service string) error {
+	return run(ctx, func(e *engine.Engine) error {
+		dir, err := backup.Run(ctx, e, backupOpts(e, backup.Options{Services: []string{service}}))
+		if err != nil {
+			return err
+		}
+		fmt.Fprintln(e.Out, dir)
+		return nil
+	})
+}
+
+// restoreService restores one service's volumes from a set.
+func restoreService(ctx context.Context, service, set string, yes *bool) error {
+	return run(ctx, func(e *engine.Engine) error {
+		if err := e.Connect(ctx); err != nil {
+			return err
+		}
+		src, err := backup.Resolve(backup.Root(e), set)
+		if err != nil {
+			return err
+		}
+		return backup.RestoreSet(ctx, e, src.Only(service), deref(yes))
+	})
+}

@@ -44,6 +44,21 @@ func Resolve(root, src string) (*Source, error) {
 	return nil, fmt.Errorf("no backup set or file %q (looked in . and %s)", src, root)
 }
 
+// Only narrows a set source to one service's files.
+func (s *Source) Only(service string) *Source {
+	if s.Manifest == nil {
+		return s
+	}
+	m := *s.Manifest
+	m.Files = nil
+	for _, f := range s.Manifest.Files {
+		if f.Service == service {
+			m.Files = append(m.Files, f)
+		}
+	}
+	return &Source{SetDir: s.SetDir, Manifest: &m, File: s.File}
+}
+
 // plain SQL files from the original OSGS.
 var osgsAllDatabases = regexp.MustCompile(`all-databases.*\.sql$`)
 

@@ -43,7 +43,7 @@ func TestTypeName(t *testing.T) {
 func TestRenderTwoServices(t *testing.T) {
 	cat := &catalog.Catalog{Services: []catalog.Service{
 		{Name: "a-b", Dir: "services/a-b", Description: "First"},
-		{Name: "c", Dir: "services/c", Description: "Second."},
+		{Name: "c", Dir: "services/c", Description: "Second.", Volumes: []catalog.Volume{{Name: "v", Backup: true}}},
 	}}
 	files, err := Render(cat)
 	if err != nil {
@@ -56,6 +56,9 @@ func TestRenderTwoServices(t *testing.T) {
 		}
 	}
 	ns := string(files[NamespacesPath])
+	if strings.Contains(ns, "func (AB) Backup") || !strings.Contains(ns, "func (C) Backup(ctx context.Context) error") {
+		t.Error("backup verbs must exist exactly for services with backed-up volumes")
+	}
 	for _, want := range []string{"type AB mg.Namespace", `func (AB) Up(ctx context.Context) error { return up(ctx, "a-b") }`, "// C manages c: Second.\n"} {
 		if !contains(ns, want) {
 			t.Errorf("namespaces lack %q", want)
