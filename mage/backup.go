@@ -29,14 +29,7 @@ func backupOpts(e *engine.Engine, o backup.Options) backup.Options {
 // The set is backups/<UTC timestamp>/ with a manifest.json recording each
 // file's service, kind, size and sha256; it appears only when complete.
 func (Backup) All(ctx context.Context) error {
-	return run(ctx, func(e *engine.Engine) error {
-		dir, err := backup.Run(ctx, e, backupOpts(e, backup.Options{Config: true}))
-		if err != nil {
-			return err
-		}
-		fmt.Fprintln(e.Out, dir)
-		return nil
-	})
+	return newSet(ctx, backup.Options{Config: true})
 }
 
 // List shows the backup sets with their size, age and whether they were verified.
@@ -73,10 +66,7 @@ func (Backup) Prune(ctx context.Context, keep, daily, weekly, monthly *int, dryr
 // Restore restores a whole set (PostGIS roles and databases, then volumes); it needs -yes and checks every sha256 first.
 func (Backup) Restore(ctx context.Context, set string, yes *bool) error {
 	return run(ctx, func(e *engine.Engine) error {
-		if err := e.Connect(ctx); err != nil {
-			return err
-		}
-		src, err := backup.Resolve(backup.Root(e), set)
+		src, err := resolve(ctx, e, set)
 		if err != nil {
 			return err
 		}
@@ -84,10 +74,18 @@ func (Backup) Restore(ctx context.Context, set string, yes *bool) error {
 	})
 }
 
-// backupService backs up one service's volumes into a new set.
-func backupService(ctx context.Context, service string) error {
+// resolve connects to Docker and finds a set or file to restore from.
+func resolve(ctx context.Context, e *engine.Engine, src string) (*backup.Source, error) {
+	if err := e.Connect(ctx); err != nil {
+		return nil, err
+	}
+	return backup.Resolve(backup.Root(e), src)
+}
+
+// newSet makes a backup set with opts and prints its folder.
+func newSet(ctx context.Context, opts backup.Options) error {
 	return run(ctx, func(e *engine.Engine) error {
-		dir, err := backup.Run(ctx, e, backupOpts(e, backup.Options{Services: []string{service}}))
+		dir, err := backup.Run(ctx, e, backupOpts(e, opts))
 		if err != nil {
 			return err
 		}
@@ -96,13 +94,15 @@ func backupService(ctx context.Context, service string) error {
 	})
 }
 
+// backupService backs up one service's volumes into a new set.
+func backupService(ctx context.Context, service string) error {
+	return newSet(ctx, backup.Options{Services: []string{service}})
+}
+
 // restoreService restores one service's volumes from a set.
 func restoreService(ctx context.Context, service, set string, yes *bool) error {
 	return run(ctx, func(e *engine.Engine) error {
-		if err := e.Connect(ctx); err != nil {
-			return err
-		}
-		src, err := backup.Resolve(backup.Root(e), set)
+		src, err := resolve(ctx, e, set)
 		if err != nil {
 			return err
 		}

@@ -2,7 +2,6 @@ package targets
 
 import (
 	"context"
-	"fmt"
 
 	"github.com/osgs/osgs/internal/backup"
 	"github.com/osgs/osgs/internal/engine"
@@ -41,14 +40,7 @@ func (Postgis) Sizes(ctx context.Context) error {
 
 // Backup dumps the roles and every database (or -db=NAME) into a new backup set, compressed with zstd.
 func (Postgis) Backup(ctx context.Context, db *string) error {
-	return run(ctx, func(e *engine.Engine) error {
-		dir, err := backup.Run(ctx, e, backupOpts(e, backup.Options{Services: []string{postgis.Service}, Database: deref(db)}))
-		if err != nil {
-			return err
-		}
-		fmt.Fprintln(e.Out, dir)
-		return nil
-	})
+	return newSet(ctx, backup.Options{Services: []string{postgis.Service}, Database: deref(db)})
 }
 
 // Restore restores roles and databases from a set, a .dump.zst, or an original OSGS .sql dump; it needs -yes.
@@ -58,10 +50,7 @@ func (Postgis) Backup(ctx context.Context, db *string) error {
 // checksum is checked before anything is touched.
 func (Postgis) Restore(ctx context.Context, src string, db *string, yes *bool) error {
 	return run(ctx, func(e *engine.Engine) error {
-		if err := e.Connect(ctx); err != nil {
-			return err
-		}
-		s, err := backup.Resolve(backup.Root(e), src)
+		s, err := resolve(ctx, e, src)
 		if err != nil {
 			return err
 		}

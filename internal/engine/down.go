@@ -11,13 +11,7 @@ import (
 // stop_grace_period (the engine reads it from each container; osgs passes no
 // override). Containers and volumes are kept.
 func (e *Engine) Stop(ctx context.Context, services ...string) error {
-	if err := e.CheckServices(services...); err != nil {
-		return err
-	}
-	if err := e.Ready(ctx); err != nil {
-		return err
-	}
-	p, err := e.Project(ctx, e.targets(services)...)
+	p, err := e.prepare(ctx, services)
 	if err != nil {
 		return err
 	}
@@ -45,13 +39,7 @@ func (e *Engine) Down(ctx context.Context) error {
 
 // Restart restarts services gracefully (every enabled one when none is named).
 func (e *Engine) Restart(ctx context.Context, services ...string) error {
-	if err := e.CheckServices(services...); err != nil {
-		return err
-	}
-	if err := e.Ready(ctx); err != nil {
-		return err
-	}
-	p, err := e.Project(ctx, e.targets(services)...)
+	p, err := e.prepare(ctx, services)
 	if err != nil {
 		return err
 	}

@@ -150,13 +150,7 @@ func (e *Engine) build(ctx context.Context, p *types.Project, services []string)
 // Build (re)builds the images of the named services, or of every enabled
 // service that has a Dockerfile.
 func (e *Engine) Build(ctx context.Context, services ...string) error {
-	if err := e.CheckServices(services...); err != nil {
-		return err
-	}
-	if err := e.Ready(ctx); err != nil {
-		return err
-	}
-	p, err := e.Project(ctx, e.targets(services)...)
+	p, err := e.prepare(ctx, services)
 	if err != nil {
 		return err
 	}

@@ -76,3 +76,17 @@ func (e *Engine) targets(services []string) []string {
 	}
 	return e.Enabled()
 }
+
+// prepare is the common start of every verb that acts on services: check
+// the names against the catalog, connect to the daemon, complete .env, and
+// load the model narrowed to the named (or enabled) services. It changes
+// nothing when any step fails.
+func (e *Engine) prepare(ctx context.Context, services []string) (*types.Project, error) {
+	if err := e.CheckServices(services...); err != nil {
+		return nil, err
+	}
+	if err := e.Ready(ctx); err != nil {
+		return nil, err
+	}
+	return e.Project(ctx, e.targets(services)...)
+}

@@ -11,13 +11,7 @@ import (
 // Images we build ourselves are skipped with a message: they come from
 // services/<name>/Dockerfile (use images:build).
 func (e *Engine) Pull(ctx context.Context, services ...string) error {
-	if err := e.CheckServices(services...); err != nil {
-		return err
-	}
-	if err := e.Ready(ctx); err != nil {
-		return err
-	}
-	p, err := e.Project(ctx, e.targets(services)...)
+	p, err := e.prepare(ctx, services)
 	if err != nil {
 		return err
 	}
