@@ -156,6 +156,17 @@ func TestBackupRestoreRoundTrip(t *testing.T) {
 		}
 	})
 
+	t.Run("the exec transport makes an equivalent set", func(t *testing.T) {
+		t.Setenv(backup.TransportEnv, string(backup.TransportExec))
+		other, err := backup.Run(f.ctx, f.e, backup.Options{Root: t.TempDir(), Services: []string{postgis.Service}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := backup.Verify(f.ctx, f.e, filepath.Dir(other), filepath.Base(other)); err != nil {
+			t.Fatal(err)
+		}
+	})
+
 	t.Run("stock zstd and pg_restore read the dump", func(t *testing.T) {
 		for _, tool := range []string{"zstd", "pg_restore"} {
 			if _, err := exec.LookPath(tool); err != nil {

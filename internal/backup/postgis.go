@@ -79,17 +79,24 @@ func BackupPostGIS(ctx context.Context, e *engine.Engine, set *Set, db string, p
 		return err
 	}
 	base := Entry{Service: postgis.Service, Image: image, ImageDigest: digest, PostgreSQL: pgv}
+	d, err := newDumper(ctx, e, id)
+	if err != nil {
+		return err
+	}
 
 	globals := base
 	globals.Kind = KindGlobals
-	r := dumpStream(ctx, e, id, []string{"pg_dumpall", "-h", postgis.Socket, "-U", s.User, "--globals-only"})
+	r, err := d.stream(ctx, []string{"pg_dumpall", "-h", postgis.Socket, "-U", s.User, "--globals-only"})
+	if err != nil {
+		return fmt.Errorf("dump globals: %w", err)
+	}
 	_, err = set.AddStream("postgis/globals.sql.zst", r, globals, progress("globals"))
 	r.Close()
 	if err != nil {
 		return fmt.Errorf("dump globals: %w", err)
 	}
 	for _, name := range dbs {
-		if err := dumpDatabase(ctx, e, set, id, base, name, progress(name)); err != nil {
+		if err := dumpDatabase(ctx, e, set, d, base, name, progress(name)); err != nil {
 			return err
 		}
 	}
@@ -108,15 +115,18 @@ func fileSafe(name string) string {
 
 // dumpDatabase dumps one database in an exported snapshot and records the
 // snapshot's stats next to the dump.
-func dumpDatabase(ctx context.Context, e *engine.Engine, set *Set, id string, ent Entry, name string, progress io.Writer) error {
-	sess, snap, err := snapshotSession(ctx, e, id, name)
+func dumpDatabase(ctx context.Context, e *engine.Engine, set *Set, d *dumper, ent Entry, name string, progress io.Writer) error {
+	sess, snap, err := snapshotSession(ctx, e, d.id, name)
 	if err != nil {
 		return fmt.Errorf("dump database %s: %w", name, err)
 	}
 	defer sess.close()
 	ent.Kind, ent.Database = KindDatabase, name
 	argv := []string{"pg_dump", "-h", postgis.Socket, "-U", postgis.Load(e).User, "-Fc", "-Z0", "--snapshot=" + snap, "-d", name}
-	r := dumpStream(ctx, e, id, argv)
+	r, err := d.stream(ctx, argv)
+	if err != nil {
+		return fmt.Errorf("dump database %s: %w", name, err)
+	}
 	defer r.Close()
 	rel := "postgis/" + fileSafe(name) + ".dump.zst"
 	if _, pgis, err := serverFacts(ctx, e, name); err == nil {

@@ -1,0 +1,226 @@
+package backup
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+
+	"github.com/docker/compose/v5/pkg/api"
+	"github.com/moby/moby/api/pkg/stdcopy"
+	"github.com/moby/moby/api/types/container"
+	"github.com/moby/moby/api/types/mount"
+	"github.com/moby/moby/client"
+
+	"github.com/osgs/osgs/internal/engine"
+	"github.com/osgs/osgs/internal/postgis"
+)
+
+// Transport is how dump bytes leave the server's container.
+type Transport string
+
+const (
+	// TransportFIFO runs the dump in a helper container from the server's
+	// image, connected through the shared socket volume, writing into a FIFO
+	// on a bind mount that this process reads. The engine does not copy the
+	// bytes, which makes it the fast path; it needs an engine on this host.
+	TransportFIFO Transport = "fifo"
+	// TransportExec runs the dump with exec in the server's container and
+	// reads the attach stream: slower, but works with any DOCKER_HOST.
+	TransportExec Transport = "exec"
+)
+
+// TransportEnv forces a transport (fifo or exec).
+const TransportEnv = "OSGS_DUMP_TRANSPORT"
+
+// chooseTransport picks the FIFO path when the engine shares this host's
+// kernel and file system: a Unix socket, and the daemon's host name is ours.
+func chooseTransport(ctx context.Context, e *engine.Engine) Transport {
+	switch Transport(os.Getenv(TransportEnv)) {
+	case TransportFIFO:
+		return TransportFIFO
+	case TransportExec:
+		return TransportExec
+	}
+	if !strings.HasPrefix(e.Docker().DaemonHost(), "unix://") {
+		return TransportExec
+	}
+	info, err := e.Docker().Info(ctx, client.InfoOptions{})
+	host, _ := os.Hostname()
+	if err != nil || info.Info.Name != host || strings.Contains(info.Info.OperatingSystem, "Docker Desktop") {
+		return TransportExec
+	}
+	return TransportFIFO
+}
+
+// dumper starts dump commands in the PostGIS server's context.
+type dumper struct {
+	e         *engine.Engine
+	id        string // the server's container
+	image     string // its image ID
+	socketVol string // the volume holding its Unix socket
+	transport Transport
+}
+
+func newDumper(ctx context.Context, e *engine.Engine, id string) (*dumper, error) {
+	d := &dumper{e: e, id: id, transport: chooseTransport(ctx, e)}
+	if d.transport == TransportExec {
+		return d, nil
+	}
+	insp, err := e.Docker().ContainerInspect(ctx, id, client.ContainerInspectOptions{})
+	if err != nil {
+		return nil, err
+	}
+	d.image = insp.Container.Image
+	for _, m := range insp.Container.Mounts {
+		if m.Destination == postgis.Socket && m.Type == mount.TypeVolume {
+			d.socketVol = m.Name
+		}
+	}
+	if d.socketVol == "" {
+		// A container created before the socket volume existed: run
+		// `mage postgis:up` to recreate it; until then, use exec.
+		d.transport = TransportExec
+	}
+	return d, nil
+}
+
+// stream runs argv and returns its stdout. The reader returns the command's
+// error instead of EOF when it exits non-zero.
+func (d *dumper) stream(ctx context.Context, argv []string) (io.ReadCloser, error) {
+	if d.transport == TransportExec {
+		return dumpStream(ctx, d.e, d.id, argv), nil
+	}
+	return fifoStream(ctx, d.e, d.image, d.socketVol, argv)
+}
+
+// fifoStream runs argv in a helper container whose stdout goes into a FIFO
+// that this process reads.
+func fifoStream(ctx context.Context, e *engine.Engine, image, socketVol string, argv []string) (io.ReadCloser, error) {
+	dir, err := os.MkdirTemp("", "osgs-dump-")
+	if err != nil {
+		return nil, err
+	}
+	fifo := filepath.Join(dir, "stdout")
+	if err := syscall.Mkfifo(fifo, 0o600); err != nil {
+		os.RemoveAll(dir)
+		return nil, fmt.Errorf("mkfifo: %w", err)
+	}
+	// The helper runs as the image's postgres user, whose uid is not ours.
+	if err := errors.Join(os.Chmod(dir, 0o711), os.Chmod(fifo, 0o666)); err != nil {
+		os.RemoveAll(dir)
+		return nil, err
+	}
+	// pg_dump -f on a FIFO fails on fsync; redirecting stdout works.
+	cmd := append([]string{"sh", "-c", `exec "$@" > /out/stdout`, "sh"}, argv...)
+	res, err := e.Docker().ContainerCreate(ctx, client.ContainerCreateOptions{
+		Config: &container.Config{
+			Image: image, Entrypoint: cmd[:1], Cmd: cmd[1:],
+			Labels: map[string]string{api.ProjectLabel: e.ProjectName(), api.OneoffLabel: "True", "org.osgs.helper": "dump"},
+		},
+		HostConfig: &container.HostConfig{
+			NetworkMode: "none",
+			Mounts: []mount.Mount{
+				{Type: mount.TypeVolume, Source: socketVol, Target: postgis.Socket},
+				{Type: mount.TypeBind, Source: dir, Target: "/out"},
+			},
+		},
+	})
+	if err != nil {
+		os.RemoveAll(dir)
+		return nil, fmt.Errorf("create dump helper: %w", err)
+	}
+	f := &fifoReader{e: e, id: res.ID, dir: dir, opened: make(chan struct{}), exited: make(chan struct{})}
+	wait := e.Docker().ContainerWait(ctx, res.ID, client.ContainerWaitOptions{Condition: container.WaitConditionNextExit})
+	if _, err := e.Docker().ContainerStart(ctx, res.ID, client.ContainerStartOptions{}); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("start dump helper: %w", err)
+	}
+	go func() {
+		select {
+		case r := <-wait.Result:
+			f.code = int(r.StatusCode)
+		case err := <-wait.Error:
+			f.waitErr = err
+		}
+		close(f.exited)
+		// A reader still blocked in open (the helper died before opening
+		// its end) is released by opening the write end ourselves.
+		if w, err := os.OpenFile(fifo, os.O_WRONLY|syscall.O_NONBLOCK, 0); err == nil {
+			w.Close()
+		}
+	}()
+	go func() {
+		f.file, f.openErr = os.Open(fifo)
+		close(f.opened)
+	}()
+	return f, nil
+}
+
+type fifoReader struct {
+	e       *engine.Engine
+	id, dir string
+	opened  chan struct{}
+	file    *os.File
+	openErr error
+	exited  chan struct{}
+	code    int
+	waitErr error
+	once    sync.Once
+}
+
+func (f *fifoReader) Read(p []byte) (int, error) {
+	<-f.opened
+	if f.openErr != nil {
+		return 0, f.openErr
+	}
+	n, err := f.file.Read(p)
+	if errors.Is(err, io.EOF) {
+		<-f.exited
+		if f.waitErr != nil {
+			return n, f.waitErr
+		}
+		if f.code != 0 {
+			return n, &engine.ExitError{Cmd: "dump helper", Code: f.code, Stderr: f.stderr()}
+		}
+	}
+	return n, err
+}
+
+// stderr returns the end of the helper's output.
+func (f *fifoReader) stderr() string {
+	logs, err := f.e.Docker().ContainerLogs(context.Background(), f.id, client.ContainerLogsOptions{ShowStderr: true, ShowStdout: true, Tail: "5"})
+	if err != nil {
+		return ""
+	}
+	defer logs.Close()
+	var b bytes.Buffer
+	stdcopy.StdCopy(&b, &b, logs)
+	return b.String()
+}
+
+// Close stops and removes the helper and the FIFO's folder.
+func (f *fifoReader) Close() error {
+	f.once.Do(func() {
+		_, _ = f.e.Docker().ContainerRemove(context.Background(), f.id, client.ContainerRemoveOptions{Force: true})
+		select {
+		case <-f.opened:
+		default:
+			if w, err := os.OpenFile(filepath.Join(f.dir, "stdout"), os.O_WRONLY|syscall.O_NONBLOCK, 0); err == nil {
+				w.Close()
+			}
+			<-f.opened
+		}
+		if f.file != nil {
+			f.file.Close()
+		}
+		os.RemoveAll(f.dir)
+	})
+	return nil
+}

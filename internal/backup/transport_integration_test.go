@@ -1,0 +1,68 @@
+package backup
+
+import (
+	"context"
+	"errors"
+	"io"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/osgs/osgs/internal/engine"
+	"github.com/osgs/osgs/internal/postgis"
+	"github.com/osgs/osgs/internal/testenv"
+)
+
+func TestFIFOTransport(t *testing.T) {
+	testenv.RequireDocker(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
+	defer cancel()
+	co := testenv.NewCheckout(t, nil)
+	co.Cleanup(t)
+	e := co.Engine(t)
+	if err := e.Up(ctx, engine.UpOptions{Services: []string{postgis.Service}}); err != nil {
+		t.Fatal(err)
+	}
+	id, err := e.ContainerOf(ctx, postgis.Service)
+	if err != nil {
+		t.Fatal(err)
+	}
+	d, err := newDumper(ctx, e, id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d.transport != TransportFIFO {
+		t.Fatalf("transport %s on a local engine, want fifo", d.transport)
+	}
+
+	r, err := d.stream(ctx, []string{"pg_dumpall", "-h", postgis.Socket, "-U", postgis.Load(e).User, "--globals-only"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, err := io.ReadAll(r)
+	r.Close()
+	if err != nil || !bytesContains(out, "CREATE ROLE") {
+		t.Fatalf("globals through the FIFO: %v %q", err, out)
+	}
+
+	for _, argv := range [][]string{{"sh", "-c", "echo partial; exit 3"}, {"no-such-command"}} {
+		r, err := d.stream(ctx, argv)
+		if err != nil {
+			t.Fatal(err)
+		}
+		done := make(chan error, 1)
+		go func() { _, err := io.ReadAll(r); done <- err }()
+		select {
+		case err := <-done:
+			var xe *engine.ExitError
+			if !errors.As(err, &xe) || xe.Code == 0 {
+				t.Fatalf("%v: err = %v, want the helper's exit code", argv, err)
+			}
+		case <-time.After(time.Minute):
+			t.Fatalf("%v: the reader hangs", argv)
+		}
+		r.Close()
+	}
+}
+
+func bytesContains(b []byte, s string) bool { return strings.Contains(string(b), s) }
