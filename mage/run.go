@@ -10,7 +10,6 @@ package targets
 import (
 	"context"
 	"errors"
-	"os"
 	"strings"
 
 	"github.com/magefile/mage/mg"
@@ -110,10 +109,4 @@ func deref[T any](p *T) T {
 		return zero
 	}
 	return *p
-}
-
-// workdir is where mage runs: the checkout.
-func workdir() string {
-	wd, _ := os.Getwd()
-	return wd
 }

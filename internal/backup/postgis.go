@@ -143,14 +143,25 @@ func dumpDatabase(ctx context.Context, e *engine.Engine, set *Set, d *dumper, en
 	return nil
 }
 
-// readStatsAfter runs dump, then reads the stats in the same snapshot.
+// readStatsAfter reads the stats in the snapshot's session while dump runs
+// (both see the same snapshot), and returns them once both have finished.
 func readStatsAfter(sess *session, dump func() error) (*DBStats, error) {
-	if err := dump(); err != nil {
-		return nil, err
+	type result struct {
+		st  *DBStats
+		err error
 	}
-	st, err := readStats(sess)
-	if err != nil {
-		return nil, fmt.Errorf("read stats: %w", err)
+	stats := make(chan result, 1)
+	go func() {
+		st, err := readStats(sess)
+		stats <- result{st, err}
+	}()
+	dumpErr := dump()
+	r := <-stats
+	if dumpErr != nil {
+		return nil, dumpErr
 	}
-	return st, sess.exec("COMMIT")
+	if r.err != nil {
+		return nil, fmt.Errorf("read stats: %w", r.err)
+	}
+	return r.st, sess.exec("COMMIT")
 }

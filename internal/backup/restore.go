@@ -331,9 +331,12 @@ func restoreDump(ctx context.Context, e *engine.Engine, id, path, db string) err
 	}
 	defer r.Close()
 	s := postgis.Load(e)
-	argv := []string{"pg_restore", "-h", postgis.Socket, "-U", s.User, "-d", db, "--clean", "--if-exists", "--exit-on-error", "--no-password"}
-	err = e.Exec(ctx, id, argv, engine.ExecOptions{User: postgis.OSUser, Stdin: ctxReader{ctx, zstdErrs{r}}, Stderr: e.Err})
+	d, err := newDumper(ctx, e, id)
 	if err != nil {
+		return err
+	}
+	argv := []string{"pg_restore", "-h", postgis.Socket, "-U", s.User, "-d", db, "--clean", "--if-exists", "--exit-on-error", "--no-password"}
+	if err := d.feed(ctx, argv, ctxReader{ctx, zstdErrs{r}}); err != nil {
 		return fmt.Errorf("restore database %s: %w", db, err)
 	}
 	return nil

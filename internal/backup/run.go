@@ -9,10 +9,16 @@ import (
 	"slices"
 	"time"
 
+	"golang.org/x/sync/errgroup"
+
 	"github.com/osgs/osgs/internal/config"
 	"github.com/osgs/osgs/internal/engine"
 	"github.com/osgs/osgs/internal/postgis"
 )
+
+// Parallel is how many archives are written at once. Each already uses
+// several zstd goroutines, so two keep these 2-core machines busy.
+const Parallel = 2
 
 // DirEnv overrides where sets are written.
 const DirEnv = "OSGS_BACKUP_DIR"
@@ -66,26 +72,29 @@ func Run(ctx context.Context, e *engine.Engine, o Options) (dir string, err erro
 			set.Abort()
 		}
 	}()
+	// Services are independent and each writes its own files, so they back
+	// up in parallel; the first failure cancels the others.
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(Parallel)
 	for _, name := range services {
 		svc, _ := e.Catalog.Get(name)
 		saved := false
 		if svc.Database {
-			if err := BackupPostGIS(ctx, e, set, o.Database, o.Progress); err != nil {
-				return "", err
-			}
+			g.Go(func() error { return BackupPostGIS(gctx, e, set, o.Database, o.Progress) })
 			saved = true
 		}
 		for _, v := range svc.Volumes {
 			if v.Backup {
-				if err := BackupVolume(ctx, e, set, name, v, o.Progress(name+"/"+v.Name)); err != nil {
-					return "", err
-				}
+				g.Go(func() error { return BackupVolume(gctx, e, set, name, v, o.Progress(name+"/"+v.Name)) })
 				saved = true
 			}
 		}
 		if !saved {
 			fmt.Fprintf(e.Err, "osgs: %s holds no data to back up\n", name)
 		}
+	}
+	if err := g.Wait(); err != nil {
+		return "", err
 	}
 	if o.Config {
 		if err := addConfig(e, set); err != nil {

@@ -8,6 +8,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"sort"
 	"strings"
 	"sync"
 	"syscall"
@@ -162,6 +163,7 @@ func (s *Set) add(e Entry) {
 // Commit writes the manifest, syncs the folder and renames it into place.
 func (s *Set) Commit(project string, created time.Time) (string, error) {
 	defer s.unlock()
+	sort.Slice(s.files, func(i, j int) bool { return s.files[i].Path < s.files[j].Path })
 	m := Manifest{Format: Format, OSGSVersion: Version, Project: project, Created: created.UTC(), Files: s.files}
 	data, err := json.MarshalIndent(m, "", "  ")
 	if err != nil {

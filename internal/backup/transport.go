@@ -224,3 +224,86 @@ func (f *fifoReader) Close() error {
 	})
 	return nil
 }
+
+// feed runs argv with src as its standard input and returns its error.
+func (d *dumper) feed(ctx context.Context, argv []string, src io.Reader) error {
+	if d.transport == TransportExec {
+		return d.e.Exec(ctx, d.id, argv, engine.ExecOptions{User: postgis.OSUser, Stdin: src, Stderr: io.Discard})
+	}
+	return fifoFeed(ctx, d.e, d.image, d.socketVol, argv, src)
+}
+
+// fifoFeed runs argv in a helper container reading its stdin from a FIFO
+// that this process writes src into.
+func fifoFeed(ctx context.Context, e *engine.Engine, image, socketVol string, argv []string, src io.Reader) error {
+	dir, err := os.MkdirTemp("", "osgs-restore-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(dir)
+	fifo := filepath.Join(dir, "stdin")
+	if err := syscall.Mkfifo(fifo, 0o600); err != nil {
+		return fmt.Errorf("mkfifo: %w", err)
+	}
+	if err := errors.Join(os.Chmod(dir, 0o711), os.Chmod(fifo, 0o666)); err != nil {
+		return err
+	}
+	cmd := append([]string{"sh", "-c", `exec "$@" < /in/stdin`, "sh"}, argv...)
+	res, err := e.Docker().ContainerCreate(ctx, client.ContainerCreateOptions{
+		Config: &container.Config{
+			Image: image, Entrypoint: cmd[:1], Cmd: cmd[1:],
+			Labels: map[string]string{api.ProjectLabel: e.ProjectName(), api.OneoffLabel: "True", "org.osgs.helper": "restore"},
+		},
+		HostConfig: &container.HostConfig{
+			NetworkMode: "none",
+			Mounts: []mount.Mount{
+				{Type: mount.TypeVolume, Source: socketVol, Target: postgis.Socket},
+				{Type: mount.TypeBind, Source: dir, Target: "/in", ReadOnly: true},
+			},
+		},
+	})
+	if err != nil {
+		return fmt.Errorf("create restore helper: %w", err)
+	}
+	helper := &fifoReader{e: e, id: res.ID}
+	defer func() {
+		_, _ = e.Docker().ContainerRemove(context.WithoutCancel(ctx), res.ID, client.ContainerRemoveOptions{Force: true})
+	}()
+	wait := e.Docker().ContainerWait(ctx, res.ID, client.ContainerWaitOptions{Condition: container.WaitConditionNextExit})
+	if _, err := e.Docker().ContainerStart(ctx, res.ID, client.ContainerStartOptions{}); err != nil {
+		return fmt.Errorf("start restore helper: %w", err)
+	}
+	exited := make(chan struct{})
+	code, waitErr := 0, error(nil)
+	go func() {
+		select {
+		case r := <-wait.Result:
+			code = int(r.StatusCode)
+		case err := <-wait.Error:
+			waitErr = err
+		}
+		close(exited)
+		// Release our open for writing if the helper never opened its end.
+		if r, err := os.OpenFile(fifo, os.O_RDONLY|syscall.O_NONBLOCK, 0); err == nil {
+			r.Close()
+		}
+	}()
+	w, err := os.OpenFile(fifo, os.O_WRONLY, 0)
+	var copyErr error
+	if err == nil {
+		_, copyErr = io.Copy(w, ctxReader{ctx, src})
+		w.Close()
+	} else {
+		copyErr = err
+	}
+	<-exited
+	switch {
+	case waitErr != nil:
+		return waitErr
+	case code != 0:
+		return &engine.ExitError{Cmd: argv[0], Code: code, Stderr: helper.stderr()}
+	case copyErr != nil:
+		return copyErr
+	}
+	return nil
+}

@@ -1,0 +1,271 @@
+// Package bench measures backup and restore against the baselines of the
+// backup issue, on a real PostGIS with at least 1 GB of data. It is a
+// benchmark, not a test: nothing here runs under plain `go test ./...`.
+//
+//	go test -run '^$' -bench Backup -benchtime 1x -timeout 90m ./internal/bench
+//
+// OSGS_BENCH_GB sets the data size (default 1) and OSGS_BENCH_RUNS the runs
+// per variant (default 3). It prints the median of each variant and the
+// ratios the issue names.
+package bench
+
+import (
+	"archive/tar"
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/moby/moby/client"
+
+	"github.com/osgs/osgs/internal/backup"
+	"github.com/osgs/osgs/internal/engine"
+	"github.com/osgs/osgs/internal/postgis"
+	"github.com/osgs/osgs/internal/testenv"
+)
+
+type result struct {
+	name  string
+	times []time.Duration
+	size  int64
+}
+
+func (r *result) median() time.Duration {
+	s := append([]time.Duration(nil), r.times...)
+	sort.Slice(s, func(i, j int) bool { return s[i] < s[j] })
+	return s[len(s)/2]
+}
+
+type bench struct {
+	b   *testing.B
+	ctx context.Context
+	e   *engine.Engine
+	id  string
+	usr string
+	dir string
+}
+
+func envInt(k string, def int) int {
+	if v, err := strconv.Atoi(os.Getenv(k)); err == nil && v > 0 {
+		return v
+	}
+	return def
+}
+
+func (s *bench) sh(script string) {
+	s.b.Helper()
+	if err := s.e.Exec(s.ctx, s.id, []string{"sh", "-c", script}, engine.ExecOptions{User: postgis.OSUser}); err != nil {
+		s.b.Fatalf("%s: %v", script, err)
+	}
+}
+
+func (s *bench) psql(sql string) string {
+	s.b.Helper()
+	out, err := s.e.Output(s.ctx, postgis.Service, postgis.OSUser, postgis.PsqlArgs(postgis.Load(s.e), "gis", "-v", "ON_ERROR_STOP=1", "-qAt", "-c", sql)...)
+	if err != nil {
+		s.b.Fatal(err)
+	}
+	return strings.TrimSpace(string(out))
+}
+
+// execToFile runs argv in the server's container and streams stdout to a host file.
+func (s *bench) execToFile(argv []string, path string) int64 {
+	s.b.Helper()
+	f, err := os.Create(path)
+	if err != nil {
+		s.b.Fatal(err)
+	}
+	defer f.Close()
+	if err := s.e.Exec(s.ctx, s.id, argv, engine.ExecOptions{User: postgis.OSUser, Stdout: f}); err != nil {
+		s.b.Fatal(err)
+	}
+	info, _ := f.Stat()
+	return info.Size()
+}
+
+func (s *bench) run(r *result, runs int, f func() int64) {
+	for i := 0; i < runs; i++ {
+		start := time.Now()
+		r.size = f()
+		r.times = append(r.times, time.Since(start))
+	}
+}
+
+func maxRSS() int64 {
+	var ru syscall.Rusage
+	syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
+	return ru.Maxrss * 1024
+}
+
+func BenchmarkBackup(b *testing.B) {
+	testenv.RequireDocker(b)
+	gb, runs := envInt("OSGS_BENCH_GB", 1), envInt("OSGS_BENCH_RUNS", 3)
+	ctx := context.Background()
+	co := testenv.NewCheckout(b, nil)
+	co.Cleanup(b)
+	e := co.Engine(b)
+	e.Err = io.Discard
+	if err := e.Up(ctx, engine.UpOptions{Services: []string{postgis.Service}}); err != nil {
+		b.Fatal(err)
+	}
+	id, err := e.ContainerOf(ctx, postgis.Service)
+	if err != nil {
+		b.Fatal(err)
+	}
+	s := &bench{b: b, ctx: ctx, e: e, id: id, usr: postgis.Load(e).User, dir: b.TempDir()}
+
+	// At least gb GiB of PostGIS data: points with labels, and polygons.
+	start := time.Now()
+	s.psql(`CREATE TABLE points (id bigint, geom geometry(Point, 4326), label text);
+	        CREATE TABLE parcels (id bigint, geom geometry(Polygon, 3857), name text)`)
+	target := int64(gb) << 30
+	for batch := 0; ; batch++ {
+		size, _ := strconv.ParseInt(s.psql("SELECT pg_database_size('gis')"), 10, 64)
+		if size >= target {
+			break
+		}
+		lo := batch * 1000000
+		s.psql(fmt.Sprintf(`INSERT INTO points SELECT i, ST_SetSRID(ST_MakePoint(random()*360-180, random()*170-85), 4326), md5(i::text) || ' ' || md5(random()::text)
+		  FROM generate_series(%d, %d) i;
+		  INSERT INTO parcels SELECT i, ST_Buffer(ST_SetSRID(ST_MakePoint(random()*1e6, random()*1e6), 3857), 10 + random()*50, 3), 'parcel ' || i
+		  FROM generate_series(%d, %d) i`, lo+1, lo+1000000, lo+1, lo+100000))
+	}
+	s.psql("CREATE INDEX ON parcels USING gist (geom)")
+	s.psql("VACUUM ANALYZE")
+	dbSize := s.psql("SELECT pg_size_pretty(pg_database_size('gis'))")
+	b.Logf("loaded %s in %s", dbSize, time.Since(start).Round(time.Second))
+
+	pgdump := []string{"pg_dump", "-h", postgis.Socket, "-U", s.usr}
+	a := &result{name: "(a) pg_dump -Fc -Z0 > /dev/null in the container"}
+	s.run(a, runs, func() int64 {
+		s.sh("pg_dump -h " + postgis.Socket + " -U " + s.usr + " -Fc -Z0 gis > /dev/null")
+		return 0
+	})
+	bb := &result{name: "(b) OSGS: plain pg_dump to a file in the container, then docker cp"}
+	s.run(bb, runs, func() int64 {
+		s.sh("pg_dump -h " + postgis.Socket + " -U " + s.usr + " --clean -f /tmp/osgs.sql gis")
+		res, err := e.Docker().CopyFromContainer(ctx, id, client.CopyFromContainerOptions{SourcePath: "/tmp/osgs.sql"})
+		if err != nil {
+			b.Fatal(err)
+		}
+		n := untarOne(b, res.Content, filepath.Join(s.dir, "osgs.sql"))
+		res.Content.Close()
+		s.sh("rm -f /tmp/osgs.sql")
+		return n
+	})
+	c := &result{name: "(c) exec pg_dump -Fc (built-in zlib)"}
+	s.run(c, runs, func() int64 { return s.execToFile(append(pgdump, "-Fc", "gis"), filepath.Join(s.dir, "c.dump")) })
+	d := &result{name: "(d) exec pg_dump | gzip"}
+	s.run(d, runs, func() int64 {
+		return s.execToFile([]string{"sh", "-c", "pg_dump -h " + postgis.Socket + " -U " + s.usr + " -Fc -Z0 gis | gzip"}, filepath.Join(s.dir, "d.dump.gz"))
+	})
+	var lastSet string
+	backupRun := func(transport backup.Transport) func() int64 {
+		return func() int64 {
+			os.Setenv(backup.TransportEnv, string(transport))
+			defer os.Unsetenv(backup.TransportEnv)
+			root := filepath.Join(s.dir, "sets-"+string(transport))
+			os.RemoveAll(root)
+			set, err := backup.Run(ctx, e, backup.Options{Root: root, Services: []string{postgis.Service}, Database: "gis"})
+			if err != nil {
+				b.Fatal(err)
+			}
+			lastSet = set
+			info, _ := os.Stat(filepath.Join(set, "postgis", "gis.dump.zst"))
+			return info.Size()
+		}
+	}
+	rssBefore := maxRSS()
+	ex := &result{name: "(e) postgis:backup (helper + FIFO, zstd in Go)"}
+	s.run(ex, runs, backupRun(backup.TransportFIFO))
+	rss := maxRSS()
+	fifoSet := lastSet
+	ee := &result{name: "(e') postgis:backup over the exec stream (remote engines)"}
+	s.run(ee, runs, backupRun(backup.TransportExec))
+
+	// Restore: pg_restore from an uncompressed local file in the container,
+	// against postgis:restore from the set; both replace gis with --clean.
+	rawDump := filepath.Join(s.dir, "raw.dump")
+	s.execToFile(append(pgdump, "-Fc", "-Z0", "gis"), rawDump)
+	putFile(b, e, id, rawDump, "/tmp/raw.dump")
+	r0 := &result{name: "(r0) pg_restore --clean from an uncompressed file in the container"}
+	s.run(r0, runs, func() int64 {
+		s.sh("pg_restore -h " + postgis.Socket + " -U " + s.usr + " -d gis --clean --if-exists --exit-on-error /tmp/raw.dump")
+		return 0
+	})
+	r1 := &result{name: "(r1) postgis:restore from the set"}
+	src, err := backup.Resolve("", fifoSet)
+	if err != nil {
+		b.Fatal(err)
+	}
+	s.run(r1, runs, func() int64 {
+		if err := backup.RestorePostGIS(ctx, e, backup.RestorePostGISOptions{Source: src, Database: "gis", Yes: true}); err != nil {
+			b.Fatal(err)
+		}
+		return 0
+	})
+
+	fmt.Printf("\nbackup of %s of PostGIS data, median of %d runs (2 cores)\n", dbSize, runs)
+	for _, r := range []*result{a, bb, c, d, ex, ee, r0, r1} {
+		size := ""
+		if r.size > 0 {
+			size = postgis.HumanBytes(r.size)
+		}
+		fmt.Printf("  %-70s %8s  %10s\n", r.name, r.median().Round(10*time.Millisecond), size)
+	}
+	ratio := func(x, y *result) float64 { return x.median().Seconds() / y.median().Seconds() }
+	fmt.Printf("\n  (e)/(a) = %.2f   goal <= 1.5\n", ratio(ex, a))
+	fmt.Printf("  (c)/(e) = %.2f   goal >= 4\n", ratio(c, ex))
+	fmt.Printf("  (d)/(e) = %.2f   goal >= 4\n", ratio(d, ex))
+	fmt.Printf("  (b)/(e) = %.2f   goal >= 1\n", ratio(bb, ex))
+	fmt.Printf("  size (e)/(c) = %.2f   goal <= 1\n", float64(ex.size)/float64(c.size))
+	fmt.Printf("  (r1)/(r0) = %.2f   goal <= 1.2\n", ratio(r1, r0))
+	fmt.Printf("  peak RSS of this process during (e): %s (before: %s)   goal < 64 MiB\n", postgis.HumanBytes(rss), postgis.HumanBytes(rssBefore))
+	b.ReportMetric(ratio(ex, a), "e/a")
+	b.ReportMetric(ratio(c, ex), "c/e")
+	b.ReportMetric(ratio(r1, r0), "r1/r0")
+	b.ReportMetric(float64(rss)/(1<<20), "peakRSS-MiB")
+}
+
+func untarOne(b *testing.B, r io.Reader, dst string) int64 {
+	tr := tar.NewReader(r)
+	if _, err := tr.Next(); err != nil {
+		b.Fatal(err)
+	}
+	f, err := os.Create(dst)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer f.Close()
+	n, err := io.Copy(f, tr)
+	if err != nil {
+		b.Fatal(err)
+	}
+	return n
+}
+
+func putFile(b *testing.B, e *engine.Engine, id, src, dst string) {
+	f, err := os.Open(src)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer f.Close()
+	info, _ := f.Stat()
+	pr, pw := io.Pipe()
+	go func() {
+		tw := tar.NewWriter(pw)
+		tw.WriteHeader(&tar.Header{Name: filepath.Base(dst), Mode: 0o644, Size: info.Size(), Uid: 0, Gid: 0})
+		io.Copy(tw, f)
+		pw.CloseWithError(tw.Close())
+	}()
+	if _, err := e.Docker().CopyToContainer(context.Background(), id, client.CopyToContainerOptions{DestinationPath: filepath.Dir(dst), Content: pr}); err != nil {
+		b.Fatal(err)
+	}
+}
