@@ -37,6 +37,7 @@ type Options struct {
 	Services []string // services to back up; every enabled one when empty
 	Database string   // PostGIS: only this database
 	Config   bool     // include .env and the other configuration
+	NoStats  bool     // PostGIS: skip the content stats that verify compares
 	Now      time.Time
 	Progress func(label string) io.Writer
 }
@@ -80,7 +81,7 @@ func Run(ctx context.Context, e *engine.Engine, o Options) (dir string, err erro
 		svc, _ := e.Catalog.Get(name)
 		saved := false
 		if svc.Database {
-			g.Go(func() error { return BackupPostGIS(gctx, e, set, o.Database, o.Progress) })
+			g.Go(func() error { return BackupPostGIS(gctx, e, set, o.Database, o.NoStats, o.Progress) })
 			saved = true
 		}
 		for _, v := range svc.Volumes {

@@ -167,13 +167,13 @@ func BenchmarkBackup(b *testing.B) {
 		return s.execToFile([]string{"sh", "-c", "pg_dump -h " + postgis.Socket + " -U " + s.usr + " -Fc -Z0 gis | gzip"}, filepath.Join(s.dir, "d.dump.gz"))
 	})
 	var lastSet string
-	backupRun := func(transport backup.Transport) func() int64 {
+	backupRun := func(transport backup.Transport, noStats bool) func() int64 {
 		return func() int64 {
 			os.Setenv(backup.TransportEnv, string(transport))
 			defer os.Unsetenv(backup.TransportEnv)
 			root := filepath.Join(s.dir, "sets-"+string(transport))
 			os.RemoveAll(root)
-			set, err := backup.Run(ctx, e, backup.Options{Root: root, Services: []string{postgis.Service}, Database: "gis"})
+			set, err := backup.Run(ctx, e, backup.Options{Root: root, Services: []string{postgis.Service}, Database: "gis", NoStats: noStats})
 			if err != nil {
 				b.Fatal(err)
 			}
@@ -184,11 +184,13 @@ func BenchmarkBackup(b *testing.B) {
 	}
 	rssBefore := maxRSS()
 	ex := &result{name: "(e) postgis:backup (helper + FIFO, zstd in Go)"}
-	s.run(ex, runs, backupRun(backup.TransportFIFO))
+	s.run(ex, runs, backupRun(backup.TransportFIFO, false))
 	rss := maxRSS()
 	fifoSet := lastSet
+	e0 := &result{name: "(e0) postgis:backup -nostats (no verification stats)"}
+	s.run(e0, runs, backupRun(backup.TransportFIFO, true))
 	ee := &result{name: "(e') postgis:backup over the exec stream (remote engines)"}
-	s.run(ee, runs, backupRun(backup.TransportExec))
+	s.run(ee, runs, backupRun(backup.TransportExec, false))
 
 	// Restore: pg_restore from an uncompressed local file in the container,
 	// against postgis:restore from the set; both replace gis with --clean.
@@ -213,7 +215,7 @@ func BenchmarkBackup(b *testing.B) {
 	})
 
 	fmt.Printf("\nbackup of %s of PostGIS data, median of %d runs (2 cores)\n", dbSize, runs)
-	for _, r := range []*result{a, bb, c, d, ex, ee, r0, r1} {
+	for _, r := range []*result{a, bb, c, d, ex, e0, ee, r0, r1} {
 		size := ""
 		if r.size > 0 {
 			size = postgis.HumanBytes(r.size)
@@ -222,7 +224,8 @@ func BenchmarkBackup(b *testing.B) {
 	}
 	ratio := func(x, y *result) float64 { return x.median().Seconds() / y.median().Seconds() }
 	fmt.Printf("\n  (e)/(a) = %.2f   goal <= 1.5\n", ratio(ex, a))
-	fmt.Printf("  (c)/(e) = %.2f   goal >= 4\n", ratio(c, ex))
+	fmt.Printf("  (e0)/(a) = %.2f  (the same without the verification stats)\n", ratio(e0, a))
+	fmt.Printf("  (c)/(e) = %.2f   goal >= 4   (c)/(e0) = %.2f\n", ratio(c, ex), ratio(c, e0))
 	fmt.Printf("  (d)/(e) = %.2f   goal >= 4\n", ratio(d, ex))
 	fmt.Printf("  (b)/(e) = %.2f   goal >= 1\n", ratio(bb, ex))
 	fmt.Printf("  size (e)/(c) = %.2f   goal <= 1\n", float64(ex.size)/float64(c.size))

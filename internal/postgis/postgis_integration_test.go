@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -168,6 +169,42 @@ func TestPostGISLifecycle(t *testing.T) {
 		}
 	})
 
+	t.Run("pull skips the image built here", func(t *testing.T) {
+		var msgs strings.Builder
+		e.Err = &msgs
+		defer func() { e.Err = testenvWriter(t) }()
+		if err := e.Pull(ctx, postgis.Service); err != nil {
+			t.Fatal(err)
+		}
+		if !strings.Contains(msgs.String(), "postgis is built locally") {
+			t.Fatalf("no skip message: %q", msgs.String())
+		}
+	})
+
+	t.Run("restart keeps the container and comes back", func(t *testing.T) {
+		if err := e.Restart(ctx, postgis.Service); err != nil {
+			t.Fatal(err)
+		}
+		if id := containerID(ctx, t, e); id != first {
+			t.Fatalf("restart recreated the container")
+		}
+		if err := e.Up(ctx, engine.UpOptions{Services: []string{postgis.Service}}); err != nil {
+			t.Fatal(err)
+		}
+	})
+
+	t.Run("logs print the server's log", func(t *testing.T) {
+		var out strings.Builder
+		e.Out = &out
+		defer func() { e.Out = testenvWriter(t) }()
+		if err := e.Logs(ctx, engine.LogsOptions{Services: []string{postgis.Service}, Tail: "all"}); err != nil {
+			t.Fatal(err)
+		}
+		if !strings.Contains(out.String(), "database system is ready to accept connections") {
+			t.Fatalf("logs: %q", out.String())
+		}
+	})
+
 	t.Run("down stops gracefully and keeps the volume", func(t *testing.T) {
 		if err := e.Stop(ctx, postgis.Service); err != nil {
 			t.Fatal(err)
@@ -327,3 +364,5 @@ func assertNoContainers(ctx context.Context, t *testing.T, e *engine.Engine) {
 		}
 	}
 }
+
+func testenvWriter(t *testing.T) io.Writer { return io.Discard }
