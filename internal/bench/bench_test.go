@@ -171,7 +171,7 @@ func BenchmarkBackup(b *testing.B) {
 		return func() int64 {
 			os.Setenv(backup.TransportEnv, string(transport))
 			defer os.Unsetenv(backup.TransportEnv)
-			root := filepath.Join(s.dir, "sets-"+string(transport))
+			root := filepath.Join(s.dir, fmt.Sprintf("sets-%s-nostats=%v", transport, noStats))
 			os.RemoveAll(root)
 			set, err := backup.Run(ctx, e, backup.Options{Root: root, Services: []string{postgis.Service}, Database: "gis", NoStats: noStats})
 			if err != nil {
