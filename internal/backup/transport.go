@@ -118,27 +118,14 @@ func fifoStream(ctx context.Context, e *engine.Engine, image, socketVol string, 
 		return nil, err
 	}
 	// pg_dump -f on a FIFO fails on fsync; redirecting stdout works.
-	cmd := append([]string{"sh", "-c", `exec "$@" > /out/stdout`, "sh"}, argv...)
-	res, err := e.Docker().ContainerCreate(ctx, client.ContainerCreateOptions{
-		Config: &container.Config{
-			Image: image, Entrypoint: cmd[:1], Cmd: cmd[1:],
-			Labels: map[string]string{api.ProjectLabel: e.ProjectName(), api.OneoffLabel: "True", "org.osgs.helper": "dump"},
-		},
-		HostConfig: &container.HostConfig{
-			NetworkMode: "none",
-			Mounts: []mount.Mount{
-				{Type: mount.TypeVolume, Source: socketVol, Target: postgis.Socket},
-				{Type: mount.TypeBind, Source: dir, Target: "/out"},
-			},
-		},
-	})
+	id, err := createHelper(ctx, e, image, socketVol, dir, "/out", `exec "$@" > /out/stdout`, argv, "dump")
 	if err != nil {
 		os.RemoveAll(dir)
-		return nil, fmt.Errorf("create dump helper: %w", err)
+		return nil, err
 	}
-	f := &fifoReader{e: e, id: res.ID, dir: dir, opened: make(chan struct{}), exited: make(chan struct{})}
-	wait := e.Docker().ContainerWait(ctx, res.ID, client.ContainerWaitOptions{Condition: container.WaitConditionNextExit})
-	if _, err := e.Docker().ContainerStart(ctx, res.ID, client.ContainerStartOptions{}); err != nil {
+	f := &fifoReader{e: e, id: id, dir: dir, opened: make(chan struct{}), exited: make(chan struct{})}
+	wait := e.Docker().ContainerWait(ctx, id, client.ContainerWaitOptions{Condition: container.WaitConditionNextExit})
+	if _, err := e.Docker().ContainerStart(ctx, id, client.ContainerStartOptions{}); err != nil {
 		f.Close()
 		return nil, fmt.Errorf("start dump helper: %w", err)
 	}
@@ -248,29 +235,16 @@ func fifoFeed(ctx context.Context, e *engine.Engine, image, socketVol string, ar
 	if err := errors.Join(os.Chmod(dir, 0o711), os.Chmod(fifo, 0o666)); err != nil {
 		return err
 	}
-	cmd := append([]string{"sh", "-c", `exec "$@" < /in/stdin`, "sh"}, argv...)
-	res, err := e.Docker().ContainerCreate(ctx, client.ContainerCreateOptions{
-		Config: &container.Config{
-			Image: image, Entrypoint: cmd[:1], Cmd: cmd[1:],
-			Labels: map[string]string{api.ProjectLabel: e.ProjectName(), api.OneoffLabel: "True", "org.osgs.helper": "restore"},
-		},
-		HostConfig: &container.HostConfig{
-			NetworkMode: "none",
-			Mounts: []mount.Mount{
-				{Type: mount.TypeVolume, Source: socketVol, Target: postgis.Socket},
-				{Type: mount.TypeBind, Source: dir, Target: "/in", ReadOnly: true},
-			},
-		},
-	})
+	id, err := createHelper(ctx, e, image, socketVol, dir, "/in", `exec "$@" < /in/stdin`, argv, "restore")
 	if err != nil {
-		return fmt.Errorf("create restore helper: %w", err)
+		return err
 	}
-	helper := &fifoReader{e: e, id: res.ID}
+	helper := &fifoReader{e: e, id: id}
 	defer func() {
-		_, _ = e.Docker().ContainerRemove(context.WithoutCancel(ctx), res.ID, client.ContainerRemoveOptions{Force: true})
+		_, _ = e.Docker().ContainerRemove(context.WithoutCancel(ctx), id, client.ContainerRemoveOptions{Force: true})
 	}()
-	wait := e.Docker().ContainerWait(ctx, res.ID, client.ContainerWaitOptions{Condition: container.WaitConditionNextExit})
-	if _, err := e.Docker().ContainerStart(ctx, res.ID, client.ContainerStartOptions{}); err != nil {
+	wait := e.Docker().ContainerWait(ctx, id, client.ContainerWaitOptions{Condition: container.WaitConditionNextExit})
+	if _, err := e.Docker().ContainerStart(ctx, id, client.ContainerStartOptions{}); err != nil {
 		return fmt.Errorf("start restore helper: %w", err)
 	}
 	exited := make(chan struct{})
@@ -306,4 +280,28 @@ func fifoFeed(ctx context.Context, e *engine.Engine, image, socketVol string, ar
 		return copyErr
 	}
 	return nil
+}
+
+// createHelper creates (without starting) a helper container from the
+// server's image: no network, the server's socket volume, and the FIFO's
+// folder at fifoDir. script redirects argv's standard stream to the FIFO.
+func createHelper(ctx context.Context, e *engine.Engine, image, socketVol, dir, fifoDir, script string, argv []string, role string) (string, error) {
+	cmd := append([]string{"sh", "-c", script, "sh"}, argv...)
+	res, err := e.Docker().ContainerCreate(ctx, client.ContainerCreateOptions{
+		Config: &container.Config{
+			Image: image, Entrypoint: cmd[:1], Cmd: cmd[1:],
+			Labels: map[string]string{api.ProjectLabel: e.ProjectName(), api.OneoffLabel: "True", "org.osgs.helper": role},
+		},
+		HostConfig: &container.HostConfig{
+			NetworkMode: "none",
+			Mounts: []mount.Mount{
+				{Type: mount.TypeVolume, Source: socketVol, Target: postgis.Socket},
+				{Type: mount.TypeBind, Source: dir, Target: fifoDir},
+			},
+		},
+	})
+	if err != nil {
+		return "", fmt.Errorf("create %s helper: %w", role, err)
+	}
+	return res.ID, nil
 }

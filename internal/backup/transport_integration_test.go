@@ -1,7 +1,6 @@
 package backup
 
 import (
-	"context"
 	"errors"
 	"io"
 	"strings"
@@ -14,15 +13,7 @@ import (
 )
 
 func TestFIFOTransport(t *testing.T) {
-	testenv.RequireDocker(t)
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
-	defer cancel()
-	co := testenv.NewCheckout(t, nil)
-	co.Cleanup(t)
-	e := co.Engine(t)
-	if err := e.Up(ctx, engine.UpOptions{Services: []string{postgis.Service}}); err != nil {
-		t.Fatal(err)
-	}
+	ctx, _, e := testenv.Start(t, 10*time.Minute, nil, postgis.Service)
 	id, err := e.ContainerOf(ctx, postgis.Service)
 	if err != nil {
 		t.Fatal(err)

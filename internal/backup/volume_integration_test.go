@@ -1,7 +1,6 @@
 package backup_test
 
 import (
-	"context"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -10,9 +9,6 @@ import (
 	"time"
 
 	"github.com/osgs/osgs/internal/backup"
-	"github.com/osgs/osgs/internal/catalog"
-	"github.com/osgs/osgs/internal/engine"
-	"github.com/osgs/osgs/internal/gen"
 	"github.com/osgs/osgs/internal/postgis"
 	"github.com/osgs/osgs/internal/testenv"
 )
@@ -39,25 +35,8 @@ volumes:
 const listing = `cd /srv/data && find . -printf '%p %U:%G %m %Ts %y %l\n' | sort` // the archive API keeps mtimes to the second
 
 func TestVolumeRoundTrip(t *testing.T) {
-	testenv.RequireDocker(t)
-	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Minute)
-	defer cancel()
-	co := testenv.NewCheckout(t, nil)
-	co.Cleanup(t)
-	os.MkdirAll(filepath.Join(co.Dir, "services", "files"), 0o755)
-	os.WriteFile(filepath.Join(co.Dir, "services", "files", "compose.yaml"), []byte(filesService), 0o644)
-	cat, err := catalog.Load(co.Dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	files, _ := gen.Render(cat)
-	os.WriteFile(filepath.Join(co.Dir, gen.ComposePath), files[gen.ComposePath], 0o644)
-
-	e := co.Engine(t)
 	// PostGIS first: it builds the image the test service borrows.
-	if err := e.Up(ctx, engine.UpOptions{Services: []string{postgis.Service, "files"}}); err != nil {
-		t.Fatal(err)
-	}
+	ctx, co, e := testenv.Start(t, 15*time.Minute, map[string]string{"files": filesService}, postgis.Service, "files")
 	sh := func(script string) string {
 		t.Helper()
 		out, err := e.Output(ctx, "files", "root", "sh", "-c", script)

@@ -1,7 +1,6 @@
 package files_test
 
 import (
-	"context"
 	"errors"
 	"os"
 	"path/filepath"
@@ -9,10 +8,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/osgs/osgs/internal/catalog"
 	"github.com/osgs/osgs/internal/engine"
 	"github.com/osgs/osgs/internal/files"
-	"github.com/osgs/osgs/internal/gen"
 	"github.com/osgs/osgs/internal/postgis"
 	"github.com/osgs/osgs/internal/testenv"
 )
@@ -35,23 +32,7 @@ volumes:
 `
 
 func TestPutGetRoundTrip(t *testing.T) {
-	testenv.RequireDocker(t)
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
-	defer cancel()
-	co := testenv.NewCheckout(t, nil)
-	co.Cleanup(t)
-	os.MkdirAll(filepath.Join(co.Dir, "services", "assets"), 0o755)
-	os.WriteFile(filepath.Join(co.Dir, "services", "assets", "compose.yaml"), []byte(svc), 0o644)
-	cat, err := catalog.Load(co.Dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	gf, _ := gen.Render(cat)
-	os.WriteFile(filepath.Join(co.Dir, gen.ComposePath), gf[gen.ComposePath], 0o644)
-	e := co.Engine(t)
-	if err := e.Up(ctx, engine.UpOptions{Services: []string{postgis.Service, "assets"}}); err != nil {
-		t.Fatal(err)
-	}
+	ctx, _, e := testenv.Start(t, 10*time.Minute, map[string]string{"assets": svc}, postgis.Service, "assets")
 
 	// A local project folder with a subfolder, a symlink and a binary file.
 	local := filepath.Join(t.TempDir(), "city")

@@ -20,8 +20,10 @@ import (
 
 	"github.com/moby/moby/client"
 
+	"github.com/osgs/osgs/internal/catalog"
 	"github.com/osgs/osgs/internal/engine"
 	"github.com/osgs/osgs/internal/envfile"
+	"github.com/osgs/osgs/internal/gen"
 )
 
 // Root is the repository root.
@@ -167,4 +169,48 @@ func copyTree(src, dst string) error {
 		}
 		return copyFile(p, target)
 	})
+}
+
+// AddService adds a service folder with the given compose fragment to the
+// checkout and regenerates its root compose.yaml, the way a developer adds
+// a service.
+func (c *Checkout) AddService(t testing.TB, name, fragment string) {
+	t.Helper()
+	dir := filepath.Join(c.Dir, "services", name)
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "compose.yaml"), []byte(fragment), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	cat, err := catalog.Load(c.Dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	files, err := gen.Render(cat)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(c.Dir, gen.ComposePath), files[gen.ComposePath], 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// Start needs Docker, makes a checkout (with extra services, name ->
+// fragment), starts services, and removes everything when the test ends.
+func Start(t testing.TB, timeout time.Duration, extra map[string]string, services ...string) (context.Context, *Checkout, *engine.Engine) {
+	t.Helper()
+	RequireDocker(t)
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	t.Cleanup(cancel)
+	c := NewCheckout(t, nil)
+	c.Cleanup(t)
+	for name, fragment := range extra {
+		c.AddService(t, name, fragment)
+	}
+	e := c.Engine(t)
+	if err := e.Up(ctx, engine.UpOptions{Services: services}); err != nil {
+		t.Fatal(err)
+	}
+	return ctx, c, e
 }
