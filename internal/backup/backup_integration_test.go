@@ -309,3 +309,33 @@ func TestOSGSPlainSQLRestore(t *testing.T) {
 		t.Fatal("psql went on after an error")
 	}
 }
+
+func TestOSGSAllDatabasesRestore(t *testing.T) {
+	f := setup(t)
+	want := f.digest(t)
+	// What the original's backup-all-databases wrote: pg_dumpall --clean.
+	sql, err := f.e.Output(f.ctx, postgis.Service, postgis.OSUser, "pg_dumpall", "-h", postgis.Socket, "-U", postgis.Load(f.e).User, "--clean")
+	if err != nil {
+		t.Fatal(err)
+	}
+	file := filepath.Join(t.TempDir(), "osgisstack-all-databases.sql")
+	os.WriteFile(file, sql, 0o600)
+	f.dropAll(t)
+	src, err := backup.Resolve(f.root, file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := backup.RestorePostGIS(f.ctx, f.e, backup.RestorePostGISOptions{Source: src, Yes: true}); err != nil {
+		t.Fatal(err)
+	}
+	if got := f.digest(t); got != want {
+		t.Fatalf("after the all-databases restore:\n got %s\nwant %s", got, want)
+	}
+	// The superuser still logs in over TLS with the password in .env.
+	s := postgis.Load(f.e)
+	cmd := exec.Command("psql", fmt.Sprintf("host=%s port=%s user=%s dbname=gis sslmode=require", s.Host, s.Port, s.User), "-XAtc", "SELECT 1")
+	cmd.Env = append(os.Environ(), "PGPASSWORD="+f.e.Env.Value("POSTGRES_PASSWORD"))
+	if out, err := cmd.CombinedOutput(); err != nil || strings.TrimSpace(string(out)) != "1" {
+		t.Fatalf("superuser login after restore: %v %s", err, out)
+	}
+}

@@ -241,7 +241,18 @@ func restoreSQL(ctx context.Context, e *engine.Engine, id, path, db string) erro
 	defer f.Close()
 	s := postgis.Load(e)
 	pr, pw := io.Pipe()
-	go func() { pw.CloseWithError(osgsSQLFilter(f, pw)) }()
+	go func() {
+		if !osgsAllDatabases.MatchString(filepath.Base(path)) {
+			pw.CloseWithError(osgsSQLFilter(f, pw))
+			return
+		}
+		// A pg_dumpall script also drops and recreates roles, the current
+		// superuser among them; keep that one as it is.
+		mr, mw := io.Pipe()
+		go func() { mw.CloseWithError(osgsSQLFilter(f, mw)) }()
+		pw.CloseWithError(filterGlobals(mr, pw, s.User))
+		mr.Close()
+	}()
 	defer pr.Close()
 	argv := postgis.PsqlArgs(s, db, "-v", "ON_ERROR_STOP=1", "-q", "-f", "-")
 	if err := e.Exec(ctx, id, argv, engine.ExecOptions{User: postgis.OSUser, Stdin: pr, Stderr: io.Discard}); err != nil {
@@ -287,7 +298,7 @@ func filterGlobals(r io.Reader, w io.Writer, superuser string) error {
 				continue
 			}
 			line = fmt.Sprintf("DO $osgs$BEGIN CREATE ROLE %s; EXCEPTION WHEN duplicate_object THEN NULL; END$osgs$;", m[1])
-		} else if strings.HasPrefix(line, "ALTER ROLE "+superuser+" ") || strings.HasPrefix(line, "ALTER ROLE "+quoted+" ") {
+		} else if isSuperuserLine(line, superuser, quoted) {
 			continue
 		}
 		bw.WriteString(line)
@@ -297,6 +308,19 @@ func filterGlobals(r io.Reader, w io.Writer, superuser string) error {
 		return err
 	}
 	return bw.Flush()
+}
+
+// isSuperuserLine reports a statement about the current superuser, which a
+// running cluster must keep as it is (its password is the one in .env).
+func isSuperuserLine(line, superuser, quoted string) bool {
+	for _, name := range []string{superuser, quoted} {
+		for _, prefix := range []string{"ALTER ROLE " + name + " ", "DROP ROLE " + name + ";", "DROP ROLE IF EXISTS " + name + ";", "COMMENT ON ROLE " + name + " "} {
+			if strings.HasPrefix(line, prefix) {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 // ensureDatabase creates db when it does not exist.
