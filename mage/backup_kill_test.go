@@ -10,6 +10,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/docker/compose/v5/pkg/api"
+	"github.com/moby/moby/client"
+
 	"github.com/osgs/osgs/internal/backup"
 	"github.com/osgs/osgs/internal/engine"
 	"github.com/osgs/osgs/internal/postgis"
@@ -68,6 +71,12 @@ func TestKilledBackupLeavesNoSet(t *testing.T) {
 	sets, _ := backup.List(root)
 	if len(sets) != 1 || !strings.Contains(r.stdout, sets[0].Name) {
 		t.Fatalf("after the next backup: %+v", sets)
+	}
+	f := client.Filters{}
+	f.Add("label", backup.HelperLabel)
+	f.Add("label", api.ProjectLabel+"="+co.Project)
+	if left, err := e.Docker().ContainerList(ctx, client.ContainerListOptions{All: true, Filters: f}); err != nil || len(left.Items) != 0 {
+		t.Fatalf("the killed backup's helper is still there: %v %v", left.Items, err)
 	}
 	entries, _ := os.ReadDir(root)
 	for _, en := range entries {

@@ -9,6 +9,8 @@ import (
 	"slices"
 	"time"
 
+	"github.com/docker/compose/v5/pkg/api"
+	"github.com/moby/moby/client"
 	"golang.org/x/sync/errgroup"
 
 	"github.com/osgs/osgs/internal/config"
@@ -68,6 +70,7 @@ func Run(ctx context.Context, e *engine.Engine, o Options) (dir string, err erro
 	if err != nil {
 		return "", err
 	}
+	removeStaleHelpers(ctx, e)
 	defer func() {
 		if err != nil {
 			set.Abort()
@@ -131,4 +134,27 @@ func addConfig(e *engine.Engine, set *Set) error {
 // hasPostGIS reports whether the set restores PostGIS.
 func hasPostGIS(m *Manifest) bool {
 	return slices.ContainsFunc(m.Files, func(f Entry) bool { return f.Service == postgis.Service && f.Kind != KindConfig })
+}
+
+// HelperLabel marks the short-lived containers backups and restores start.
+const HelperLabel = "org.osgs.helper"
+
+// removeStaleHelpers removes helpers of this project that a killed osgs left
+// behind, with their anonymous volumes: every helper that has stopped, and
+// every dump helper, since only the holder of the backups lock (this
+// process, now) starts those. Running restore helpers are left alone.
+func removeStaleHelpers(ctx context.Context, e *engine.Engine) {
+	f := client.Filters{}
+	f.Add("label", api.ProjectLabel+"="+e.ProjectName())
+	f.Add("label", HelperLabel)
+	left, err := e.Docker().ContainerList(ctx, client.ContainerListOptions{All: true, Filters: f})
+	if err != nil {
+		return
+	}
+	for _, c := range left.Items {
+		if c.State == "running" && c.Labels[HelperLabel] != "dump" {
+			continue
+		}
+		_, _ = e.Docker().ContainerRemove(ctx, c.ID, client.ContainerRemoveOptions{Force: true, RemoveVolumes: true})
+	}
 }

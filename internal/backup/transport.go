@@ -195,7 +195,7 @@ func (f *fifoReader) stderr() string {
 // Close stops and removes the helper and the FIFO's folder.
 func (f *fifoReader) Close() error {
 	f.once.Do(func() {
-		_, _ = f.e.Docker().ContainerRemove(context.Background(), f.id, client.ContainerRemoveOptions{Force: true})
+		_, _ = f.e.Docker().ContainerRemove(context.Background(), f.id, client.ContainerRemoveOptions{Force: true, RemoveVolumes: true})
 		select {
 		case <-f.opened:
 		default:
@@ -241,7 +241,7 @@ func fifoFeed(ctx context.Context, e *engine.Engine, image, socketVol string, ar
 	}
 	helper := &fifoReader{e: e, id: id}
 	defer func() {
-		_, _ = e.Docker().ContainerRemove(context.WithoutCancel(ctx), id, client.ContainerRemoveOptions{Force: true})
+		_, _ = e.Docker().ContainerRemove(context.WithoutCancel(ctx), id, client.ContainerRemoveOptions{Force: true, RemoveVolumes: true})
 	}()
 	wait := e.Docker().ContainerWait(ctx, id, client.ContainerWaitOptions{Condition: container.WaitConditionNextExit})
 	if _, err := e.Docker().ContainerStart(ctx, id, client.ContainerStartOptions{}); err != nil {

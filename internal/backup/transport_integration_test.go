@@ -7,6 +7,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/docker/compose/v5/pkg/api"
+	"github.com/moby/moby/client"
+
 	"github.com/osgs/osgs/internal/engine"
 	"github.com/osgs/osgs/internal/postgis"
 	"github.com/osgs/osgs/internal/testenv"
@@ -25,11 +28,43 @@ func TestFIFOTransport(t *testing.T) {
 	if d.transport != TransportFIFO {
 		t.Fatalf("transport %s on a local engine, want fifo", d.transport)
 	}
+	// Every helper's anonymous volume (the image declares VOLUME) must go
+	// with it, and no helper may stay behind.
+	var helperVolumes []string
+	track := func(r io.ReadCloser) {
+		insp, err := e.Docker().ContainerInspect(ctx, r.(*fifoReader).id, client.ContainerInspectOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, m := range insp.Container.Mounts {
+			if m.Type == "volume" && m.Name != d.socketVol {
+				helperVolumes = append(helperVolumes, m.Name)
+			}
+		}
+	}
+	defer func() {
+		f := client.Filters{}
+		f.Add("label", HelperLabel)
+		f.Add("label", api.ProjectLabel+"="+e.ProjectName())
+		left, err := e.Docker().ContainerList(ctx, client.ContainerListOptions{All: true, Filters: f})
+		if err != nil || len(left.Items) != 0 {
+			t.Errorf("helpers left behind: %v %v", len(left.Items), err)
+		}
+		if len(helperVolumes) == 0 {
+			t.Error("tracked no helper volume")
+		}
+		for _, v := range helperVolumes {
+			if _, err := e.Docker().VolumeInspect(ctx, v, client.VolumeInspectOptions{}); err == nil {
+				t.Errorf("helper volume %s left behind", v)
+			}
+		}
+	}()
 
 	r, err := d.stream(ctx, []string{"pg_dumpall", "-h", postgis.Socket, "-U", postgis.Load(e).User, "--globals-only"})
 	if err != nil {
 		t.Fatal(err)
 	}
+	track(r)
 	out, err := io.ReadAll(r)
 	r.Close()
 	if err != nil || !bytesContains(out, "CREATE ROLE") {
@@ -41,6 +76,7 @@ func TestFIFOTransport(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
+		track(r)
 		done := make(chan error, 1)
 		go func() { _, err := io.ReadAll(r); done <- err }()
 		select {

@@ -52,7 +52,7 @@ func helper(ctx context.Context, e *engine.Engine, image, volume string, readOnl
 		return "", nil, fmt.Errorf("create helper for volume %s: %w", volume, err)
 	}
 	cleanup := func() {
-		_, _ = e.Docker().ContainerRemove(context.WithoutCancel(ctx), res.ID, client.ContainerRemoveOptions{Force: true})
+		_, _ = e.Docker().ContainerRemove(context.WithoutCancel(ctx), res.ID, client.ContainerRemoveOptions{Force: true, RemoveVolumes: true})
 	}
 	return res.ID, cleanup, nil
 }

@@ -37,9 +37,19 @@ func (e *Engine) Nuke(ctx context.Context, yes bool) error {
 	if err := e.compose.Down(ctx, name, opts); err != nil {
 		return fmt.Errorf("down: %w", err)
 	}
-	// Volumes of services no longer in the model still carry the project label.
 	f := client.Filters{}
 	f.Add("label", api.ProjectLabel+"="+name)
+	// One-off helpers (backup, restore, verify) that a killed osgs left behind.
+	left, err := e.docker.ContainerList(ctx, client.ContainerListOptions{All: true, Filters: f})
+	if err != nil {
+		return fmt.Errorf("list containers: %w", err)
+	}
+	for _, c := range left.Items {
+		if _, err := e.docker.ContainerRemove(ctx, c.ID, client.ContainerRemoveOptions{Force: true, RemoveVolumes: true}); err != nil {
+			return fmt.Errorf("remove container %s: %w", c.ID[:12], err)
+		}
+	}
+	// Volumes of services no longer in the model still carry the project label.
 	vols, err := e.docker.VolumeList(ctx, client.VolumeListOptions{Filters: f})
 	if err != nil {
 		return fmt.Errorf("list volumes: %w", err)
