@@ -49,7 +49,7 @@ func fatal(err error) error {
 		unknown *catalog.UnknownServiceError
 		confirm *engine.ConfirmError
 	)
-	if errors.As(err, &unknown) || errors.As(err, &confirm) || errors.Is(err, envfile.ErrMalformed) {
+	if errors.As(err, &unknown) || errors.As(err, &confirm) || errors.Is(err, envfile.ErrMalformed) || errors.Is(err, engine.ErrModel) {
 		code = exitBadInput
 	}
 	if errors.Is(err, context.Canceled) {

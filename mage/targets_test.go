@@ -120,6 +120,18 @@ func TestTargets(t *testing.T) {
 		})
 	}
 
+	t.Run("malformed override", func(t *testing.T) {
+		testenv.RequireDocker(t) // the model is loaded after the daemon answers
+		override := filepath.Join(co.Dir, "docker-compose.override.yml")
+		os.WriteFile(override, []byte("services:\n  postgis:\n    ports: [\n"), 0o644)
+		defer os.Remove(override)
+		r := runMage(t, bin, co.Dir, nil, "stack:config")
+		msg := strings.TrimSpace(r.stderr + r.stdout)
+		if r.code != 2 || strings.Contains(msg, "\n") || !strings.Contains(msg, "docker-compose.override.yml") {
+			t.Fatalf("got %+v", r)
+		}
+	})
+
 	t.Run("malformed env", func(t *testing.T) {
 		os.WriteFile(envPath, []byte("COMPOSE_PROJECT_NAME="+co.Project+"\nnot an assignment\n"), 0o600)
 		r := runMage(t, bin, co.Dir, nil, "stack:ps")

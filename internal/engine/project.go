@@ -2,6 +2,7 @@ package engine
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -12,6 +13,10 @@ import (
 
 	"github.com/osgs/osgs/internal/config"
 )
+
+// ErrModel marks a compose model (compose.yaml, a fragment or an override)
+// that does not load: bad input, reported before anything changes.
+var ErrModel = errors.New("invalid compose model")
 
 // OverrideFiles are the optional local override files compose picks up, in order.
 var OverrideFiles = []string{"compose.override.yaml", "compose.override.yml", "docker-compose.override.yaml", "docker-compose.override.yml"}
@@ -48,7 +53,7 @@ func (e *Engine) Project(ctx context.Context, services ...string) (*types.Projec
 	}
 	p, err := e.compose.LoadProject(ctx, opts)
 	if err != nil {
-		return nil, fmt.Errorf("load compose model (%s): %s", strings.Join(relAll(e.Dir, opts.ConfigPaths), ", "), oneLine(err.Error()))
+		return nil, fmt.Errorf("%w (%s): %s", ErrModel, strings.Join(relAll(e.Dir, opts.ConfigPaths), ", "), oneLine(err.Error()))
 	}
 	return p, nil
 }
