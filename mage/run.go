@@ -96,11 +96,21 @@ func shell(ctx context.Context, service string) error {
 }
 
 func enable(ctx context.Context, service string) error {
-	return run(ctx, func(e *engine.Engine) error { return e.Enable(service) })
+	return run(ctx, func(e *engine.Engine) error {
+		if err := e.Enable(service); err != nil {
+			return err
+		}
+		return hooks.AfterChange(ctx, e)
+	})
 }
 
 func disable(ctx context.Context, service string) error {
-	return run(ctx, func(e *engine.Engine) error { return e.Disable(ctx, service) })
+	return run(ctx, func(e *engine.Engine) error {
+		if err := e.Disable(ctx, service); err != nil {
+			return err
+		}
+		return hooks.AfterChange(ctx, e)
+	})
 }
 
 func deref[T any](p *T) T {

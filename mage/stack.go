@@ -8,6 +8,7 @@ import (
 	"github.com/magefile/mage/mg"
 
 	"github.com/osgs/osgs/internal/engine"
+	stackstatus "github.com/osgs/osgs/internal/status"
 )
 
 // Stack holds the verbs that act on every enabled service at once.
@@ -50,6 +51,11 @@ func (Stack) Down(ctx context.Context) error {
 
 // Restart restarts every enabled service gracefully.
 func (Stack) Restart(ctx context.Context) error { return restart(ctx) }
+
+// Status shows one table of every service (enabled, state, health, URL) and warns about a certificate due for renewal.
+func (Stack) Status(ctx context.Context) error {
+	return run(ctx, func(e *engine.Engine) error { return stackstatus.Show(ctx, e) })
+}
 
 // Ps shows every service of the catalog: enabled, state, health, container and ports.
 func (Stack) Ps(ctx context.Context) error { return status(ctx) }

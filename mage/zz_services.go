@@ -8,6 +8,397 @@ import (
 	"github.com/magefile/mage/mg"
 )
 
+// Certbot manages certbot: Let's Encrypt certificates by webroot for nginx, renewed twice a day (enabled by nginx:letsencrypt).
+type Certbot mg.Namespace
+
+// Up enables and starts certbot (building its image if missing), waits until it is healthy and says how to reach it.
+func (Certbot) Up(ctx context.Context) error { return up(ctx, "certbot") }
+
+// Down stops certbot gracefully (stop signal, then its grace period); its container and volumes are kept.
+func (Certbot) Down(ctx context.Context) error { return stop(ctx, "certbot") }
+
+// Restart restarts certbot gracefully.
+func (Certbot) Restart(ctx context.Context) error { return restart(ctx, "certbot") }
+
+// Status shows whether certbot is enabled, its state, health and ports.
+func (Certbot) Status(ctx context.Context) error { return status(ctx, "certbot") }
+
+// Logs prints the logs of certbot; -follow keeps streaming, -tail=N limits the lines.
+func (Certbot) Logs(ctx context.Context, follow *bool, tail *string) error {
+	return logs(ctx, follow, tail, "certbot")
+}
+
+// Shell opens a shell in the running certbot container (a real TTY when one is attached).
+func (Certbot) Shell(ctx context.Context) error { return shell(ctx, "certbot") }
+
+// Enable records certbot as enabled, so that stack:up starts it.
+func (Certbot) Enable(ctx context.Context) error { return enable(ctx, "certbot") }
+
+// Disable stops certbot if it runs and records it as disabled.
+func (Certbot) Disable(ctx context.Context) error { return disable(ctx, "certbot") }
+
+// Backup saves the volumes of certbot as compressed tar streams in a new backup set.
+func (Certbot) Backup(ctx context.Context) error { return backupService(ctx, "certbot") }
+
+// Restore replaces the volumes of certbot from a backup set (stopping and restarting it); it needs -yes.
+func (Certbot) Restore(ctx context.Context, set string, yes *bool) error {
+	return restoreService(ctx, "certbot", set, yes)
+}
+
+// FileBrowser manages file-browser: File Browser at /files/ over the QGIS projects, fonts, SVGs and the Hugo site, behind basic auth (pinned upstream image).
+type FileBrowser mg.Namespace
+
+// Up enables and starts file-browser (building its image if missing), waits until it is healthy and says how to reach it.
+func (FileBrowser) Up(ctx context.Context) error { return up(ctx, "file-browser") }
+
+// Down stops file-browser gracefully (stop signal, then its grace period); its container and volumes are kept.
+func (FileBrowser) Down(ctx context.Context) error { return stop(ctx, "file-browser") }
+
+// Restart restarts file-browser gracefully.
+func (FileBrowser) Restart(ctx context.Context) error { return restart(ctx, "file-browser") }
+
+// Status shows whether file-browser is enabled, its state, health and ports.
+func (FileBrowser) Status(ctx context.Context) error { return status(ctx, "file-browser") }
+
+// Logs prints the logs of file-browser; -follow keeps streaming, -tail=N limits the lines.
+func (FileBrowser) Logs(ctx context.Context, follow *bool, tail *string) error {
+	return logs(ctx, follow, tail, "file-browser")
+}
+
+// Shell opens a shell in the running file-browser container (a real TTY when one is attached).
+func (FileBrowser) Shell(ctx context.Context) error { return shell(ctx, "file-browser") }
+
+// Enable records file-browser as enabled, so that stack:up starts it.
+func (FileBrowser) Enable(ctx context.Context) error { return enable(ctx, "file-browser") }
+
+// Disable stops file-browser if it runs and records it as disabled.
+func (FileBrowser) Disable(ctx context.Context) error { return disable(ctx, "file-browser") }
+
+// Backup saves the volumes of file-browser as compressed tar streams in a new backup set.
+func (FileBrowser) Backup(ctx context.Context) error { return backupService(ctx, "file-browser") }
+
+// Restore replaces the volumes of file-browser from a backup set (stopping and restarting it); it needs -yes.
+func (FileBrowser) Restore(ctx context.Context, set string, yes *bool) error {
+	return restoreService(ctx, "file-browser", set, yes)
+}
+
+// Geoserver manages geoserver: GeoServer at /geoserver/ (pinned upstream image kartoza/geoserver).
+type Geoserver mg.Namespace
+
+// Up enables and starts geoserver (building its image if missing), waits until it is healthy and says how to reach it.
+func (Geoserver) Up(ctx context.Context) error { return up(ctx, "geoserver") }
+
+// Down stops geoserver gracefully (stop signal, then its grace period); its container and volumes are kept.
+func (Geoserver) Down(ctx context.Context) error { return stop(ctx, "geoserver") }
+
+// Restart restarts geoserver gracefully.
+func (Geoserver) Restart(ctx context.Context) error { return restart(ctx, "geoserver") }
+
+// Status shows whether geoserver is enabled, its state, health and ports.
+func (Geoserver) Status(ctx context.Context) error { return status(ctx, "geoserver") }
+
+// Logs prints the logs of geoserver; -follow keeps streaming, -tail=N limits the lines.
+func (Geoserver) Logs(ctx context.Context, follow *bool, tail *string) error {
+	return logs(ctx, follow, tail, "geoserver")
+}
+
+// Shell opens a shell in the running geoserver container (a real TTY when one is attached).
+func (Geoserver) Shell(ctx context.Context) error { return shell(ctx, "geoserver") }
+
+// Enable records geoserver as enabled, so that stack:up starts it.
+func (Geoserver) Enable(ctx context.Context) error { return enable(ctx, "geoserver") }
+
+// Disable stops geoserver if it runs and records it as disabled.
+func (Geoserver) Disable(ctx context.Context) error { return disable(ctx, "geoserver") }
+
+// Backup saves the volumes of geoserver as compressed tar streams in a new backup set.
+func (Geoserver) Backup(ctx context.Context) error { return backupService(ctx, "geoserver") }
+
+// Restore replaces the volumes of geoserver from a backup set (stopping and restarting it); it needs -yes.
+func (Geoserver) Restore(ctx context.Context, set string, yes *bool) error {
+	return restoreService(ctx, "geoserver", set, yes)
+}
+
+// Hugo manages hugo: The static web site at /, built by Hugo from the hugo-site volume and rebuilt on change.
+type Hugo mg.Namespace
+
+// Up enables and starts hugo (building its image if missing), waits until it is healthy and says how to reach it.
+func (Hugo) Up(ctx context.Context) error { return up(ctx, "hugo") }
+
+// Down stops hugo gracefully (stop signal, then its grace period); its container and volumes are kept.
+func (Hugo) Down(ctx context.Context) error { return stop(ctx, "hugo") }
+
+// Restart restarts hugo gracefully.
+func (Hugo) Restart(ctx context.Context) error { return restart(ctx, "hugo") }
+
+// Status shows whether hugo is enabled, its state, health and ports.
+func (Hugo) Status(ctx context.Context) error { return status(ctx, "hugo") }
+
+// Logs prints the logs of hugo; -follow keeps streaming, -tail=N limits the lines.
+func (Hugo) Logs(ctx context.Context, follow *bool, tail *string) error {
+	return logs(ctx, follow, tail, "hugo")
+}
+
+// Shell opens a shell in the running hugo container (a real TTY when one is attached).
+func (Hugo) Shell(ctx context.Context) error { return shell(ctx, "hugo") }
+
+// Enable records hugo as enabled, so that stack:up starts it.
+func (Hugo) Enable(ctx context.Context) error { return enable(ctx, "hugo") }
+
+// Disable stops hugo if it runs and records it as disabled.
+func (Hugo) Disable(ctx context.Context) error { return disable(ctx, "hugo") }
+
+// Backup saves the volumes of hugo as compressed tar streams in a new backup set.
+func (Hugo) Backup(ctx context.Context) error { return backupService(ctx, "hugo") }
+
+// Restore replaces the volumes of hugo from a backup set (stopping and restarting it); it needs -yes.
+func (Hugo) Restore(ctx context.Context, set string, yes *bool) error {
+	return restoreService(ctx, "hugo", set, yes)
+}
+
+// Jupyter manages jupyter: Jupyter Notebook at /jupyter/ with a token login; notebooks live in the jupyter-data volume.
+type Jupyter mg.Namespace
+
+// Up enables and starts jupyter (building its image if missing), waits until it is healthy and says how to reach it.
+func (Jupyter) Up(ctx context.Context) error { return up(ctx, "jupyter") }
+
+// Down stops jupyter gracefully (stop signal, then its grace period); its container and volumes are kept.
+func (Jupyter) Down(ctx context.Context) error { return stop(ctx, "jupyter") }
+
+// Restart restarts jupyter gracefully.
+func (Jupyter) Restart(ctx context.Context) error { return restart(ctx, "jupyter") }
+
+// Status shows whether jupyter is enabled, its state, health and ports.
+func (Jupyter) Status(ctx context.Context) error { return status(ctx, "jupyter") }
+
+// Logs prints the logs of jupyter; -follow keeps streaming, -tail=N limits the lines.
+func (Jupyter) Logs(ctx context.Context, follow *bool, tail *string) error {
+	return logs(ctx, follow, tail, "jupyter")
+}
+
+// Shell opens a shell in the running jupyter container (a real TTY when one is attached).
+func (Jupyter) Shell(ctx context.Context) error { return shell(ctx, "jupyter") }
+
+// Enable records jupyter as enabled, so that stack:up starts it.
+func (Jupyter) Enable(ctx context.Context) error { return enable(ctx, "jupyter") }
+
+// Disable stops jupyter if it runs and records it as disabled.
+func (Jupyter) Disable(ctx context.Context) error { return disable(ctx, "jupyter") }
+
+// Backup saves the volumes of jupyter as compressed tar streams in a new backup set.
+func (Jupyter) Backup(ctx context.Context) error { return backupService(ctx, "jupyter") }
+
+// Restore replaces the volumes of jupyter from a backup set (stopping and restarting it); it needs -yes.
+func (Jupyter) Restore(ctx context.Context, set string, yes *bool) error {
+	return restoreService(ctx, "jupyter", set, yes)
+}
+
+// Lizmap manages lizmap: Lizmap Web Client at /lizmap/ over the QGIS projects (pinned upstream image, PHP-FPM).
+type Lizmap mg.Namespace
+
+// Up enables and starts lizmap (building its image if missing), waits until it is healthy and says how to reach it.
+func (Lizmap) Up(ctx context.Context) error { return up(ctx, "lizmap") }
+
+// Down stops lizmap gracefully (stop signal, then its grace period); its container and volumes are kept.
+func (Lizmap) Down(ctx context.Context) error { return stop(ctx, "lizmap") }
+
+// Restart restarts lizmap gracefully.
+func (Lizmap) Restart(ctx context.Context) error { return restart(ctx, "lizmap") }
+
+// Status shows whether lizmap is enabled, its state, health and ports.
+func (Lizmap) Status(ctx context.Context) error { return status(ctx, "lizmap") }
+
+// Logs prints the logs of lizmap; -follow keeps streaming, -tail=N limits the lines.
+func (Lizmap) Logs(ctx context.Context, follow *bool, tail *string) error {
+	return logs(ctx, follow, tail, "lizmap")
+}
+
+// Shell opens a shell in the running lizmap container (a real TTY when one is attached).
+func (Lizmap) Shell(ctx context.Context) error { return shell(ctx, "lizmap") }
+
+// Enable records lizmap as enabled, so that stack:up starts it.
+func (Lizmap) Enable(ctx context.Context) error { return enable(ctx, "lizmap") }
+
+// Disable stops lizmap if it runs and records it as disabled.
+func (Lizmap) Disable(ctx context.Context) error { return disable(ctx, "lizmap") }
+
+// Backup saves the volumes of lizmap as compressed tar streams in a new backup set.
+func (Lizmap) Backup(ctx context.Context) error { return backupService(ctx, "lizmap") }
+
+// Restore replaces the volumes of lizmap from a backup set (stopping and restarting it); it needs -yes.
+func (Lizmap) Restore(ctx context.Context, set string, yes *bool) error {
+	return restoreService(ctx, "lizmap", set, yes)
+}
+
+// Mapproxy manages mapproxy: MapProxy at /mapproxy/ (WMS, WMTS, TMS) caching one WMS source; the demo is behind basic auth.
+type Mapproxy mg.Namespace
+
+// Up enables and starts mapproxy (building its image if missing), waits until it is healthy and says how to reach it.
+func (Mapproxy) Up(ctx context.Context) error { return up(ctx, "mapproxy") }
+
+// Down stops mapproxy gracefully (stop signal, then its grace period); its container and volumes are kept.
+func (Mapproxy) Down(ctx context.Context) error { return stop(ctx, "mapproxy") }
+
+// Restart restarts mapproxy gracefully.
+func (Mapproxy) Restart(ctx context.Context) error { return restart(ctx, "mapproxy") }
+
+// Status shows whether mapproxy is enabled, its state, health and ports.
+func (Mapproxy) Status(ctx context.Context) error { return status(ctx, "mapproxy") }
+
+// Logs prints the logs of mapproxy; -follow keeps streaming, -tail=N limits the lines.
+func (Mapproxy) Logs(ctx context.Context, follow *bool, tail *string) error {
+	return logs(ctx, follow, tail, "mapproxy")
+}
+
+// Shell opens a shell in the running mapproxy container (a real TTY when one is attached).
+func (Mapproxy) Shell(ctx context.Context) error { return shell(ctx, "mapproxy") }
+
+// Enable records mapproxy as enabled, so that stack:up starts it.
+func (Mapproxy) Enable(ctx context.Context) error { return enable(ctx, "mapproxy") }
+
+// Disable stops mapproxy if it runs and records it as disabled.
+func (Mapproxy) Disable(ctx context.Context) error { return disable(ctx, "mapproxy") }
+
+// Metabase manages metabase: Metabase dashboards at /metabase/ (pinned upstream image).
+type Metabase mg.Namespace
+
+// Up enables and starts metabase (building its image if missing), waits until it is healthy and says how to reach it.
+func (Metabase) Up(ctx context.Context) error { return up(ctx, "metabase") }
+
+// Down stops metabase gracefully (stop signal, then its grace period); its container and volumes are kept.
+func (Metabase) Down(ctx context.Context) error { return stop(ctx, "metabase") }
+
+// Restart restarts metabase gracefully.
+func (Metabase) Restart(ctx context.Context) error { return restart(ctx, "metabase") }
+
+// Status shows whether metabase is enabled, its state, health and ports.
+func (Metabase) Status(ctx context.Context) error { return status(ctx, "metabase") }
+
+// Logs prints the logs of metabase; -follow keeps streaming, -tail=N limits the lines.
+func (Metabase) Logs(ctx context.Context, follow *bool, tail *string) error {
+	return logs(ctx, follow, tail, "metabase")
+}
+
+// Shell opens a shell in the running metabase container (a real TTY when one is attached).
+func (Metabase) Shell(ctx context.Context) error { return shell(ctx, "metabase") }
+
+// Enable records metabase as enabled, so that stack:up starts it.
+func (Metabase) Enable(ctx context.Context) error { return enable(ctx, "metabase") }
+
+// Disable stops metabase if it runs and records it as disabled.
+func (Metabase) Disable(ctx context.Context) error { return disable(ctx, "metabase") }
+
+// Backup saves the volumes of metabase as compressed tar streams in a new backup set.
+func (Metabase) Backup(ctx context.Context) error { return backupService(ctx, "metabase") }
+
+// Restore replaces the volumes of metabase from a backup set (stopping and restarting it); it needs -yes.
+func (Metabase) Restore(ctx context.Context, set string, yes *bool) error {
+	return restoreService(ctx, "metabase", set, yes)
+}
+
+// Mosquitto manages mosquitto: Mosquitto MQTT broker with password authentication on 1883 and TLS on 8883, never anonymous.
+type Mosquitto mg.Namespace
+
+// Up enables and starts mosquitto (building its image if missing), waits until it is healthy and says how to reach it.
+func (Mosquitto) Up(ctx context.Context) error { return up(ctx, "mosquitto") }
+
+// Down stops mosquitto gracefully (stop signal, then its grace period); its container and volumes are kept.
+func (Mosquitto) Down(ctx context.Context) error { return stop(ctx, "mosquitto") }
+
+// Restart restarts mosquitto gracefully.
+func (Mosquitto) Restart(ctx context.Context) error { return restart(ctx, "mosquitto") }
+
+// Status shows whether mosquitto is enabled, its state, health and ports.
+func (Mosquitto) Status(ctx context.Context) error { return status(ctx, "mosquitto") }
+
+// Logs prints the logs of mosquitto; -follow keeps streaming, -tail=N limits the lines.
+func (Mosquitto) Logs(ctx context.Context, follow *bool, tail *string) error {
+	return logs(ctx, follow, tail, "mosquitto")
+}
+
+// Shell opens a shell in the running mosquitto container (a real TTY when one is attached).
+func (Mosquitto) Shell(ctx context.Context) error { return shell(ctx, "mosquitto") }
+
+// Enable records mosquitto as enabled, so that stack:up starts it.
+func (Mosquitto) Enable(ctx context.Context) error { return enable(ctx, "mosquitto") }
+
+// Disable stops mosquitto if it runs and records it as disabled.
+func (Mosquitto) Disable(ctx context.Context) error { return disable(ctx, "mosquitto") }
+
+// Backup saves the volumes of mosquitto as compressed tar streams in a new backup set.
+func (Mosquitto) Backup(ctx context.Context) error { return backupService(ctx, "mosquitto") }
+
+// Restore replaces the volumes of mosquitto from a backup set (stopping and restarting it); it needs -yes.
+func (Mosquitto) Restore(ctx context.Context, set string, yes *bool) error {
+	return restoreService(ctx, "mosquitto", set, yes)
+}
+
+// Nginx manages nginx: The https front door (Debian nginx) with TLS and basic auth; the only service publishing 80 and 443.
+type Nginx mg.Namespace
+
+// Up enables and starts nginx (building its image if missing), waits until it is healthy and says how to reach it.
+func (Nginx) Up(ctx context.Context) error { return up(ctx, "nginx") }
+
+// Down stops nginx gracefully (stop signal, then its grace period); its container and volumes are kept.
+func (Nginx) Down(ctx context.Context) error { return stop(ctx, "nginx") }
+
+// Restart restarts nginx gracefully.
+func (Nginx) Restart(ctx context.Context) error { return restart(ctx, "nginx") }
+
+// Status shows whether nginx is enabled, its state, health and ports.
+func (Nginx) Status(ctx context.Context) error { return status(ctx, "nginx") }
+
+// Logs prints the logs of nginx; -follow keeps streaming, -tail=N limits the lines.
+func (Nginx) Logs(ctx context.Context, follow *bool, tail *string) error {
+	return logs(ctx, follow, tail, "nginx")
+}
+
+// Shell opens a shell in the running nginx container (a real TTY when one is attached).
+func (Nginx) Shell(ctx context.Context) error { return shell(ctx, "nginx") }
+
+// Enable records nginx as enabled, so that stack:up starts it.
+func (Nginx) Enable(ctx context.Context) error { return enable(ctx, "nginx") }
+
+// Disable stops nginx if it runs and records it as disabled.
+func (Nginx) Disable(ctx context.Context) error { return disable(ctx, "nginx") }
+
+// NodeRed manages node-red: Node-RED at /node-red/ (editor, /ui/ dashboard, /worldmap/), behind basic auth (pinned upstream image).
+type NodeRed mg.Namespace
+
+// Up enables and starts node-red (building its image if missing), waits until it is healthy and says how to reach it.
+func (NodeRed) Up(ctx context.Context) error { return up(ctx, "node-red") }
+
+// Down stops node-red gracefully (stop signal, then its grace period); its container and volumes are kept.
+func (NodeRed) Down(ctx context.Context) error { return stop(ctx, "node-red") }
+
+// Restart restarts node-red gracefully.
+func (NodeRed) Restart(ctx context.Context) error { return restart(ctx, "node-red") }
+
+// Status shows whether node-red is enabled, its state, health and ports.
+func (NodeRed) Status(ctx context.Context) error { return status(ctx, "node-red") }
+
+// Logs prints the logs of node-red; -follow keeps streaming, -tail=N limits the lines.
+func (NodeRed) Logs(ctx context.Context, follow *bool, tail *string) error {
+	return logs(ctx, follow, tail, "node-red")
+}
+
+// Shell opens a shell in the running node-red container (a real TTY when one is attached).
+func (NodeRed) Shell(ctx context.Context) error { return shell(ctx, "node-red") }
+
+// Enable records node-red as enabled, so that stack:up starts it.
+func (NodeRed) Enable(ctx context.Context) error { return enable(ctx, "node-red") }
+
+// Disable stops node-red if it runs and records it as disabled.
+func (NodeRed) Disable(ctx context.Context) error { return disable(ctx, "node-red") }
+
+// Backup saves the volumes of node-red as compressed tar streams in a new backup set.
+func (NodeRed) Backup(ctx context.Context) error { return backupService(ctx, "node-red") }
+
+// Restore replaces the volumes of node-red from a backup set (stopping and restarting it); it needs -yes.
+func (NodeRed) Restore(ctx context.Context, set string, yes *bool) error {
+	return restoreService(ctx, "node-red", set, yes)
+}
+
 // Postgis manages postgis: PostgreSQL 15 with PostGIS 3 and pgRouting; TLS and scram-sha-256 only.
 type Postgis mg.Namespace
 
@@ -36,3 +427,98 @@ func (Postgis) Enable(ctx context.Context) error { return enable(ctx, "postgis")
 
 // Disable stops postgis if it runs and records it as disabled.
 func (Postgis) Disable(ctx context.Context) error { return disable(ctx, "postgis") }
+
+// Postgrest manages postgrest: PostgREST REST API at /api/ over the api schema (pinned upstream image).
+type Postgrest mg.Namespace
+
+// Up enables and starts postgrest (building its image if missing), waits until it is healthy and says how to reach it.
+func (Postgrest) Up(ctx context.Context) error { return up(ctx, "postgrest") }
+
+// Down stops postgrest gracefully (stop signal, then its grace period); its container and volumes are kept.
+func (Postgrest) Down(ctx context.Context) error { return stop(ctx, "postgrest") }
+
+// Restart restarts postgrest gracefully.
+func (Postgrest) Restart(ctx context.Context) error { return restart(ctx, "postgrest") }
+
+// Status shows whether postgrest is enabled, its state, health and ports.
+func (Postgrest) Status(ctx context.Context) error { return status(ctx, "postgrest") }
+
+// Logs prints the logs of postgrest; -follow keeps streaming, -tail=N limits the lines.
+func (Postgrest) Logs(ctx context.Context, follow *bool, tail *string) error {
+	return logs(ctx, follow, tail, "postgrest")
+}
+
+// Shell opens a shell in the running postgrest container (a real TTY when one is attached).
+func (Postgrest) Shell(ctx context.Context) error { return shell(ctx, "postgrest") }
+
+// Enable records postgrest as enabled, so that stack:up starts it.
+func (Postgrest) Enable(ctx context.Context) error { return enable(ctx, "postgrest") }
+
+// Disable stops postgrest if it runs and records it as disabled.
+func (Postgrest) Disable(ctx context.Context) error { return disable(ctx, "postgrest") }
+
+// QgisServer manages qgis-server: QGIS Server (FastCGI) serving the projects in the qgis_projects volume at /ogc/<project>.
+type QgisServer mg.Namespace
+
+// Up enables and starts qgis-server (building its image if missing), waits until it is healthy and says how to reach it.
+func (QgisServer) Up(ctx context.Context) error { return up(ctx, "qgis-server") }
+
+// Down stops qgis-server gracefully (stop signal, then its grace period); its container and volumes are kept.
+func (QgisServer) Down(ctx context.Context) error { return stop(ctx, "qgis-server") }
+
+// Restart restarts qgis-server gracefully.
+func (QgisServer) Restart(ctx context.Context) error { return restart(ctx, "qgis-server") }
+
+// Status shows whether qgis-server is enabled, its state, health and ports.
+func (QgisServer) Status(ctx context.Context) error { return status(ctx, "qgis-server") }
+
+// Logs prints the logs of qgis-server; -follow keeps streaming, -tail=N limits the lines.
+func (QgisServer) Logs(ctx context.Context, follow *bool, tail *string) error {
+	return logs(ctx, follow, tail, "qgis-server")
+}
+
+// Shell opens a shell in the running qgis-server container (a real TTY when one is attached).
+func (QgisServer) Shell(ctx context.Context) error { return shell(ctx, "qgis-server") }
+
+// Enable records qgis-server as enabled, so that stack:up starts it.
+func (QgisServer) Enable(ctx context.Context) error { return enable(ctx, "qgis-server") }
+
+// Disable stops qgis-server if it runs and records it as disabled.
+func (QgisServer) Disable(ctx context.Context) error { return disable(ctx, "qgis-server") }
+
+// Backup saves the volumes of qgis-server as compressed tar streams in a new backup set.
+func (QgisServer) Backup(ctx context.Context) error { return backupService(ctx, "qgis-server") }
+
+// Restore replaces the volumes of qgis-server from a backup set (stopping and restarting it); it needs -yes.
+func (QgisServer) Restore(ctx context.Context, set string, yes *bool) error {
+	return restoreService(ctx, "qgis-server", set, yes)
+}
+
+// Swagger manages swagger: Swagger UI at /swagger/ documenting the PostgREST API (pinned upstream image).
+type Swagger mg.Namespace
+
+// Up enables and starts swagger (building its image if missing), waits until it is healthy and says how to reach it.
+func (Swagger) Up(ctx context.Context) error { return up(ctx, "swagger") }
+
+// Down stops swagger gracefully (stop signal, then its grace period); its container and volumes are kept.
+func (Swagger) Down(ctx context.Context) error { return stop(ctx, "swagger") }
+
+// Restart restarts swagger gracefully.
+func (Swagger) Restart(ctx context.Context) error { return restart(ctx, "swagger") }
+
+// Status shows whether swagger is enabled, its state, health and ports.
+func (Swagger) Status(ctx context.Context) error { return status(ctx, "swagger") }
+
+// Logs prints the logs of swagger; -follow keeps streaming, -tail=N limits the lines.
+func (Swagger) Logs(ctx context.Context, follow *bool, tail *string) error {
+	return logs(ctx, follow, tail, "swagger")
+}
+
+// Shell opens a shell in the running swagger container (a real TTY when one is attached).
+func (Swagger) Shell(ctx context.Context) error { return shell(ctx, "swagger") }
+
+// Enable records swagger as enabled, so that stack:up starts it.
+func (Swagger) Enable(ctx context.Context) error { return enable(ctx, "swagger") }
+
+// Disable stops swagger if it runs and records it as disabled.
+func (Swagger) Disable(ctx context.Context) error { return disable(ctx, "swagger") }

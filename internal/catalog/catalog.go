@@ -37,6 +37,21 @@ type Volume struct {
 	Backup bool   `yaml:"backup"` // saved by <service>:backup as a tar stream
 }
 
+// Location is one path the nginx front door serves for a service.
+type Location struct {
+	// Path is the nginx location prefix, such as /mapproxy/.
+	Path string `yaml:"path"`
+	// Port is the service's HTTP port on the project network.
+	Port int `yaml:"port"`
+	// Strip removes Path from the URI before proxying (for services that
+	// expect to live at /).
+	Strip bool `yaml:"strip"`
+	// Protected puts the location behind the site's basic-auth users.
+	Protected bool `yaml:"protected"`
+	// Websocket passes Upgrade headers through (Jupyter, Node-RED).
+	Websocket bool `yaml:"websocket"`
+}
+
 // Service is one catalog entry.
 type Service struct {
 	Name        string
@@ -49,14 +64,33 @@ type Service struct {
 	Ports       []string // published ports as written in the fragment
 	// Database marks the PostgreSQL service whose databases are dumped with pg_dump.
 	Database bool
+	// Web lists the paths nginx proxies to the service.
+	Web []Location
+	// NginxTemplate is the service's own nginx location template
+	// (nginx.conf.tmpl in its folder), relative to the project root; empty
+	// when it has none. It is for what Web cannot say, such as FastCGI.
+	NginxTemplate string
+	// URL is the path users open, when it is not the first web path (for a
+	// service with its own nginx template).
+	URL string
+	// Upstream marks an image that cannot be built here (pulled, pinned).
+	Upstream bool
 }
+
+// NginxTemplateName is the optional per-service nginx template file.
+const NginxTemplateName = "nginx.conf.tmpl"
+
+// HasWeb reports whether nginx serves the service.
+func (s Service) HasWeb() bool { return len(s.Web) > 0 || s.NginxTemplate != "" }
 
 // meta is the x-osgs block.
 type meta struct {
-	Description string    `yaml:"description"`
-	Settings    []Setting `yaml:"settings"`
-	Volumes     []Volume  `yaml:"volumes"`
-	Database    bool      `yaml:"database"`
+	Description string     `yaml:"description"`
+	Settings    []Setting  `yaml:"settings"`
+	Volumes     []Volume   `yaml:"volumes"`
+	Database    bool       `yaml:"database"`
+	Web         []Location `yaml:"web"`
+	URL         string     `yaml:"url"`
 }
 
 type fragment struct {
@@ -102,6 +136,10 @@ func Load(root string) (*Catalog, error) {
 		if err != nil {
 			return nil, err
 		}
+		tmpl := filepath.Join(ServicesDir, e.Name(), NginxTemplateName)
+		if _, err := os.Stat(filepath.Join(root, tmpl)); err == nil {
+			s.NginxTemplate = tmpl
+		}
 		c.Services = append(c.Services, s)
 	}
 	sort.Slice(c.Services, func(i, j int) bool { return c.Services[i].Name < c.Services[j].Name })
@@ -143,12 +181,26 @@ func parse(name, rel string, data []byte) (Service, error) {
 		Image:       def.Image,
 		Built:       !def.Build.IsZero(),
 		Database:    def.Osgs.Database,
+		Web:         def.Osgs.Web,
+		URL:         def.Osgs.URL,
 	}
+	if s.URL == "" && len(s.Web) > 0 {
+		s.URL = s.Web[0].Path
+	}
+	s.Upstream = !s.Built
 	if s.Description == "" {
 		return Service{}, fmt.Errorf("%s: x-osgs.description is empty", rel)
 	}
 	for _, p := range def.Ports {
 		s.Ports = append(s.Ports, fmt.Sprint(p))
+	}
+	for _, l := range s.Web {
+		if !strings.HasPrefix(l.Path, "/") || strings.ContainsAny(l.Path, " ;{}\"'\n") {
+			return Service{}, fmt.Errorf("%s: web path %q must start with / and hold no spaces, quotes, braces or semicolons", rel, l.Path)
+		}
+		if l.Port <= 0 || l.Port > 65535 {
+			return Service{}, fmt.Errorf("%s: web path %q needs its port (1-65535)", rel, l.Path)
+		}
 	}
 	for _, st := range s.Settings {
 		if st.Key == "" {

@@ -123,6 +123,17 @@ func Ensure(root string, cat *catalog.Catalog) (*Result, error) {
 	return res, nil
 }
 
+// Domain is the site's public host name (OSGS_DOMAIN), localhost by default.
+func Domain(f *envfile.File) string { return DomainOf(f.Map()) }
+
+// DomainOf is Domain over a settings map.
+func DomainOf(settings map[string]string) string {
+	if d := strings.TrimSpace(settings[KeyDomain]); d != "" {
+		return d
+	}
+	return "localhost"
+}
+
 // ProjectName is COMPOSE_PROJECT_NAME from the environment, else from .env,
 // else the default.
 func ProjectName(f *envfile.File) string {

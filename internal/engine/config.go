@@ -22,6 +22,7 @@ func (e *Engine) RenderConfig(ctx context.Context) (string, error) {
 	if err != nil {
 		return "", err
 	}
+	maskInjected(p)
 	b, err := p.MarshalYAML()
 	if err != nil {
 		return "", err

@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/compose-spec/compose-go/v2/types"
@@ -85,7 +86,10 @@ func (e *Engine) missingBuilds(ctx context.Context, p *types.Project) ([]string,
 }
 
 // contextHash is a sha256 over the names, modes and contents of every file
-// in a build context folder.
+// in a build context folder, but for the files that never enter an image:
+// the compose fragment and the config templates rendered at create time
+// (changing those recreates the container, not the image).
+
 func contextHash(dir string) (string, error) {
 	h := sha256.New()
 	err := filepath.WalkDir(dir, func(path string, d fs.DirEntry, err error) error {
@@ -93,6 +97,9 @@ func contextHash(dir string) (string, error) {
 			return err
 		}
 		rel, _ := filepath.Rel(dir, path)
+		if rel == "compose.yaml" || strings.HasSuffix(rel, TemplateSuffix) {
+			return nil
+		}
 		info, err := d.Info()
 		if err != nil {
 			return err

@@ -55,6 +55,9 @@ func (e *Engine) Project(ctx context.Context, services ...string) (*types.Projec
 	if err != nil {
 		return nil, fmt.Errorf("%w (%s): %s", ErrModel, strings.Join(relAll(e.Dir, opts.ConfigPaths), ", "), oneLine(err.Error()))
 	}
+	if err := e.resolveFiles(p); err != nil {
+		return nil, err
+	}
 	return p, nil
 }
 

@@ -206,18 +206,23 @@ func quote(v string) string {
 // Write stores the file at path atomically with mode 0600: a temporary file
 // in the same folder is written, synced and renamed over the old one, so a
 // full disk never leaves a half-written .env behind.
-func (f *File) Write(path string) error {
+func (f *File) Write(path string) error { return WriteFileAtomic(path, f.Bytes(), Mode) }
+
+// WriteFileAtomic stores data at path with mode: a temporary file in the
+// same folder is written, synced and renamed over the old one, so a full
+// disk never leaves a half-written file behind.
+func WriteFileAtomic(path string, data []byte, mode os.FileMode) error {
 	dir := filepath.Dir(path)
-	tmp, err := os.CreateTemp(dir, ".env.tmp-*")
+	tmp, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp-*")
 	if err != nil {
 		return fmt.Errorf("write %s: %w", path, err)
 	}
 	defer os.Remove(tmp.Name())
-	if err := tmp.Chmod(Mode); err != nil {
+	if err := tmp.Chmod(mode); err != nil {
 		tmp.Close()
 		return fmt.Errorf("write %s: %w", path, err)
 	}
-	if _, err := tmp.Write(f.Bytes()); err != nil {
+	if _, err := tmp.Write(data); err != nil {
 		tmp.Close()
 		return fmt.Errorf("write %s: %w", path, err)
 	}

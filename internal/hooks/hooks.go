@@ -5,8 +5,11 @@ package hooks
 
 import (
 	"context"
+	"fmt"
+	"slices"
 
 	"github.com/osgs/osgs/internal/engine"
+	"github.com/osgs/osgs/internal/nginx"
 	"github.com/osgs/osgs/internal/postgis"
 )
 
@@ -18,12 +21,14 @@ type Hooks struct {
 
 var registry = map[string]Hooks{
 	postgis.Service: {AfterUp: postgis.AfterUp},
+	nginx.Service:   {AfterUp: nginx.Apply},
 }
 
 // For returns the hooks of service (zero Hooks when it has none).
 func For(service string) Hooks { return registry[service] }
 
-// AfterUp runs the AfterUp hooks of services, in order.
+// AfterUp runs the AfterUp hooks of services, in order, then brings the
+// front door up to date and says where each web service answers.
 func AfterUp(ctx context.Context, e *engine.Engine, services []string) error {
 	for _, s := range services {
 		if h := For(s).AfterUp; h != nil {
@@ -32,5 +37,19 @@ func AfterUp(ctx context.Context, e *engine.Engine, services []string) error {
 			}
 		}
 	}
+	if !slices.Contains(services, nginx.Service) {
+		if err := nginx.Sync(ctx, e); err != nil {
+			return err
+		}
+	}
+	for _, s := range services {
+		if u := nginx.URL(e, s); u != "" {
+			fmt.Fprintf(e.Out, "%s: %s\n", s, u)
+		}
+	}
 	return nil
 }
+
+// AfterChange brings the front door up to date after a service was enabled
+// or disabled.
+func AfterChange(ctx context.Context, e *engine.Engine) error { return nginx.Sync(ctx, e) }

@@ -1,0 +1,185 @@
+package engine
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"os"
+	"strings"
+	"text/template"
+	"time"
+
+	"github.com/compose-spec/compose-go/v2/types"
+
+	"github.com/osgs/osgs/internal/config"
+	"github.com/osgs/osgs/internal/site"
+)
+
+// Site certificate variables: a fragment that declares a secret with
+// `environment: OSGS_SITE_CERT` (or _KEY) gets the site's certificate (or
+// key) from config/tls, made self-signed on first use.
+const (
+	SiteCertEnv = "OSGS_SITE_CERT"
+	SiteKeyEnv  = "OSGS_SITE_KEY"
+)
+
+// ContentLabel carries a digest of the files osgs injects into a service's
+// container (rendered templates, secrets). compose does not hash their
+// content, so the label makes a changed file recreate the container.
+const ContentLabel = "org.osgs.content-sha256"
+
+// TemplateSuffix marks a compose config or secret file as a Go template.
+const TemplateSuffix = ".tmpl"
+
+// templateFuncs are the functions config templates may use besides Go's.
+var templateFuncs = template.FuncMap{
+	// split turns a comma-separated setting into its trimmed, non-empty items.
+	"split": func(s string) []string {
+		var out []string
+		for _, p := range strings.Split(s, ",") {
+			if p = strings.TrimSpace(p); p != "" {
+				out = append(out, p)
+			}
+		}
+		if out == nil {
+			out = []string{""}
+		}
+		return out
+	},
+	// yaml quotes a value as a YAML (and JSON) string.
+	"yaml": func(s string) string { b, _ := json.Marshal(s); return string(b) },
+}
+
+// RenderTemplate executes a config template over the settings; a missing
+// key is an error rather than an empty string.
+func RenderTemplate(name string, text []byte, settings map[string]string) (string, error) {
+	t, err := template.New(name).Funcs(templateFuncs).Option("missingkey=error").Parse(string(text))
+	if err != nil {
+		return "", fmt.Errorf("%w: template %s: %v", ErrModel, name, err)
+	}
+	var b bytes.Buffer
+	if err := t.Execute(&b, settings); err != nil {
+		return "", fmt.Errorf("%w: template %s: %v", ErrModel, name, err)
+	}
+	return b.String(), nil
+}
+
+// resolveFiles renders the *.tmpl configs and secrets of p into inline
+// content, supplies the site certificate where a secret asks for it, and
+// labels each service with the digest of what will be injected into it.
+func (e *Engine) resolveFiles(p *types.Project) error {
+	settings := map[string]string{}
+	for k, v := range p.Environment {
+		settings[k] = v
+	}
+	render := func(kind, name string, obj *types.FileObjectConfig) error {
+		if !strings.HasSuffix(obj.File, TemplateSuffix) {
+			return nil
+		}
+		text, err := os.ReadFile(obj.File)
+		if err != nil {
+			return fmt.Errorf("%s %s: %w", kind, name, err)
+		}
+		out, err := RenderTemplate(name, text, settings)
+		if err != nil {
+			return err
+		}
+		obj.Content, obj.File = out, ""
+		return nil
+	}
+	for name, c := range p.Configs {
+		obj := types.FileObjectConfig(c)
+		if err := render("config", name, &obj); err != nil {
+			return err
+		}
+		p.Configs[name] = types.ConfigObjConfig(obj)
+	}
+	for name, s := range p.Secrets {
+		obj := types.FileObjectConfig(s)
+		if err := render("secret", name, &obj); err != nil {
+			return err
+		}
+		if obj.Content != "" {
+			// compose injects secrets from the environment only (a secret
+			// with inline content would be bind-mounted from a file), so a
+			// rendered secret travels in the model's environment, never in
+			// .env or a container's environment.
+			key := "OSGS_RENDERED_SECRET_" + strings.ToUpper(strings.NewReplacer("-", "_", ".", "_").Replace(name))
+			p.Environment[key], obj.Content, obj.Environment = obj.Content, "", key
+		}
+		if (obj.Environment == SiteCertEnv || obj.Environment == SiteKeyEnv) && usesSecret(p, name) {
+			if err := e.siteCertEnv(p); err != nil {
+				return err
+			}
+		}
+		p.Secrets[name] = types.SecretConfig(obj)
+	}
+	for name, svc := range p.Services {
+		sum := sha256.New()
+		add := func(src string, obj types.FileObjectConfig) {
+			fmt.Fprintf(sum, "%s\x00%s\x00", src, obj.Content)
+			if obj.Environment != "" {
+				fmt.Fprintf(sum, "%s\x00", p.Environment[obj.Environment])
+			}
+		}
+		refs := 0
+		for _, r := range svc.Configs {
+			add("c:"+r.Source, types.FileObjectConfig(p.Configs[r.Source]))
+			refs++
+		}
+		for _, r := range svc.Secrets {
+			add("s:"+r.Source, types.FileObjectConfig(p.Secrets[r.Source]))
+			refs++
+		}
+		if refs == 0 {
+			continue
+		}
+		if svc.Labels == nil {
+			svc.Labels = types.Labels{}
+		}
+		svc.Labels[ContentLabel] = hex.EncodeToString(sum.Sum(nil))
+		p.Services[name] = svc
+	}
+	return nil
+}
+
+// siteCertEnv puts the site's certificate and key into the model's
+// environment (not into .env), making a self-signed one if none is stored.
+func (e *Engine) siteCertEnv(p *types.Project) error {
+	if _, ok := p.Environment[SiteCertEnv]; ok {
+		return nil
+	}
+	c, made, err := site.EnsureCert(e.Dir, config.Domain(e.Env), time.Now())
+	if err != nil {
+		return fmt.Errorf("site certificate: %w", err)
+	}
+	if made {
+		fmt.Fprintf(e.Err, "osgs: made a self-signed certificate for %s in %s (valid until %s)\n",
+			config.Domain(e.Env), site.CertPath(e.Dir), c.Leaf.NotAfter.Format(time.DateOnly))
+	}
+	p.Environment[SiteCertEnv] = string(c.CertPEM)
+	p.Environment[SiteKeyEnv] = string(c.KeyPEM)
+	return nil
+}
+
+func usesSecret(p *types.Project, secret string) bool {
+	for _, svc := range p.Services {
+		for _, r := range svc.Secrets {
+			if r.Source == secret {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// maskInjected blanks secrets osgs put into the model before it is printed.
+func maskInjected(p *types.Project) {
+	for k := range p.Environment {
+		if strings.HasPrefix(k, "OSGS_RENDERED_SECRET_") || k == SiteKeyEnv {
+			p.Environment[k] = Mask
+		}
+	}
+}

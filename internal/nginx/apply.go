@@ -1,0 +1,175 @@
+package nginx
+
+import (
+	"archive/tar"
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/moby/moby/client"
+
+	"github.com/osgs/osgs/internal/config"
+	"github.com/osgs/osgs/internal/engine"
+	"github.com/osgs/osgs/internal/site"
+)
+
+// wwwData is the uid/gid of nginx's workers in Debian, which read htpasswd
+// per request.
+const wwwData = 33
+
+// ConfigError is a rendered configuration that nginx -t refused. The
+// configuration that was serving still is.
+type ConfigError struct{ Msg string }
+
+func (c *ConfigError) Error() string {
+	return "nginx refused the new configuration, the old one keeps serving: " + c.Msg
+}
+
+// RenderFor renders the configuration of e's checkout.
+func RenderFor(e *engine.Engine) (*Rendered, error) {
+	return Render(Input{Root: e.Dir, Catalog: e.Catalog, Enabled: e.Enabled(), Settings: e.Env.Map()})
+}
+
+// Sync applies the configuration when nginx runs; it does nothing otherwise
+// (nginx gets it when it starts).
+func Sync(ctx context.Context, e *engine.Engine) error {
+	if e.Connect(ctx) != nil {
+		return nil // no daemon, so no nginx to update
+	}
+	_, err := e.ContainerOf(ctx, Service)
+	var nr *engine.NotRunningError
+	if errors.As(err, &nr) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	return Apply(ctx, e)
+}
+
+// Apply renders the configuration, copies it with the certificate and the
+// users into the running nginx, tests it there with nginx -t and reloads
+// nginx gracefully (nginx -s reload: workers finish their requests). A
+// template error or a refused configuration returns an error and leaves the
+// serving configuration in place.
+func Apply(ctx context.Context, e *engine.Engine) error {
+	if err := e.Ready(ctx); err != nil {
+		return err
+	}
+	r, err := RenderFor(e)
+	if err != nil {
+		return err
+	}
+	id, err := e.ContainerOf(ctx, Service)
+	if err != nil {
+		return err
+	}
+	files := []tarFile{
+		{name: "nginx.conf.next", data: r.Conf, mode: 0o644},
+		{name: "html/index.html", data: r.Index, mode: 0o644},
+	}
+	if e.Env.Value("OSGS_TLS") != "letsencrypt" {
+		c, made, err := site.EnsureCert(e.Dir, config.Domain(e.Env), time.Now())
+		if err != nil {
+			return fmt.Errorf("site certificate: %w", err)
+		}
+		if made {
+			fmt.Fprintf(e.Err, "osgs: made a self-signed certificate for %s (valid until %s)\n", config.Domain(e.Env), c.Leaf.NotAfter.Format(time.DateOnly))
+		}
+		files = append(files,
+			tarFile{name: "tls/site.crt", data: c.CertPEM, mode: 0o644},
+			tarFile{name: "tls/site.key", data: c.KeyPEM, mode: 0o600})
+	}
+	users, err := site.LoadHtpasswd(e.Dir)
+	if err != nil {
+		return err
+	}
+	files = append(files, tarFile{name: "htpasswd", data: users.Bytes(), mode: 0o640, gid: wwwData})
+	archive, err := tarOf(files)
+	if err != nil {
+		return err
+	}
+	if _, err := e.Docker().CopyToContainer(ctx, id, client.CopyToContainerOptions{DestinationPath: ConfDir, Content: archive}); err != nil {
+		return fmt.Errorf("copy configuration into nginx: %w", err)
+	}
+	if err := e.Exec(ctx, id, []string{"nginx", "-t", "-q", "-c", CandidatePath}, engine.ExecOptions{}); err != nil {
+		_ = e.Exec(ctx, id, []string{"rm", "-f", CandidatePath}, engine.ExecOptions{})
+		var x *engine.ExitError
+		if errors.As(err, &x) {
+			return &ConfigError{Msg: oneLine(x.Stderr)}
+		}
+		return err
+	}
+	if err := e.Exec(ctx, id, []string{"mv", CandidatePath, ConfPath}, engine.ExecOptions{}); err != nil {
+		return err
+	}
+	if err := e.Exec(ctx, id, []string{"nginx", "-s", "reload", "-c", ConfPath}, engine.ExecOptions{}); err != nil {
+		return fmt.Errorf("reload nginx: %w", err)
+	}
+	fmt.Fprintf(e.Err, "osgs: nginx reloaded (serving: %v)\n", r.Services)
+	if r.Protected && len(users.Users()) == 0 {
+		fmt.Fprintln(e.Err, "osgs: protected paths have no users yet; add one with `mage nginx:adduser <name>`")
+	}
+	return nil
+}
+
+type tarFile struct {
+	name string
+	data []byte
+	mode int64
+	gid  int
+}
+
+func tarOf(files []tarFile) (*bytes.Buffer, error) {
+	var b bytes.Buffer
+	tw := tar.NewWriter(&b)
+	dirs := map[string]bool{}
+	now := time.Now()
+	for _, f := range files {
+		if i := bytes.LastIndexByte([]byte(f.name), '/'); i > 0 && !dirs[f.name[:i]] {
+			dirs[f.name[:i]] = true
+			if err := tw.WriteHeader(&tar.Header{Typeflag: tar.TypeDir, Name: f.name[:i] + "/", Mode: 0o755, ModTime: now}); err != nil {
+				return nil, err
+			}
+		}
+		h := &tar.Header{Typeflag: tar.TypeReg, Name: f.name, Mode: f.mode, Size: int64(len(f.data)), Gid: f.gid, ModTime: now}
+		if err := tw.WriteHeader(h); err != nil {
+			return nil, err
+		}
+		if _, err := tw.Write(f.data); err != nil {
+			return nil, err
+		}
+	}
+	return &b, tw.Close()
+}
+
+func oneLine(s string) string {
+	return string(bytes.Join(bytes.Fields([]byte(s)), []byte(" ")))
+}
+
+// SiteURL is the front door's https address.
+func SiteURL(settings map[string]string) string {
+	u := "https://" + config.DomainOf(settings)
+	if p := settings["NGINX_HTTPS_PORT"]; p != "" && p != "443" {
+		u += ":" + p
+	}
+	return u
+}
+
+// URL is where service answers through the front door; "" when it has no
+// web face.
+func URL(e *engine.Engine, service string) string {
+	svc, err := e.Catalog.Get(service)
+	if err != nil {
+		return ""
+	}
+	switch {
+	case service == Service:
+		return SiteURL(e.Env.Map()) + "/"
+	case svc.URL != "":
+		return SiteURL(e.Env.Map()) + svc.URL
+	}
+	return ""
+}

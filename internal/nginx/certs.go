@@ -1,0 +1,202 @@
+package nginx
+
+import (
+	"archive/tar"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/moby/moby/client"
+
+	"github.com/osgs/osgs/internal/config"
+	"github.com/osgs/osgs/internal/engine"
+	"github.com/osgs/osgs/internal/site"
+)
+
+// Certbot is the catalog service that talks to Let's Encrypt.
+const Certbot = "certbot"
+
+// Webroot is where certbot writes ACME challenges and nginx serves them.
+const Webroot = "/var/www/certbot"
+
+// CertbotCertonly is the certbot command asking for the site's first
+// certificate by webroot. Without an email the account has no contact.
+func CertbotCertonly(domain, email string, staging bool) []string {
+	cmd := []string{"certbot", "certonly", "--webroot", "-w", Webroot, "-d", domain,
+		"--agree-tos", "--non-interactive", "--keep-until-expiring", "--key-type", "ecdsa"}
+	if email != "" {
+		cmd = append(cmd, "--email", email)
+	} else {
+		cmd = append(cmd, "--register-unsafely-without-email")
+	}
+	if staging {
+		cmd = append(cmd, "--staging")
+	}
+	return cmd
+}
+
+// CertbotRenew is the certbot command renewing certificates within 30 days
+// of expiry (all of them with force).
+func CertbotRenew(force bool) []string {
+	cmd := []string{"certbot", "renew", "--webroot", "-w", Webroot, "--non-interactive", "--no-random-sleep-on-renew"}
+	if force {
+		cmd = append(cmd, "--force-renewal")
+	}
+	return cmd
+}
+
+// SelfSigned replaces the site's certificate with a new self-signed one for
+// OSGS_DOMAIN, switches nginx to it and brings nginx and Mosquitto up to date.
+func SelfSigned(ctx context.Context, e *engine.Engine) error {
+	domain := config.Domain(e.Env)
+	certPEM, keyPEM, err := site.SelfSigned(domain, time.Now())
+	if err != nil {
+		return err
+	}
+	if err := site.StoreCert(e.Dir, certPEM, keyPEM); err != nil {
+		return err
+	}
+	if err := setTLS(e, "selfsigned"); err != nil {
+		return err
+	}
+	fmt.Fprintf(e.Err, "osgs: self-signed certificate for %s, localhost and 127.0.0.1 in %s, valid for a year\n", domain, site.CertPath(e.Dir))
+	return propagate(ctx, e)
+}
+
+func setTLS(e *engine.Engine, mode string) error {
+	if e.Env.Value("OSGS_TLS") == mode {
+		return nil
+	}
+	e.Env.Set("OSGS_TLS", mode)
+	return e.Env.Write(config.Path(e.Dir))
+}
+
+// propagate hands a new certificate to the running services that use it:
+// nginx is reloaded, Mosquitto (which reads it at start) is recreated.
+func propagate(ctx context.Context, e *engine.Engine) error {
+	if err := Sync(ctx, e); err != nil {
+		return err
+	}
+	if _, err := e.ContainerOf(ctx, "mosquitto"); err == nil {
+		return e.Up(ctx, engine.UpOptions{Services: []string{"mosquitto"}})
+	}
+	return nil
+}
+
+// LetsEncrypt asks Let's Encrypt for the site's certificate through the
+// certbot service (webroot, served by the running nginx), switches nginx to
+// it and leaves certbot running to renew it twice a day.
+func LetsEncrypt(ctx context.Context, e *engine.Engine, email string, staging bool) error {
+	domain := config.Domain(e.Env)
+	if domain == "localhost" || !strings.Contains(domain, ".") {
+		return fmt.Errorf("Let's Encrypt needs a public domain in OSGS_DOMAIN (now %q)", domain)
+	}
+	if _, err := e.ContainerOf(ctx, Service); err != nil {
+		return fmt.Errorf("nginx must answer the challenge on port 80: %w", err)
+	}
+	if email == "" {
+		email = e.Env.Value("LETSENCRYPT_EMAIL")
+	}
+	if err := e.Up(ctx, engine.UpOptions{Services: []string{Certbot}}); err != nil {
+		return err
+	}
+	id, err := e.ContainerOf(ctx, Certbot)
+	if err != nil {
+		return err
+	}
+	if err := e.Exec(ctx, id, CertbotCertonly(domain, email, staging), engine.ExecOptions{Stdout: e.Err, Stderr: e.Err}); err != nil {
+		return fmt.Errorf("certbot: %w", err)
+	}
+	if err := copyLive(ctx, e, id, domain); err != nil {
+		return err
+	}
+	if err := setTLS(e, "letsencrypt"); err != nil {
+		return err
+	}
+	return propagate(ctx, e)
+}
+
+// copyLive copies the live Let's Encrypt certificate into config/tls, where
+// backups and Mosquitto find it.
+func copyLive(ctx context.Context, e *engine.Engine, certbotID, domain string) error {
+	live := "/etc/letsencrypt/live/" + domain + "/"
+	var certPEM, keyPEM []byte
+	for _, f := range []struct {
+		name string
+		dst  *[]byte
+	}{{"fullchain.pem", &certPEM}, {"privkey.pem", &keyPEM}} {
+		var buf strings.Builder
+		if err := e.Exec(ctx, certbotID, []string{"cat", live + f.name}, engine.ExecOptions{Stdout: &buf}); err != nil {
+			return fmt.Errorf("read %s: %w", live+f.name, err)
+		}
+		*f.dst = []byte(buf.String())
+	}
+	return site.StoreCert(e.Dir, certPEM, keyPEM)
+}
+
+// Renew renews the site's certificate when it is within 30 days of expiry
+// (always with force): through certbot for Let's Encrypt, in Go for a
+// self-signed one.
+func Renew(ctx context.Context, e *engine.Engine, force bool) error {
+	c, err := site.LoadCert(e.Dir)
+	if err != nil && !errors.Is(err, os.ErrNotExist) {
+		return err
+	}
+	if e.Env.Value("OSGS_TLS") == "letsencrypt" {
+		id, err := e.ContainerOf(ctx, Certbot)
+		if err != nil {
+			return err
+		}
+		if err := e.Exec(ctx, id, CertbotRenew(force), engine.ExecOptions{Stdout: e.Err, Stderr: e.Err}); err != nil {
+			return fmt.Errorf("certbot: %w", err)
+		}
+		if err := copyLive(ctx, e, id, config.Domain(e.Env)); err != nil {
+			return err
+		}
+		return propagate(ctx, e)
+	}
+	if c != nil && !force && !c.Due(time.Now()) {
+		fmt.Fprintf(e.Err, "osgs: the certificate is valid until %s; nothing to renew (renewal starts %d days before)\n",
+			c.Leaf.NotAfter.Format(time.DateOnly), int(site.RenewBefore.Hours()/24))
+		return nil
+	}
+	return SelfSigned(ctx, e)
+}
+
+// CertWarning describes a site certificate that is due for renewal or
+// expired, and "" for one that is fine or absent.
+func CertWarning(root string, now time.Time) string {
+	c, err := site.LoadCert(root)
+	if err != nil {
+		if errors.Is(err, os.ErrNotExist) {
+			return ""
+		}
+		return "site certificate unreadable: " + err.Error()
+	}
+	left := c.Leaf.NotAfter.Sub(now)
+	switch {
+	case left <= 0:
+		return fmt.Sprintf("the site certificate EXPIRED on %s: run `mage nginx:renew`", c.Leaf.NotAfter.Format(time.DateOnly))
+	case c.Due(now):
+		return fmt.Sprintf("the site certificate expires in %d days (%s): run `mage nginx:renew`", int(left.Hours()/24), c.Leaf.NotAfter.Format(time.DateOnly))
+	}
+	return ""
+}
+
+// ReadFile reads one file out of a container through the archive API.
+func ReadFile(ctx context.Context, e *engine.Engine, id, path string) ([]byte, error) {
+	res, err := e.Docker().CopyFromContainer(ctx, id, client.CopyFromContainerOptions{SourcePath: path})
+	if err != nil {
+		return nil, err
+	}
+	defer res.Content.Close()
+	tr := tar.NewReader(res.Content)
+	if _, err := tr.Next(); err != nil {
+		return nil, err
+	}
+	return io.ReadAll(io.LimitReader(tr, 16<<20))
+}

@@ -1,0 +1,171 @@
+// Package nginx drives the front door. Render is pure: it turns the catalog,
+// the enabled services and the settings into nginx's configuration through
+// Go templates (services/nginx/site.conf.tmpl, plus each service's
+// x-osgs.web locations or its own nginx.conf.tmpl). Apply hands the result
+// to the running nginx, tests it with nginx -t and reloads gracefully; a
+// configuration that fails either step never replaces the one serving.
+package nginx
+
+import (
+	"bytes"
+	"fmt"
+	"html/template"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	ttemplate "text/template"
+
+	"github.com/osgs/osgs/internal/catalog"
+)
+
+// Service is the name of the front door in the catalog.
+const Service = "nginx"
+
+// SiteTemplate is the whole configuration's template, relative to the root.
+var SiteTemplate = filepath.Join(catalog.ServicesDir, Service, "site.conf.tmpl")
+
+// Paths inside the nginx container (the nginx-config volume).
+const (
+	ConfDir        = "/etc/osgs"
+	ConfPath       = ConfDir + "/nginx.conf"
+	CandidatePath  = ConfDir + "/nginx.conf.next"
+	CertPath       = ConfDir + "/tls/site.crt"
+	KeyPath        = ConfDir + "/tls/site.key"
+	letsEncryptDir = "/etc/letsencrypt/live"
+)
+
+// Input is what a configuration is rendered from.
+type Input struct {
+	Root     string            // project root (templates are read from it)
+	Catalog  *catalog.Catalog  //
+	Enabled  []string          // enabled services
+	Settings map[string]string // .env
+}
+
+// Location is one proxied path in the rendered configuration.
+type Location struct {
+	catalog.Location
+	Host string
+}
+
+// siteData is the data of site.conf.tmpl.
+type siteData struct {
+	Domain          string
+	MaxBody         string
+	HTTPSPortSuffix string
+	Certificate     string
+	Key             string
+	HasRoot         bool
+	Services        []webService
+}
+
+type webService struct {
+	Name        string
+	Description string
+	Web         []Location
+	Extra       string
+	URL         string
+}
+
+// Rendered is a configuration ready to hand to nginx.
+type Rendered struct {
+	Conf  []byte // nginx.conf
+	Index []byte // the landing page listing the services, for when none serves /
+	// Services are the enabled services with a web face, in order.
+	Services []string
+	// Protected says whether any location needs the htpasswd file.
+	Protected bool
+}
+
+// Render builds the configuration. It fails on a template that does not
+// parse or execute, and on two services claiming the same path.
+func Render(in Input) (*Rendered, error) {
+	set := func(k, def string) string {
+		if v := strings.TrimSpace(in.Settings[k]); v != "" {
+			return v
+		}
+		return def
+	}
+	s := siteData{
+		Domain:  set("OSGS_DOMAIN", "localhost"),
+		MaxBody: set("NGINX_MAX_BODY", "100m"),
+	}
+	if p := set("NGINX_HTTPS_PORT", "443"); p != "443" {
+		s.HTTPSPortSuffix = ":" + p
+	}
+	s.Certificate, s.Key = CertPath, KeyPath
+	if set("OSGS_TLS", "selfsigned") == "letsencrypt" {
+		s.Certificate = letsEncryptDir + "/" + s.Domain + "/fullchain.pem"
+		s.Key = letsEncryptDir + "/" + s.Domain + "/privkey.pem"
+	}
+	if strings.ContainsAny(s.Domain+s.MaxBody, " ;{}'\"\n\\") {
+		return nil, fmt.Errorf("OSGS_DOMAIN and NGINX_MAX_BODY may not hold spaces, quotes, braces, backslashes or semicolons")
+	}
+	out := &Rendered{}
+	paths := map[string]string{}
+	for _, svc := range in.Catalog.Services {
+		if svc.Name == Service || !svc.HasWeb() || !slices.Contains(in.Enabled, svc.Name) {
+			continue
+		}
+		ws := webService{Name: svc.Name, Description: svc.Description}
+		for _, l := range svc.Web {
+			if other, dup := paths[l.Path]; dup {
+				return nil, fmt.Errorf("nginx: %s and %s both claim %s", other, svc.Name, l.Path)
+			}
+			paths[l.Path] = svc.Name
+			ws.Web = append(ws.Web, Location{Location: l, Host: svc.Name})
+			s.HasRoot = s.HasRoot || l.Path == "/"
+			out.Protected = out.Protected || l.Protected
+		}
+		ws.URL = svc.URL
+		if svc.NginxTemplate != "" {
+			extra, err := renderFile(filepath.Join(in.Root, svc.NginxTemplate), in.Settings)
+			if err != nil {
+				return nil, err
+			}
+			ws.Extra = strings.TrimRight(extra, "\n")
+		}
+		s.Services = append(s.Services, ws)
+		out.Services = append(out.Services, svc.Name)
+	}
+	conf, err := renderFile(filepath.Join(in.Root, SiteTemplate), s)
+	if err != nil {
+		return nil, err
+	}
+	out.Conf = []byte(conf)
+	var idx bytes.Buffer
+	if err := indexTmpl.Execute(&idx, s); err != nil {
+		return nil, err
+	}
+	out.Index = idx.Bytes()
+	return out, nil
+}
+
+// renderFile executes a text template file; missing keys are errors.
+func renderFile(path string, data any) (string, error) {
+	text, err := os.ReadFile(path)
+	if err != nil {
+		return "", fmt.Errorf("nginx template: %w", err)
+	}
+	t, err := ttemplate.New(filepath.Base(path)).Option("missingkey=error").Parse(string(text))
+	if err != nil {
+		return "", fmt.Errorf("nginx template %s: %w", path, err)
+	}
+	var b bytes.Buffer
+	if err := t.Execute(&b, data); err != nil {
+		return "", fmt.Errorf("nginx template %s: %w", path, err)
+	}
+	return b.String(), nil
+}
+
+var indexTmpl = template.Must(template.New("index").Parse(`<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>{{.Domain}}</title></head>
+<body><h1>{{.Domain}}</h1>
+<p>Services of this Open Source GIS Stack:</p>
+<ul>
+{{- range .Services}}
+<li>{{if .URL}}<a href="{{.URL}}">{{.Name}}</a>{{else}}{{.Name}}{{end}}: {{.Description}}</li>
+{{- end}}
+</ul></body></html>
+`))
