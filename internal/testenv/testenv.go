@@ -71,7 +71,13 @@ func NewCheckout(t testing.TB, extra map[string]string) *Checkout {
 	c := &Checkout{Dir: dir, Project: "osgstest" + randHex(4)}
 	f := &envfile.File{}
 	f.Set("COMPOSE_PROJECT_NAME", c.Project)
-	f.Set("POSTGIS_PORT", strconv.Itoa(FreePort(t)))
+	// Every published port is a free one on loopback, so tests run beside
+	// a real stack and each other.
+	for _, k := range []string{"POSTGIS_PORT", "NGINX_HTTP_PORT", "NGINX_HTTPS_PORT", "MQTT_PORT", "MQTTS_PORT"} {
+		f.Set(k, strconv.Itoa(FreePort(t)))
+	}
+	f.Set("NGINX_BIND", "127.0.0.1")
+	f.Set("MQTT_BIND", "127.0.0.1")
 	for k, v := range extra {
 		f.Set(k, v)
 	}

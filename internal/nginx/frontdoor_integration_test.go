@@ -1,0 +1,388 @@
+package nginx_test
+
+import (
+	"archive/zip"
+	"bytes"
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"fmt"
+
+	"image/png"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/moby/moby/client"
+
+	"github.com/osgs/osgs/internal/engine"
+	"github.com/osgs/osgs/internal/files"
+	"github.com/osgs/osgs/internal/hooks"
+	"github.com/osgs/osgs/internal/nginx"
+	"github.com/osgs/osgs/internal/postgis"
+	"github.com/osgs/osgs/internal/site"
+	"github.com/osgs/osgs/internal/testenv"
+)
+
+// site is a client of one checkout's front door. It trusts only the
+// checkout's own certificate and resolves every host to its loopback port.
+type frontDoor struct {
+	t      *testing.T
+	base   string
+	client *http.Client
+}
+
+func newFrontDoor(t *testing.T, c *testenv.Checkout, e *engine.Engine) *frontDoor {
+	t.Helper()
+	pem, err := os.ReadFile(site.CertPath(c.Dir))
+	if err != nil {
+		t.Fatal(err)
+	}
+	pool := x509.NewCertPool()
+	if !pool.AppendCertsFromPEM(pem) {
+		t.Fatal("site certificate does not parse")
+	}
+	port := e.Env.Value("NGINX_HTTPS_PORT")
+	tr := &http.Transport{
+		TLSClientConfig: &tls.Config{RootCAs: pool, ServerName: "localhost"},
+		DialContext: func(ctx context.Context, network, _ string) (net.Conn, error) {
+			return (&net.Dialer{}).DialContext(ctx, network, "127.0.0.1:"+port)
+		},
+		MaxIdleConnsPerHost: 4,
+	}
+	return &frontDoor{t: t, base: "https://localhost:" + port,
+		client: &http.Client{Transport: tr, Timeout: 60 * time.Second,
+			CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}}
+}
+
+type reply struct {
+	code  int
+	ctype string
+	body  []byte
+}
+
+func (f *frontDoor) get(path string, auth ...string) (reply, error) {
+	req, err := http.NewRequest(http.MethodGet, f.base+path, nil)
+	if err != nil {
+		return reply{}, err
+	}
+	if len(auth) == 2 {
+		req.SetBasicAuth(auth[0], auth[1])
+	}
+	res, err := f.client.Do(req)
+	if err != nil {
+		return reply{}, err
+	}
+	defer res.Body.Close()
+	body, err := io.ReadAll(res.Body)
+	return reply{code: res.StatusCode, ctype: res.Header.Get("Content-Type"), body: body}, err
+}
+
+// must fetches path and fails the test unless it answers want.
+func (f *frontDoor) must(path string, want int, auth ...string) reply {
+	f.t.Helper()
+	r, err := f.get(path, auth...)
+	if err != nil {
+		f.t.Fatalf("GET %s: %v", path, err)
+	}
+	if r.code != want {
+		f.t.Fatalf("GET %s: %d, want %d: %.300s", path, r.code, want, r.body)
+	}
+	return r
+}
+
+// eventually polls path until it answers want (a rebuild, a cache).
+func (f *frontDoor) eventually(path string, want int, within time.Duration) reply {
+	f.t.Helper()
+	deadline := time.Now().Add(within)
+	for {
+		r, err := f.get(path)
+		if err == nil && r.code == want {
+			return r
+		}
+		if time.Now().After(deadline) {
+			f.t.Fatalf("GET %s never answered %d (last %d, %v)", path, want, r.code, err)
+		}
+		time.Sleep(300 * time.Millisecond)
+	}
+}
+
+// putProject stores a QGIS project as /io/data/<name>/<name>.qgz.
+func putProject(t *testing.T, ctx context.Context, e *engine.Engine, name string) {
+	t.Helper()
+	qgs, err := os.ReadFile(filepath.Join("testdata", "places.qgs"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := filepath.Join(t.TempDir(), name)
+	if err := os.Mkdir(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	var b bytes.Buffer
+	zw := zip.NewWriter(&b)
+	w, _ := zw.Create(name + ".qgs")
+	w.Write(qgs)
+	if err := zw.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, name+".qgz"), b.Bytes(), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := files.Put(ctx, e, files.Options{Service: "qgis-server", VolumePath: "/io/data", Local: dir, Yes: true}); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// redPixels counts the opaque red pixels of a PNG (the project's point symbol).
+func redPixels(t *testing.T, data []byte) int {
+	t.Helper()
+	img, err := png.Decode(bytes.NewReader(data))
+	if err != nil {
+		t.Fatalf("not a PNG: %v (%.200s)", err, data)
+	}
+	n := 0
+	bounds := img.Bounds()
+	for y := bounds.Min.Y; y < bounds.Max.Y; y++ {
+		for x := bounds.Min.X; x < bounds.Max.X; x++ {
+			r, g, b, a := img.At(x, y).RGBA()
+			if a > 0xc000 && r > 0xc000 && g < 0x4000 && b < 0x4000 {
+				n++
+			}
+		}
+	}
+	return n
+}
+
+func TestFrontDoor(t *testing.T) {
+	testenv.RequireDocker(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Minute)
+	defer cancel()
+	c := testenv.NewCheckout(t, map[string]string{
+		"MAPPROXY_SOURCE_URL":    "https://nginx/ogc/places",
+		"MAPPROXY_SOURCE_LAYERS": "places",
+		"OSGS_SITE_TITLE":        "osgs front door test",
+	})
+	c.Cleanup(t)
+	e := c.Engine(t)
+	services := []string{"postgis", "nginx", "hugo", "qgis-server", "mapproxy"}
+	if err := e.Up(ctx, engine.UpOptions{Services: services}); err != nil {
+		t.Fatal(err)
+	}
+	if err := hooks.AfterUp(ctx, e, services); err != nil {
+		t.Fatal(err)
+	}
+	fd := newFrontDoor(t, c, e)
+
+	// PostGIS data the QGIS project reads, and the project itself.
+	if _, err := postgis.Query(ctx, e, "gis", `CREATE TABLE places (id serial PRIMARY KEY, name text, geom geometry(Point, 4326));
+		INSERT INTO places (name, geom) SELECT 'p' || g, ST_SetSRID(ST_MakePoint(g % 10 - 5, g / 10 - 5), 4326) FROM generate_series(0, 99) g`); err != nil {
+		t.Fatal(err)
+	}
+	putProject(t, ctx, e, "places")
+
+	t.Run("http redirects to https", func(t *testing.T) {
+		cl := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+		res, err := cl.Get("http://127.0.0.1:" + e.Env.Value("NGINX_HTTP_PORT") + "/x?y=1")
+		if err != nil {
+			t.Fatal(err)
+		}
+		res.Body.Close()
+		loc := res.Header.Get("Location")
+		if res.StatusCode != http.StatusMovedPermanently || !strings.HasPrefix(loc, "https://127.0.0.1:"+e.Env.Value("NGINX_HTTPS_PORT")+"/x?y=1") {
+			t.Fatalf("http answered %d %q", res.StatusCode, loc)
+		}
+	})
+
+	t.Run("certificate", func(t *testing.T) {
+		cert, err := site.LoadCert(c.Dir)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := cert.Leaf.VerifyHostname("localhost"); err != nil {
+			t.Fatal(err)
+		}
+		if d := time.Until(cert.Leaf.NotAfter); d < 364*24*time.Hour || d > 366*24*time.Hour {
+			t.Fatalf("certificate valid for %v, want a year", d)
+		}
+		if fi, _ := os.Stat(site.KeyPath(c.Dir)); fi.Mode().Perm() != 0o600 {
+			t.Fatalf("key mode %v", fi.Mode().Perm())
+		}
+	})
+
+	t.Run("hugo renders and rebuilds on change", func(t *testing.T) {
+		r := fd.must("/", 200)
+		if !strings.Contains(string(r.body), "osgs front door test") {
+			t.Fatalf("home page: %.300s", r.body)
+		}
+		page := filepath.Join(t.TempDir(), "content")
+		os.MkdirAll(page, 0o755)
+		os.WriteFile(filepath.Join(page, "maps.md"), []byte("---\ntitle: Our maps\n---\nServed by osgs.\n"), 0o644)
+		if err := files.Put(ctx, e, files.Options{Service: "hugo", VolumePath: "/site", Local: page, Yes: true}); err != nil {
+			t.Fatal(err)
+		}
+		r = fd.eventually("/maps/", 200, time.Minute)
+		if !strings.Contains(string(r.body), "Our maps") {
+			t.Fatalf("new page: %.300s", r.body)
+		}
+	})
+
+	t.Run("qgis server reads postgis", func(t *testing.T) {
+		r := fd.must("/ogc/places?SERVICE=WMS&REQUEST=GetCapabilities", 200)
+		if !strings.Contains(string(r.body), "<Name>places</Name>") {
+			t.Fatalf("capabilities lack the places layer: %.500s", r.body)
+		}
+		// The advertised URL is the public https one, not the FastCGI socket.
+		if !strings.Contains(string(r.body), "https://localhost:"+e.Env.Value("NGINX_HTTPS_PORT")+"/ogc/places") {
+			t.Errorf("capabilities advertise another URL: %.800s", r.body)
+		}
+		r = fd.must("/ogc/places?SERVICE=WMS&VERSION=1.3.0&REQUEST=GetMap&LAYERS=places&STYLES=&CRS=EPSG:4326&BBOX=-10,-10,10,10&WIDTH=200&HEIGHT=200&FORMAT=image/png&TRANSPARENT=true", 200)
+		if n := redPixels(t, r.body); n < 100 {
+			t.Fatalf("GetMap drew %d red pixels; the points are missing", n)
+		}
+	})
+
+	t.Run("mapproxy serves the controlled source", func(t *testing.T) {
+		r := fd.must("/mapproxy/service?SERVICE=WMS&REQUEST=GetCapabilities", 200)
+		if !strings.Contains(string(r.body), "<Name>source</Name>") || !strings.Contains(string(r.body), "/mapproxy/service") {
+			t.Fatalf("capabilities: %.500s", r.body)
+		}
+		r = fd.must("/mapproxy/service?SERVICE=WMS&VERSION=1.1.1&REQUEST=GetMap&LAYERS=source&SRS=EPSG:3857&BBOX=-1113194,-1118890,1113194,1118890&WIDTH=256&HEIGHT=256&FORMAT=image/png&STYLES=", 200)
+		if n := redPixels(t, r.body); n < 100 {
+			t.Fatalf("MapProxy tile drew %d red pixels; the source's points are missing", n)
+		}
+	})
+
+	t.Run("protected path needs a user", func(t *testing.T) {
+		fd.must("/mapproxy/demo/", 401)
+		if err := nginx.AddUser(ctx, e, "gisadmin", strings.NewReader("correct horse battery\n")); err != nil {
+			t.Fatal(err)
+		}
+		fd.must("/mapproxy/demo/", 401, "gisadmin", "wrong password")
+		fd.must("/mapproxy/demo/", 200, "gisadmin", "correct horse battery")
+		if err := nginx.DelUser(ctx, e, "gisadmin"); err != nil {
+			t.Fatal(err)
+		}
+		fd.must("/mapproxy/demo/", 401, "gisadmin", "correct horse battery")
+	})
+
+	t.Run("broken template keeps the old configuration", func(t *testing.T) {
+		id, err := e.ContainerOf(ctx, nginx.Service)
+		if err != nil {
+			t.Fatal(err)
+		}
+		before, err := nginx.ReadFile(ctx, e, id, nginx.ConfPath)
+		if err != nil {
+			t.Fatal(err)
+		}
+		tmpl := filepath.Join(c.Dir, nginx.SiteTemplate)
+		good, _ := os.ReadFile(tmpl)
+		defer os.WriteFile(tmpl, good, 0o644)
+
+		// A template that does not execute.
+		os.WriteFile(tmpl, append(good, []byte("\n{{.NoSuchField}}\n")...), 0o644)
+		if err := nginx.Apply(ctx, e); err == nil || !strings.Contains(err.Error(), "NoSuchField") {
+			t.Fatalf("Apply with a broken template: %v", err)
+		}
+		// A template that renders a configuration nginx refuses.
+		os.WriteFile(tmpl, bytes.Replace(good, []byte("sendfile on;"), []byte("sendfile sideways;"), 1), 0o644)
+		err = nginx.Apply(ctx, e)
+		var ce *nginx.ConfigError
+		if !errors.As(err, &ce) || !strings.Contains(err.Error(), "sendfile") {
+			t.Fatalf("Apply with a refused configuration: %v", err)
+		}
+		after, err := nginx.ReadFile(ctx, e, id, nginx.ConfPath)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !bytes.Equal(before, after) {
+			t.Fatal("the serving configuration changed")
+		}
+		if _, err := nginx.ReadFile(ctx, e, id, nginx.CandidatePath); err == nil {
+			t.Fatal("the refused candidate was left behind")
+		}
+		fd.must("/", 200)
+		fd.must("/mapproxy/service?SERVICE=WMS&REQUEST=GetCapabilities", 200)
+	})
+
+	t.Run("disable reloads without dropping a connection", func(t *testing.T) {
+		var (
+			stop   atomic.Bool
+			wg     sync.WaitGroup
+			okN    atomic.Int64
+			failMu sync.Mutex
+			fails  []string
+		)
+		// Two clients: one reuses its connection (keep-alive across the
+		// reload), one opens a new connection for every request.
+		for i, keepAlive := range []bool{true, false} {
+			wg.Add(1)
+			go func(i int, keepAlive bool) {
+				defer wg.Done()
+				cl := newFrontDoor(t, c, e)
+				cl.client.Transport.(*http.Transport).DisableKeepAlives = !keepAlive
+				for !stop.Load() {
+					r, err := cl.get("/")
+					if err != nil || r.code != 200 {
+						failMu.Lock()
+						fails = append(fails, fmt.Sprintf("client %d: %v %d", i, err, r.code))
+						failMu.Unlock()
+						continue
+					}
+					okN.Add(1)
+				}
+			}(i, keepAlive)
+		}
+		started := func() string {
+			id, err := e.ContainerOf(ctx, nginx.Service)
+			if err != nil {
+				t.Fatal(err)
+			}
+			insp, err := e.Docker().ContainerInspect(ctx, id, client.ContainerInspectOptions{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			return id + insp.Container.State.StartedAt
+		}
+		before := started()
+		time.Sleep(500 * time.Millisecond)
+		if err := e.Disable(ctx, "mapproxy"); err != nil {
+			t.Fatal(err)
+		}
+		if err := hooks.AfterChange(ctx, e); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(500 * time.Millisecond)
+		stop.Store(true)
+		wg.Wait()
+		if len(fails) > 0 {
+			t.Fatalf("%d requests failed during the reload (%d succeeded): %v", len(fails), okN.Load(), fails[:min(len(fails), 5)])
+		}
+		if okN.Load() < 10 {
+			t.Fatalf("only %d requests ran during the reload", okN.Load())
+		}
+		// The location is gone: /mapproxy/ now falls through to Hugo's 404.
+		r := fd.must("/mapproxy/service?SERVICE=WMS&REQUEST=GetCapabilities", 404)
+		if strings.Contains(string(r.body), "WMT_MS_Capabilities") {
+			t.Fatal("mapproxy still answers")
+		}
+		id, _ := e.ContainerOf(ctx, nginx.Service)
+		conf, _ := nginx.ReadFile(ctx, e, id, nginx.ConfPath)
+		if bytes.Contains(conf, []byte("/mapproxy/")) {
+			t.Fatal("the mapproxy location is still configured")
+		}
+		// The others keep answering, and nginx was not restarted.
+		if started() != before {
+			t.Fatal("nginx was restarted or recreated")
+		}
+		fd.must("/", 200)
+		fd.must("/ogc/places?SERVICE=WMS&REQUEST=GetCapabilities", 200)
+	})
+}
