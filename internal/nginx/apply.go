@@ -108,11 +108,36 @@ func Apply(ctx context.Context, e *engine.Engine) error {
 	if err := e.Exec(ctx, id, []string{"nginx", "-s", "reload", "-c", ConfPath}, engine.ExecOptions{}); err != nil {
 		return fmt.Errorf("reload nginx: %w", err)
 	}
+	// The master applies a reload asynchronously; on the first apply after
+	// the bootstrap configuration it also opens the https socket. Wait
+	// until https answers, so the caller's next request finds it.
+	if err := waitHTTPS(ctx, e, id); err != nil {
+		return err
+	}
 	fmt.Fprintf(e.Err, "osgs: nginx reloaded (serving: %v)\n", r.Services)
 	if r.Protected && len(users.Users()) == 0 {
 		fmt.Fprintln(e.Err, "osgs: protected paths have no users yet; add one with `mage nginx:adduser <name>`")
 	}
 	return nil
+}
+
+func waitHTTPS(ctx context.Context, e *engine.Engine, id string) error {
+	probe := []string{"curl", "-fsSk", "-o", "/dev/null", "--max-time", "2", "https://127.0.0.1/osgs-health"}
+	deadline := time.Now().Add(15 * time.Second)
+	for {
+		err := e.Exec(ctx, id, probe, engine.ExecOptions{})
+		if err == nil {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("nginx reloaded but https does not answer: %w", err)
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
 }
 
 type tarFile struct {

@@ -1,0 +1,160 @@
+package services_test
+
+import (
+	"context"
+	"slices"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/osgs/osgs/internal/config"
+	"github.com/osgs/osgs/internal/engine"
+	"github.com/osgs/osgs/internal/nginx"
+	"github.com/osgs/osgs/internal/testenv"
+)
+
+// enableAll records every catalog service as enabled, with the given settings.
+func enableAll(t *testing.T, e *engine.Engine, c *testenv.Checkout, settings map[string]string) {
+	t.Helper()
+	if _, err := e.Configure(); err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range e.Catalog.Names() {
+		config.SetEnabled(e.Env, s, true)
+	}
+	for k, v := range settings {
+		e.Env.Set(k, v)
+	}
+	if err := e.Env.Write(config.Path(c.Dir)); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestPublishedPorts renders the model of the whole catalog with default
+// ports: only nginx publishes 80 and 443; the others publish only what a
+// setting of their own names (PostGIS on loopback, MQTT), and no web service
+// but nginx publishes anything.
+func TestPublishedPorts(t *testing.T) {
+	testenv.RequireDocker(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	c := testenv.NewCheckout(t, nil)
+	e := c.Engine(t)
+	enableAll(t, e, c, map[string]string{
+		"NGINX_BIND": "0.0.0.0", "NGINX_HTTP_PORT": "80", "NGINX_HTTPS_PORT": "443",
+		"POSTGIS_PORT": "5432", "MQTT_PORT": "1883", "MQTTS_PORT": "8883", "MQTT_BIND": "0.0.0.0",
+	})
+	if err := e.Ready(ctx); err != nil {
+		t.Fatal(err)
+	}
+	p, err := e.Project(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(p.Services) != len(e.Catalog.Services) {
+		t.Fatalf("model has %d services, catalog %d", len(p.Services), len(e.Catalog.Services))
+	}
+	published := map[string][]string{}
+	for name, svc := range p.Services {
+		cs, _ := e.Catalog.Get(name)
+		own := map[string]bool{}
+		for _, st := range cs.Settings {
+			if strings.HasSuffix(st.Key, "_PORT") {
+				own[e.Env.Value(st.Key)] = true
+			}
+		}
+		for _, port := range svc.Ports {
+			if port.Published == "" {
+				t.Errorf("%s publishes container port %d on a random host port", name, port.Target)
+				continue
+			}
+			if !own[port.Published] {
+				t.Errorf("%s publishes %s, which none of its settings configures", name, port.Published)
+			}
+			if cs.HasWeb() && name != nginx.Service {
+				t.Errorf("web service %s publishes %s; it must be reached through nginx", name, port.Published)
+			}
+			published[name] = append(published[name], port.HostIP+":"+port.Published)
+		}
+	}
+	want := map[string][]string{
+		"nginx":     {"0.0.0.0:443", "0.0.0.0:80"}, // sorted as strings
+		"postgis":   {"127.0.0.1:5432"},
+		"mosquitto": {"0.0.0.0:1883", "0.0.0.0:8883"},
+	}
+	for name := range published {
+		slices.Sort(published[name])
+	}
+	for name, ports := range want {
+		if !slices.Equal(published[name], ports) {
+			t.Errorf("%s publishes %v, want %v", name, published[name], ports)
+		}
+	}
+	if len(published) != len(want) {
+		t.Errorf("services publishing ports: %v, want only %v", published, want)
+	}
+
+	// An explicit setting moves the port.
+	e.Env.Set("NGINX_HTTPS_PORT", "8443")
+	if err := e.Env.Write(config.Path(c.Dir)); err != nil {
+		t.Fatal(err)
+	}
+	p, err = e.Project(ctx, "nginx")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, port := range p.Services["nginx"].Ports {
+		got = append(got, port.Published)
+	}
+	if !slices.Contains(got, "8443") || slices.Contains(got, "443") {
+		t.Fatalf("NGINX_HTTPS_PORT=8443 publishes %v", got)
+	}
+}
+
+// TestWholeCatalogNginxConfig enables every service, including the upstream
+// ones that cannot run here, and has the real nginx test and load the
+// configuration rendered for all of them.
+func TestWholeCatalogNginxConfig(t *testing.T) {
+	testenv.RequireDocker(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
+	defer cancel()
+	c := testenv.NewCheckout(t, nil)
+	c.Cleanup(t)
+	e := c.Engine(t)
+	enableAll(t, e, c, nil)
+	if err := e.Up(ctx, engine.UpOptions{Services: []string{nginx.Service}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := nginx.Apply(ctx, e); err != nil {
+		t.Fatal(err)
+	}
+	id, err := e.ContainerOf(ctx, nginx.Service)
+	if err != nil {
+		t.Fatal(err)
+	}
+	conf, err := nginx.ReadFile(ctx, e, id, nginx.ConfPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range e.Catalog.Services {
+		for _, l := range s.Web {
+			if !strings.Contains(string(conf), "location "+l.Path+" {") {
+				t.Errorf("%s: location %s missing", s.Name, l.Path)
+			}
+			if !strings.Contains(string(conf), "http://"+s.Name+":"+strconv.Itoa(l.Port)) {
+				t.Errorf("%s: upstream %s:%d missing", s.Name, s.Name, l.Port)
+			}
+		}
+	}
+	for _, want := range []string{"fastcgi_pass $osgs_qgis", "fastcgi_pass $osgs_lizmap", "auth_basic_user_file"} {
+		if !strings.Contains(string(conf), want) {
+			t.Errorf("configuration lacks %q", want)
+		}
+	}
+	// nginx accepted it: the running configuration is this one.
+	if err := e.Exec(ctx, id, []string{"nginx", "-t", "-q", "-c", nginx.ConfPath}, engine.ExecOptions{}); err != nil {
+		t.Fatal(err)
+	}
+}
