@@ -14,6 +14,7 @@ import (
 	"github.com/osgs/osgs/internal/backup"
 	"github.com/osgs/osgs/internal/engine"
 	"github.com/osgs/osgs/internal/postgis"
+	"github.com/osgs/osgs/internal/site"
 	"github.com/osgs/osgs/internal/testenv"
 )
 
@@ -101,6 +102,13 @@ func TestBackupRestoreRoundTrip(t *testing.T) {
 	if !strings.HasPrefix(want, "5000 8000 ") || !strings.HasSuffix(want, " 1 990001 1 true") {
 		t.Fatalf("fixture digest %q", want)
 	}
+	users, _ := site.LoadHtpasswd(f.co.Dir)
+	if err := users.Set("gisadmin", "a long password"); err != nil {
+		t.Fatal(err)
+	}
+	if err := users.Store(f.co.Dir); err != nil {
+		t.Fatal(err)
+	}
 	set := f.backup(t, "")
 
 	m, err := backup.ReadManifest(set)
@@ -116,12 +124,15 @@ func TestBackupRestoreRoundTrip(t *testing.T) {
 			}
 		}
 	}
-	if kinds[backup.KindGlobals] != 1 || kinds[backup.KindDatabase] != 1 || kinds[backup.KindConfig] != 1 {
+	if kinds[backup.KindGlobals] != 1 || kinds[backup.KindDatabase] != 1 || kinds[backup.KindConfig] != 2 {
 		t.Fatalf("set holds %v", kinds)
 	}
 	info, _ := os.Stat(filepath.Join(set, "config", ".env"))
 	if info == nil || info.Mode().Perm() != 0o600 {
 		t.Fatal(".env copy missing or not 0600")
+	}
+	if saved, err := site.ParseHtpasswdFile(filepath.Join(set, "config", "config", "htpasswd")); err != nil || !saved.Check("gisadmin", "a long password") {
+		t.Fatalf("htpasswd not in the set: %v", err)
 	}
 
 	f.dropAll(t)

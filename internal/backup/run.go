@@ -2,8 +2,10 @@ package backup
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"slices"
@@ -16,6 +18,7 @@ import (
 	"github.com/osgs/osgs/internal/config"
 	"github.com/osgs/osgs/internal/engine"
 	"github.com/osgs/osgs/internal/postgis"
+	"github.com/osgs/osgs/internal/site"
 )
 
 // Parallel is how many archives are written at once. Each already uses
@@ -111,11 +114,24 @@ func Run(ctx context.Context, e *engine.Engine, o Options) (dir string, err erro
 	return set.Commit(e.ProjectName(), o.Now)
 }
 
-// addConfig copies .env and any other configuration into the set.
+// addConfig copies .env, the override file, and the site configuration
+// (certificate, key, basic-auth users: everything under config/) into the set.
 func addConfig(e *engine.Engine, set *Set) error {
 	files := []string{config.EnvFileName}
-	for _, f := range engine.OverrideFiles {
-		files = append(files, f)
+	files = append(files, engine.OverrideFiles...)
+	err := filepath.WalkDir(filepath.Join(e.Dir, site.ConfigDir), func(p string, d fs.DirEntry, err error) error {
+		if errors.Is(err, fs.ErrNotExist) {
+			return nil
+		}
+		if err != nil || !d.Type().IsRegular() {
+			return err
+		}
+		rel, err := filepath.Rel(e.Dir, p)
+		files = append(files, filepath.ToSlash(rel))
+		return err
+	})
+	if err != nil {
+		return err
 	}
 	for _, f := range files {
 		src := filepath.Join(e.Dir, f)

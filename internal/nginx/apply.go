@@ -6,6 +6,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/moby/moby/client"
@@ -29,7 +31,8 @@ func (c *ConfigError) Error() string {
 
 // RenderFor renders the configuration of e's checkout.
 func RenderFor(e *engine.Engine) (*Rendered, error) {
-	return Render(Input{Root: e.Dir, Catalog: e.Catalog, Enabled: e.Enabled(), Settings: e.Env.Map()})
+	return Render(Input{Root: e.Dir, Catalog: e.Catalog, Enabled: e.Enabled(), Settings: e.Env.Map(),
+		Generation: strconv.FormatInt(time.Now().UnixNano(), 36)})
 }
 
 // Sync applies the configuration when nginx runs; it does nothing otherwise
@@ -108,10 +111,11 @@ func Apply(ctx context.Context, e *engine.Engine) error {
 	if err := e.Exec(ctx, id, []string{"nginx", "-s", "reload", "-c", ConfPath}, engine.ExecOptions{}); err != nil {
 		return fmt.Errorf("reload nginx: %w", err)
 	}
-	// The master applies a reload asynchronously; on the first apply after
-	// the bootstrap configuration it also opens the https socket. Wait
-	// until https answers, so the caller's next request finds it.
-	if err := waitHTTPS(ctx, e, id); err != nil {
+	// The master applies a reload asynchronously (and on the first apply
+	// after the bootstrap configuration opens the https socket). Wait until
+	// new connections reach workers of this generation, so the caller's
+	// next request sees the new configuration and certificate.
+	if err := waitGeneration(ctx, e, id, r.Generation); err != nil {
 		return err
 	}
 	fmt.Fprintf(e.Err, "osgs: nginx reloaded (serving: %v)\n", r.Services)
@@ -121,16 +125,18 @@ func Apply(ctx context.Context, e *engine.Engine) error {
 	return nil
 }
 
-func waitHTTPS(ctx context.Context, e *engine.Engine, id string) error {
-	probe := []string{"curl", "-fsSk", "-o", "/dev/null", "--max-time", "2", "https://127.0.0.1/osgs-health"}
-	deadline := time.Now().Add(15 * time.Second)
+func waitGeneration(ctx context.Context, e *engine.Engine, id, generation string) error {
+	probe := []string{"curl", "-sSk", "-D", "-", "-o", "/dev/null", "--max-time", "2", "https://127.0.0.1/osgs-health"}
+	want := strings.ToLower("X-Osgs-Generation: " + generation)
+	deadline := time.Now().Add(20 * time.Second)
 	for {
-		err := e.Exec(ctx, id, probe, engine.ExecOptions{})
-		if err == nil {
+		var out bytes.Buffer
+		err := e.Exec(ctx, id, probe, engine.ExecOptions{Stdout: &out})
+		if err == nil && strings.Contains(strings.ToLower(out.String()), want) {
 			return nil
 		}
 		if time.Now().After(deadline) {
-			return fmt.Errorf("nginx reloaded but https does not answer: %w", err)
+			return fmt.Errorf("nginx reloaded but the new configuration does not answer on https (%v)", err)
 		}
 		select {
 		case <-ctx.Done():

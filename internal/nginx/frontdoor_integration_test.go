@@ -29,6 +29,7 @@ import (
 	"github.com/osgs/osgs/internal/nginx"
 	"github.com/osgs/osgs/internal/postgis"
 	"github.com/osgs/osgs/internal/site"
+	"github.com/osgs/osgs/internal/status"
 	"github.com/osgs/osgs/internal/testenv"
 )
 
@@ -271,6 +272,43 @@ func TestFrontDoor(t *testing.T) {
 			t.Fatal(err)
 		}
 		fd.must("/mapproxy/demo/", 401, "gisadmin", "correct horse battery")
+	})
+
+	t.Run("a certificate due for renewal is warned about and renewed", func(t *testing.T) {
+		old := time.Now().Add(-340 * 24 * time.Hour)
+		certPEM, keyPEM, err := site.SelfSigned("localhost", old)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := site.StoreCert(c.Dir, certPEM, keyPEM); err != nil {
+			t.Fatal(err)
+		}
+		if w := status.Warnings(e, time.Now()); len(w) != 1 || !strings.Contains(w[0], "nginx:renew") {
+			t.Fatalf("warnings: %v", w)
+		}
+		if err := nginx.Renew(ctx, e, false); err != nil {
+			t.Fatal(err)
+		}
+		if w := status.Warnings(e, time.Now()); len(w) != 0 {
+			t.Fatalf("warnings after renewal: %v", w)
+		}
+		renewed, err := site.LoadCert(c.Dir)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if time.Until(renewed.Leaf.NotAfter) < 364*24*time.Hour {
+			t.Fatalf("renewed certificate ends %v", renewed.Leaf.NotAfter)
+		}
+		// nginx serves the new certificate (the client trusts only it).
+		fd = newFrontDoor(t, c, e)
+		fd.must("/", 200)
+		// A second renew has nothing to do.
+		if err := nginx.Renew(ctx, e, false); err != nil {
+			t.Fatal(err)
+		}
+		if again, _ := site.LoadCert(c.Dir); again.Leaf.SerialNumber.Cmp(renewed.Leaf.SerialNumber) != 0 {
+			t.Fatal("a valid certificate was replaced")
+		}
 	})
 
 	t.Run("broken template keeps the old configuration", func(t *testing.T) {

@@ -41,6 +41,9 @@ type Input struct {
 	Catalog  *catalog.Catalog  //
 	Enabled  []string          // enabled services
 	Settings map[string]string // .env
+	// Generation names this rendering; /osgs-health answers it in a header
+	// once the configuration serves.
+	Generation string
 }
 
 // Location is one proxied path in the rendered configuration.
@@ -51,6 +54,7 @@ type Location struct {
 
 // siteData is the data of site.conf.tmpl.
 type siteData struct {
+	Generation      string
 	Domain          string
 	MaxBody         string
 	HTTPSPortSuffix string
@@ -76,6 +80,8 @@ type Rendered struct {
 	Services []string
 	// Protected says whether any location needs the htpasswd file.
 	Protected bool
+	// Generation is Input.Generation.
+	Generation string
 }
 
 // Render builds the configuration. It fails on a template that does not
@@ -88,8 +94,9 @@ func Render(in Input) (*Rendered, error) {
 		return def
 	}
 	s := siteData{
-		Domain:  set("OSGS_DOMAIN", "localhost"),
-		MaxBody: set("NGINX_MAX_BODY", "100m"),
+		Generation: in.Generation,
+		Domain:     set("OSGS_DOMAIN", "localhost"),
+		MaxBody:    set("NGINX_MAX_BODY", "100m"),
 	}
 	if p := set("NGINX_HTTPS_PORT", "443"); p != "443" {
 		s.HTTPSPortSuffix = ":" + p
@@ -102,7 +109,7 @@ func Render(in Input) (*Rendered, error) {
 	if strings.ContainsAny(s.Domain+s.MaxBody, " ;{}'\"\n\\") {
 		return nil, fmt.Errorf("OSGS_DOMAIN and NGINX_MAX_BODY may not hold spaces, quotes, braces, backslashes or semicolons")
 	}
-	out := &Rendered{}
+	out := &Rendered{Generation: in.Generation}
 	paths := map[string]string{}
 	for _, svc := range in.Catalog.Services {
 		if svc.Name == Service || !svc.HasWeb() || !slices.Contains(in.Enabled, svc.Name) {

@@ -52,8 +52,8 @@ func TestJupyterBehindNginx(t *testing.T) {
 	_, c, e := start(t, "nginx", "jupyter")
 	port := e.Env.Value("NGINX_HTTPS_PORT")
 	cl := &http.Client{
-		Timeout:   30 * time.Second,
-		Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: sitePool(t, c.Dir), ServerName: "localhost"}},
+		Timeout:       30 * time.Second,
+		Transport:     &http.Transport{TLSClientConfig: &tls.Config{RootCAs: sitePool(t, c.Dir), ServerName: "localhost"}},
 		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
 	}
 	get := func(path string) (*http.Response, string) {

@@ -49,6 +49,15 @@ func ParseHtpasswd(data []byte) (*Htpasswd, error) {
 	return h, sc.Err()
 }
 
+// ParseHtpasswdFile reads an htpasswd file at path.
+func ParseHtpasswdFile(path string) (*Htpasswd, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	return ParseHtpasswd(data)
+}
+
 // LoadHtpasswd reads the site's htpasswd, empty when there is none yet.
 func LoadHtpasswd(root string) (*Htpasswd, error) {
 	data, err := os.ReadFile(HtpasswdPath(root))
