@@ -29,7 +29,7 @@ const (
 )
 
 // DefaultEnabled are the services a fresh checkout starts with.
-var DefaultEnabled = []string{"postgis"}
+var DefaultEnabled = []string{"nginx", "hugo", "postgis"}
 
 // Path returns the .env path of the project at root.
 func Path(root string) string { return filepath.Join(root, EnvFileName) }
