@@ -9,6 +9,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/osgs/osgs/internal/site"
 	"github.com/osgs/osgs/internal/testenv"
 )
 
@@ -31,7 +32,13 @@ type result struct {
 
 func runMage(t *testing.T, bin, dir string, env []string, args ...string) result {
 	t.Helper()
+	return runMageIn(t, "", bin, dir, env, args...)
+}
+
+func runMageIn(t *testing.T, stdin, bin, dir string, env []string, args ...string) result {
+	t.Helper()
 	cmd := exec.Command(bin, args...)
+	cmd.Stdin = strings.NewReader(stdin)
 	cmd.Dir = dir
 	cmd.Env = append(os.Environ(), env...)
 	var out, errb bytes.Buffer
@@ -129,6 +136,52 @@ func TestTargets(t *testing.T) {
 		msg := strings.TrimSpace(r.stderr + r.stdout)
 		if r.code != 2 || strings.Contains(msg, "\n") || !strings.Contains(msg, "docker-compose.override.yml") {
 			t.Fatalf("got %+v", r)
+		}
+	})
+
+	t.Run("basic-auth users", func(t *testing.T) {
+		const pw = "a password from stdin"
+		r := runMageIn(t, pw+"\n", bin, co.Dir, nil, "nginx:adduser", "ana")
+		if r.code != 0 || strings.Contains(r.stdout+r.stderr, pw) {
+			t.Fatalf("adduser: %+v", r)
+		}
+		h, err := site.LoadHtpasswd(co.Dir)
+		if err != nil || !h.Check("ana", pw) {
+			t.Fatalf("htpasswd lacks ana: %v", err)
+		}
+		if r := runMage(t, bin, co.Dir, nil, "nginx:users"); r.code != 0 || strings.TrimSpace(r.stdout) != "ana" {
+			t.Fatalf("users: %+v", r)
+		}
+		for _, tc := range []struct {
+			stdin string
+			args  []string
+			msg   string
+		}{
+			{"", []string{"nginx:adduser", "bo"}, "no password on standard input"},
+			{"short\n", []string{"nginx:adduser", "bo"}, "at least 8 characters"},
+			{"long enough pw\n", []string{"nginx:adduser", "b:o"}, "user names are"},
+			{"", []string{"nginx:deluser", "nobody"}, `no user "nobody"`},
+		} {
+			r := runMageIn(t, tc.stdin, bin, co.Dir, nil, tc.args...)
+			msg := strings.TrimSpace(r.stderr + r.stdout)
+			if r.code == 0 || strings.Contains(msg, "\n") || !strings.Contains(msg, tc.msg) {
+				t.Errorf("%v: %+v", tc.args, r)
+			}
+		}
+		if r := runMage(t, bin, co.Dir, nil, "nginx:deluser", "ana"); r.code != 0 {
+			t.Fatalf("deluser: %+v", r)
+		}
+		if h, _ := site.LoadHtpasswd(co.Dir); len(h.Users()) != 0 {
+			t.Fatalf("users left: %v", h.Users())
+		}
+	})
+
+	t.Run("status table", func(t *testing.T) {
+		testenv.RequireDocker(t)
+		r := runMage(t, bin, co.Dir, nil, "stack:status")
+		if r.code != 0 || !strings.Contains(r.stdout, "SERVICE") || !strings.Contains(r.stdout, "URL") ||
+			!strings.Contains(r.stdout, "/mapproxy/") || !strings.Contains(r.stdout, "absent") {
+			t.Fatalf("status: %+v", r)
 		}
 	})
 
