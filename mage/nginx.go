@@ -22,14 +22,16 @@ func (Nginx) Selfsigned(ctx context.Context) error {
 	return run(ctx, func(e *engine.Engine) error { return nginx.SelfSigned(ctx, e) })
 }
 
-// Letsencrypt gets a Let's Encrypt certificate for OSGS_DOMAIN by webroot and keeps certbot renewing it; -email, -staging.
-func (Nginx) Letsencrypt(ctx context.Context, email *string, staging *bool) error {
-	return run(ctx, func(e *engine.Engine) error { return nginx.LetsEncrypt(ctx, e, deref(email), deref(staging)) })
+// Letsencrypt gets a Let's Encrypt certificate for OSGS_DOMAIN by webroot and keeps certbot renewing it; -email, -staging, -server=ACME-URL.
+func (Nginx) Letsencrypt(ctx context.Context, email *string, staging *bool, server *string) error {
+	return run(ctx, func(e *engine.Engine) error {
+		return nginx.LetsEncrypt(ctx, e, nginx.ACME{Email: deref(email), Staging: deref(staging), Server: deref(server)})
+	})
 }
 
 // Renew renews the site certificate if it expires within 30 days (-force: now) and reloads nginx.
 func (Nginx) Renew(ctx context.Context, force *bool) error {
-	return run(ctx, func(e *engine.Engine) error { return nginx.Renew(ctx, e, deref(force)) })
+	return run(ctx, func(e *engine.Engine) error { return nginx.Renew(ctx, e, deref(force), nginx.ACME{}) })
 }
 
 // Adduser adds a basic-auth user; the password is read from stdin, or generated into config/users/NAME.password.

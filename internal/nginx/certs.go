@@ -23,28 +23,55 @@ const Certbot = "certbot"
 // Webroot is where certbot writes ACME challenges and nginx serves them.
 const Webroot = "/var/www/certbot"
 
+// ACME says where certificates come from.
+type ACME struct {
+	Email string
+	// Staging uses Let's Encrypt's staging CA (untrusted certificates, high limits).
+	Staging bool
+	// Server is another ACME directory URL (an internal CA, say); empty for Let's Encrypt.
+	Server string
+	// NoVerify skips checking the ACME server's own TLS certificate; only
+	// for test CAs such as pebble.
+	NoVerify bool
+}
+
 // CertbotCertonly is the certbot command asking for the site's first
 // certificate by webroot. Without an email the account has no contact.
-func CertbotCertonly(domain, email string, staging bool) []string {
+func CertbotCertonly(domain string, a ACME) []string {
 	cmd := []string{"certbot", "certonly", "--webroot", "-w", Webroot, "-d", domain,
 		"--agree-tos", "--non-interactive", "--keep-until-expiring", "--key-type", "ecdsa"}
-	if email != "" {
-		cmd = append(cmd, "--email", email)
+	if a.Email != "" {
+		cmd = append(cmd, "--email", a.Email)
 	} else {
 		cmd = append(cmd, "--register-unsafely-without-email")
 	}
-	if staging {
-		cmd = append(cmd, "--staging")
+	return append(cmd, a.serverArgs()...)
+}
+
+func (a ACME) serverArgs() []string {
+	var out []string
+	if a.Staging {
+		out = append(out, "--staging")
 	}
-	return cmd
+	if a.Server != "" {
+		out = append(out, "--server", a.Server)
+	}
+	if a.NoVerify {
+		out = append(out, "--no-verify-ssl")
+	}
+	return out
 }
 
 // CertbotRenew is the certbot command renewing certificates within 30 days
 // of expiry (all of them with force).
-func CertbotRenew(force bool) []string {
+// The ACME server and account are those certbot recorded at certonly.
+func CertbotRenew(force bool, a ACME) []string {
 	cmd := []string{"certbot", "renew", "--webroot", "-w", Webroot, "--non-interactive", "--no-random-sleep-on-renew"}
 	if force {
 		cmd = append(cmd, "--force-renewal")
+	}
+	if a.NoVerify {
+		cmd = append(cmd, "--no-verify-ssl")
 	}
 	return cmd
 }
@@ -90,7 +117,7 @@ func propagate(ctx context.Context, e *engine.Engine) error {
 // LetsEncrypt asks Let's Encrypt for the site's certificate through the
 // certbot service (webroot, served by the running nginx), switches nginx to
 // it and leaves certbot running to renew it twice a day.
-func LetsEncrypt(ctx context.Context, e *engine.Engine, email string, staging bool) error {
+func LetsEncrypt(ctx context.Context, e *engine.Engine, a ACME) error {
 	domain := config.Domain(e.Env)
 	if domain == "localhost" || !strings.Contains(domain, ".") {
 		return fmt.Errorf("Let's Encrypt needs a public domain in OSGS_DOMAIN (now %q)", domain)
@@ -98,8 +125,11 @@ func LetsEncrypt(ctx context.Context, e *engine.Engine, email string, staging bo
 	if _, err := e.ContainerOf(ctx, Service); err != nil {
 		return fmt.Errorf("nginx must answer the challenge on port 80: %w", err)
 	}
-	if email == "" {
-		email = e.Env.Value("LETSENCRYPT_EMAIL")
+	if a.Email == "" {
+		a.Email = e.Env.Value("LETSENCRYPT_EMAIL")
+	}
+	if a.Server == "" {
+		a.Server = e.Env.Value("LETSENCRYPT_SERVER")
 	}
 	if err := e.Up(ctx, engine.UpOptions{Services: []string{Certbot}}); err != nil {
 		return err
@@ -108,7 +138,7 @@ func LetsEncrypt(ctx context.Context, e *engine.Engine, email string, staging bo
 	if err != nil {
 		return err
 	}
-	if err := e.Exec(ctx, id, CertbotCertonly(domain, email, staging), engine.ExecOptions{Stdout: e.Err, Stderr: e.Err}); err != nil {
+	if err := e.Exec(ctx, id, CertbotCertonly(domain, a), engine.ExecOptions{Stdout: e.Err, Stderr: e.Err}); err != nil {
 		return fmt.Errorf("certbot: %w", err)
 	}
 	if err := copyLive(ctx, e, id, domain); err != nil {
@@ -141,7 +171,7 @@ func copyLive(ctx context.Context, e *engine.Engine, certbotID, domain string) e
 // Renew renews the site's certificate when it is within 30 days of expiry
 // (always with force): through certbot for Let's Encrypt, in Go for a
 // self-signed one.
-func Renew(ctx context.Context, e *engine.Engine, force bool) error {
+func Renew(ctx context.Context, e *engine.Engine, force bool, a ACME) error {
 	c, err := site.LoadCert(e.Dir)
 	if err != nil && !errors.Is(err, os.ErrNotExist) {
 		return err
@@ -151,7 +181,7 @@ func Renew(ctx context.Context, e *engine.Engine, force bool) error {
 		if err != nil {
 			return err
 		}
-		if err := e.Exec(ctx, id, CertbotRenew(force), engine.ExecOptions{Stdout: e.Err, Stderr: e.Err}); err != nil {
+		if err := e.Exec(ctx, id, CertbotRenew(force, a), engine.ExecOptions{Stdout: e.Err, Stderr: e.Err}); err != nil {
 			return fmt.Errorf("certbot: %w", err)
 		}
 		if err := copyLive(ctx, e, id, config.Domain(e.Env)); err != nil {

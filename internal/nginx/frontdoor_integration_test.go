@@ -286,7 +286,7 @@ func TestFrontDoor(t *testing.T) {
 		if w := status.Warnings(e, time.Now()); len(w) != 1 || !strings.Contains(w[0], "nginx:renew") {
 			t.Fatalf("warnings: %v", w)
 		}
-		if err := nginx.Renew(ctx, e, false); err != nil {
+		if err := nginx.Renew(ctx, e, false, nginx.ACME{}); err != nil {
 			t.Fatal(err)
 		}
 		if w := status.Warnings(e, time.Now()); len(w) != 0 {
@@ -303,7 +303,7 @@ func TestFrontDoor(t *testing.T) {
 		fd = newFrontDoor(t, c, e)
 		fd.must("/", 200)
 		// A second renew has nothing to do.
-		if err := nginx.Renew(ctx, e, false); err != nil {
+		if err := nginx.Renew(ctx, e, false, nginx.ACME{}); err != nil {
 			t.Fatal(err)
 		}
 		if again, _ := site.LoadCert(c.Dir); again.Leaf.SerialNumber.Cmp(renewed.Leaf.SerialNumber) != 0 {

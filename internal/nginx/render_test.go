@@ -125,15 +125,15 @@ func TestRenderRefusals(t *testing.T) {
 }
 
 func TestCertbotCommands(t *testing.T) {
-	got := strings.Join(CertbotCertonly("maps.example.org", "gis@example.org", false), " ")
+	got := strings.Join(CertbotCertonly("maps.example.org", ACME{Email: "gis@example.org"}), " ")
 	want := "certbot certonly --webroot -w /var/www/certbot -d maps.example.org --agree-tos --non-interactive --keep-until-expiring --key-type ecdsa --email gis@example.org"
 	if got != want {
 		t.Errorf("certonly:\n got %s\nwant %s", got, want)
 	}
-	if got := strings.Join(CertbotCertonly("a.org", "", true), " "); !strings.HasSuffix(got, "--register-unsafely-without-email --staging") {
+	if got := strings.Join(CertbotCertonly("a.org", ACME{Staging: true, Server: "https://ca.internal/dir"}), " "); !strings.HasSuffix(got, "--register-unsafely-without-email --staging --server https://ca.internal/dir") {
 		t.Errorf("certonly without email: %s", got)
 	}
-	if got := strings.Join(CertbotRenew(true), " "); got != "certbot renew --webroot -w /var/www/certbot --non-interactive --no-random-sleep-on-renew --force-renewal" {
+	if got := strings.Join(CertbotRenew(true, ACME{}), " "); got != "certbot renew --webroot -w /var/www/certbot --non-interactive --no-random-sleep-on-renew --force-renewal" {
 		t.Errorf("renew: %s", got)
 	}
 }
