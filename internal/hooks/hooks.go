@@ -11,6 +11,7 @@ import (
 	"github.com/osgs/osgs/internal/engine"
 	"github.com/osgs/osgs/internal/nginx"
 	"github.com/osgs/osgs/internal/postgis"
+	"github.com/osgs/osgs/internal/postgrest"
 )
 
 // Hooks are a service's extra steps.
@@ -20,8 +21,14 @@ type Hooks struct {
 }
 
 var registry = map[string]Hooks{
-	postgis.Service: {AfterUp: postgis.AfterUp},
-	nginx.Service:   {AfterUp: nginx.Apply},
+	postgis.Service: {AfterUp: func(ctx context.Context, e *engine.Engine) error {
+		if err := postgis.AfterUp(ctx, e); err != nil {
+			return err
+		}
+		return postgrest.Setup(ctx, e) // when PostgREST is enabled
+	}},
+	postgrest.Service: {AfterUp: postgrest.Setup},
+	nginx.Service:     {AfterUp: nginx.Apply},
 }
 
 // For returns the hooks of service (zero Hooks when it has none).
