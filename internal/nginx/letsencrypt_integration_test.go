@@ -66,7 +66,7 @@ func TestLetsEncryptWithPebble(t *testing.T) {
 	testenv.RequireDocker(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Minute)
 	defer cancel()
-	c := testenv.NewCheckout(t, map[string]string{"OSGS_DOMAIN": domain})
+	c := testenv.NewCheckout(t, map[string]string{"OSGS_DOMAIN": domain, "NGINX_CERT_CHECK_SECONDS": "1"})
 	c.Cleanup(t)
 	c.AddService(t, "pebble", pebbleFragment)
 	dir := filepath.Join(c.Dir, "services", "pebble")
@@ -122,12 +122,33 @@ func TestLetsEncryptWithPebble(t *testing.T) {
 		t.Fatalf("certbot is not left running to renew: %v", err)
 	}
 
-	// A forced renewal through certbot is served after the reload.
+	// certbot's own renewal (what its twice-a-day loop runs) is picked up
+	// by nginx without osgs: it notices the new certificate and reloads.
+	id, err := e.ContainerOf(ctx, nginx.Certbot)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := e.Exec(ctx, id, nginx.CertbotRenew(true, acme), engine.ExecOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(30 * time.Second)
+	for served().Leaf.SerialNumber.Cmp(leaf.SerialNumber) == 0 {
+		if time.Now().After(deadline) {
+			t.Fatal("nginx did not pick up the certificate certbot renewed")
+		}
+		time.Sleep(500 * time.Millisecond)
+	}
+	auto := served().Leaf
+
+	// A forced renewal through osgs is served after its reload, and lands in config/tls.
 	if err := nginx.Renew(ctx, e, true, acme); err != nil {
 		t.Fatal(err)
 	}
 	renewed := served().Leaf
-	if renewed.SerialNumber.Cmp(leaf.SerialNumber) == 0 {
-		t.Fatal("nginx still serves the first certificate after renewal")
+	if renewed.SerialNumber.Cmp(auto.SerialNumber) == 0 {
+		t.Fatal("nginx still serves the previous certificate after nginx:renew")
+	}
+	if stored, _ := site.LoadCert(c.Dir); stored.Leaf.SerialNumber.Cmp(renewed.SerialNumber) != 0 {
+		t.Fatal("config/tls does not hold the renewed certificate")
 	}
 }

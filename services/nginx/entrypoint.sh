@@ -11,7 +11,7 @@ fi
 (
 	sum() { cat /etc/letsencrypt/live/*/fullchain.pem 2>/dev/null | cksum; }
 	last=$(sum)
-	while sleep 300; do
+	while sleep "${NGINX_CERT_CHECK_SECONDS:-300}"; do
 		now=$(sum)
 		if [ "$now" != "$last" ] && nginx -t -q -c "$conf"; then
 			nginx -s reload -c "$conf" && last=$now
