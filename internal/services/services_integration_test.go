@@ -13,6 +13,7 @@ import (
 	"time"
 
 	mqtt "github.com/eclipse/paho.mqtt.golang"
+	"github.com/moby/moby/client"
 
 	"github.com/osgs/osgs/internal/engine"
 	"github.com/osgs/osgs/internal/hooks"
@@ -37,6 +38,33 @@ func start(t *testing.T, services ...string) (context.Context, *testenv.Checkout
 	return ctx, c, e
 }
 
+// secretNowhere fails when a secret is in a container's environment or
+// command line (docker inspect and ps show both).
+func secretNowhere(t *testing.T, ctx context.Context, e *engine.Engine, service, secret string) {
+	t.Helper()
+	id, err := e.ContainerOf(ctx, service)
+	if err != nil {
+		t.Fatal(err)
+	}
+	insp, err := e.Docker().ContainerInspect(ctx, id, client.ContainerInspectOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := insp.Container.Config
+	for _, v := range append(append(append([]string{}, cfg.Env...), cfg.Cmd...), cfg.Entrypoint...) {
+		if strings.Contains(v, secret) {
+			t.Fatalf("%s: a secret is in the container's environment or command line", service)
+		}
+	}
+	out, err := e.Output(ctx, service, "", "sh", "-c", "cat /proc/[0-9]*/cmdline | tr '\\0' ' '")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(string(out), secret) {
+		t.Fatalf("%s: a secret is on a process's command line", service)
+	}
+}
+
 func sitePool(t *testing.T, dir string) *x509.CertPool {
 	t.Helper()
 	pem, err := os.ReadFile(site.CertPath(dir))
@@ -49,7 +77,8 @@ func sitePool(t *testing.T, dir string) *x509.CertPool {
 }
 
 func TestJupyterBehindNginx(t *testing.T) {
-	_, c, e := start(t, "nginx", "jupyter")
+	ctx, c, e := start(t, "nginx", "jupyter")
+	secretNowhere(t, ctx, e, "jupyter", e.Env.Value("JUPYTER_TOKEN"))
 	port := e.Env.Value("NGINX_HTTPS_PORT")
 	cl := &http.Client{
 		Timeout:       30 * time.Second,
@@ -87,8 +116,9 @@ func TestJupyterBehindNginx(t *testing.T) {
 }
 
 func TestMosquittoAuthAndTLS(t *testing.T) {
-	_, c, e := start(t, "mosquitto")
+	ctx, c, e := start(t, "mosquitto")
 	user, password := e.Env.Value("MQTT_USER"), e.Env.Value("MQTT_PASSWORD")
+	secretNowhere(t, ctx, e, "mosquitto", password)
 	connect := func(url, user, password string, tlsConf *tls.Config) (mqtt.Client, error) {
 		o := mqtt.NewClientOptions().AddBroker(url).SetClientID(fmt.Sprintf("osgs-test-%d", time.Now().UnixNano())).
 			SetUsername(user).SetPassword(password).SetConnectTimeout(10 * time.Second).SetAutoReconnect(false)
