@@ -406,6 +406,7 @@ func TestFrontDoor(t *testing.T) {
 		if okN.Load() < 10 {
 			t.Fatalf("only %d requests ran during the reload", okN.Load())
 		}
+		t.Logf("%d requests (keep-alive and new connections) across the reload, none failed", okN.Load())
 		// The location is gone: /mapproxy/ now falls through to Hugo's 404.
 		r := fd.must("/mapproxy/service?SERVICE=WMS&REQUEST=GetCapabilities", 404)
 		if strings.Contains(string(r.body), "WMT_MS_Capabilities") {

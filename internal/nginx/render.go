@@ -70,6 +70,7 @@ type webService struct {
 	Web         []Location
 	Extra       string
 	URL         string
+	Link        bool // URL is a page, not a pattern such as /ogc/<project>
 }
 
 // Rendered is a configuration ready to hand to nginx.
@@ -126,6 +127,7 @@ func Render(in Input) (*Rendered, error) {
 			out.Protected = out.Protected || l.Protected
 		}
 		ws.URL = svc.URL
+		ws.Link = ws.URL != "" && !strings.ContainsAny(ws.URL, "<>")
 		if svc.NginxTemplate != "" {
 			extra, err := renderFile(filepath.Join(in.Root, svc.NginxTemplate), in.Settings)
 			if err != nil {
@@ -172,7 +174,7 @@ var indexTmpl = template.Must(template.New("index").Parse(`<!doctype html>
 <p>Services of this Open Source GIS Stack:</p>
 <ul>
 {{- range .Services}}
-<li>{{if .URL}}<a href="{{.URL}}">{{.Name}}</a>{{else}}{{.Name}}{{end}}: {{.Description}}</li>
+<li>{{if .Link}}<a href="{{.URL}}">{{.Name}}</a>{{else}}{{.Name}}{{if .URL}} ({{.URL}}){{end}}{{end}}: {{.Description}}</li>
 {{- end}}
 </ul></body></html>
 `))

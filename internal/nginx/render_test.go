@@ -157,3 +157,14 @@ func TestCertWarning(t *testing.T) {
 		t.Errorf("expired: %q", w)
 	}
 }
+
+func TestLandingPage(t *testing.T) {
+	r, err := Render(realInput(t, "mapproxy", "qgis-server"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	page := string(r.Index)
+	if !strings.Contains(page, `<a href="/mapproxy/">mapproxy</a>`) || !strings.Contains(page, "qgis-server (/ogc/&lt;project&gt;)") {
+		t.Fatalf("landing page:\n%s", page)
+	}
+}
