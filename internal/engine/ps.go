@@ -57,33 +57,35 @@ func (e *Engine) States(ctx context.Context, services ...string) ([]ServiceState
 	return out, nil
 }
 
+// Cells are the enabled, state and health columns of a status table:
+// "yes"/"no", the state with an exit code when exited, "-" without health.
+func (s ServiceState) Cells() (enabled, state, health string) {
+	enabled, state, health = "no", s.State, s.Health
+	if s.Enabled {
+		enabled = "yes"
+	}
+	if s.State == "exited" {
+		state = fmt.Sprintf("exited (%d)", s.ExitCode)
+	}
+	if health == "" {
+		health = "-"
+	}
+	return enabled, state, health
+}
+
 // PrintStates writes a status table.
 func (e *Engine) PrintStates(states []ServiceState) {
 	tw := tabwriter.NewWriter(e.Out, 2, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "SERVICE\tENABLED\tSTATE\tHEALTH\tCONTAINER\tPORTS")
 	for _, s := range states {
-		health := s.Health
-		if health == "" {
-			health = "-"
-		}
-		state := s.State
-		if s.State == "exited" {
-			state = fmt.Sprintf("exited (%d)", s.ExitCode)
-		}
+		enabled, state, health := s.Cells()
 		ctr := s.Container
 		if ctr == "" {
 			ctr = "-"
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", s.Service, yesNo(s.Enabled), state, health, ctr, strings.Join(s.Ports, ","))
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", s.Service, enabled, state, health, ctr, strings.Join(s.Ports, ","))
 	}
 	tw.Flush()
-}
-
-func yesNo(b bool) string {
-	if b {
-		return "yes"
-	}
-	return "no"
 }
 
 // Status prints the status table of the named services.

@@ -62,19 +62,10 @@ func Print(w, warn io.Writer, rows []Row, warnings []string) {
 	tw := tabwriter.NewWriter(w, 2, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "SERVICE\tENABLED\tSTATE\tHEALTH\tURL")
 	for _, r := range rows {
-		health, state, u := r.Health, r.State, r.URL
-		if health == "" {
-			health = "-"
-		}
-		if state == "exited" {
-			state = fmt.Sprintf("exited (%d)", r.ExitCode)
-		}
+		enabled, state, health := r.Cells()
+		u := r.URL
 		if u == "" {
 			u = "-"
-		}
-		enabled := "no"
-		if r.Enabled {
-			enabled = "yes"
 		}
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", r.Service, enabled, state, health, u)
 	}
