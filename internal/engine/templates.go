@@ -151,17 +151,27 @@ func (e *Engine) siteCertEnv(p *types.Project) error {
 	if _, ok := p.Environment[SiteCertEnv]; ok {
 		return nil
 	}
+	c, err := e.SiteCert()
+	if err != nil {
+		return err
+	}
+	p.Environment[SiteCertEnv] = string(c.CertPEM)
+	p.Environment[SiteKeyEnv] = string(c.KeyPEM)
+	return nil
+}
+
+// SiteCert returns the site's certificate from config/tls, making a
+// self-signed one for OSGS_DOMAIN (and saying so) when none is stored.
+func (e *Engine) SiteCert() (*site.Cert, error) {
 	c, made, err := site.EnsureCert(e.Dir, config.Domain(e.Env), time.Now())
 	if err != nil {
-		return fmt.Errorf("site certificate: %w", err)
+		return nil, fmt.Errorf("site certificate: %w", err)
 	}
 	if made {
 		fmt.Fprintf(e.Err, "osgs: made a self-signed certificate for %s in %s (valid until %s)\n",
 			config.Domain(e.Env), site.CertPath(e.Dir), c.Leaf.NotAfter.Format(time.DateOnly))
 	}
-	p.Environment[SiteCertEnv] = string(c.CertPEM)
-	p.Environment[SiteKeyEnv] = string(c.KeyPEM)
-	return nil
+	return c, nil
 }
 
 func usesSecret(p *types.Project, secret string) bool {

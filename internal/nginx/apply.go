@@ -74,12 +74,9 @@ func Apply(ctx context.Context, e *engine.Engine) error {
 		{name: "html/index.html", data: r.Index, mode: 0o644},
 	}
 	if e.Env.Value("OSGS_TLS") != "letsencrypt" {
-		c, made, err := site.EnsureCert(e.Dir, config.Domain(e.Env), time.Now())
+		c, err := e.SiteCert()
 		if err != nil {
-			return fmt.Errorf("site certificate: %w", err)
-		}
-		if made {
-			fmt.Fprintf(e.Err, "osgs: made a self-signed certificate for %s (valid until %s)\n", config.Domain(e.Env), c.Leaf.NotAfter.Format(time.DateOnly))
+			return err
 		}
 		files = append(files,
 			tarFile{name: "tls/site.crt", data: c.CertPEM, mode: 0o644},
