@@ -5,7 +5,6 @@ import (
 	"bytes"
 	"context"
 	"crypto/tls"
-	"crypto/x509"
 	"errors"
 	"fmt"
 
@@ -43,14 +42,7 @@ type frontDoor struct {
 
 func newFrontDoor(t *testing.T, c *testenv.Checkout, e *engine.Engine) *frontDoor {
 	t.Helper()
-	pem, err := os.ReadFile(site.CertPath(c.Dir))
-	if err != nil {
-		t.Fatal(err)
-	}
-	pool := x509.NewCertPool()
-	if !pool.AppendCertsFromPEM(pem) {
-		t.Fatal("site certificate does not parse")
-	}
+	pool := c.SitePool(t)
 	port := e.Env.Value("NGINX_HTTPS_PORT")
 	tr := &http.Transport{
 		TLSClientConfig: &tls.Config{RootCAs: pool, ServerName: "localhost"},

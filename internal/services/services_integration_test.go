@@ -3,11 +3,9 @@ package services_test
 import (
 	"context"
 	"crypto/tls"
-	"crypto/x509"
 	"fmt"
 	"io"
 	"net/http"
-	"os"
 	"strings"
 	"testing"
 	"time"
@@ -17,21 +15,14 @@ import (
 
 	"github.com/osgs/osgs/internal/engine"
 	"github.com/osgs/osgs/internal/hooks"
-	"github.com/osgs/osgs/internal/site"
 	"github.com/osgs/osgs/internal/testenv"
 )
 
+// start brings services up in a fresh checkout, as mage does: with their
+// after-up hooks, which render nginx's configuration.
 func start(t *testing.T, services ...string) (context.Context, *testenv.Checkout, *engine.Engine) {
 	t.Helper()
-	testenv.RequireDocker(t)
-	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Minute)
-	t.Cleanup(cancel)
-	c := testenv.NewCheckout(t, nil)
-	c.Cleanup(t)
-	e := c.Engine(t)
-	if err := e.Up(ctx, engine.UpOptions{Services: services}); err != nil {
-		t.Fatal(err)
-	}
+	ctx, c, e := testenv.Start(t, 15*time.Minute, nil, services...)
 	if err := hooks.AfterUp(ctx, e, services); err != nil {
 		t.Fatal(err)
 	}
@@ -65,24 +56,13 @@ func secretNowhere(t *testing.T, ctx context.Context, e *engine.Engine, service,
 	}
 }
 
-func sitePool(t *testing.T, dir string) *x509.CertPool {
-	t.Helper()
-	pem, err := os.ReadFile(site.CertPath(dir))
-	if err != nil {
-		t.Fatal(err)
-	}
-	pool := x509.NewCertPool()
-	pool.AppendCertsFromPEM(pem)
-	return pool
-}
-
 func TestJupyterBehindNginx(t *testing.T) {
 	ctx, c, e := start(t, "nginx", "jupyter")
 	secretNowhere(t, ctx, e, "jupyter", e.Env.Value("JUPYTER_TOKEN"))
 	port := e.Env.Value("NGINX_HTTPS_PORT")
 	cl := &http.Client{
 		Timeout:       30 * time.Second,
-		Transport:     &http.Transport{TLSClientConfig: &tls.Config{RootCAs: sitePool(t, c.Dir), ServerName: "localhost"}},
+		Transport:     &http.Transport{TLSClientConfig: &tls.Config{RootCAs: c.SitePool(t), ServerName: "localhost"}},
 		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
 	}
 	get := func(path string) (*http.Response, string) {
@@ -134,7 +114,7 @@ func TestMosquittoAuthAndTLS(t *testing.T) {
 	}
 	plain := "tcp://127.0.0.1:" + e.Env.Value("MQTT_PORT")
 	secure := "ssl://127.0.0.1:" + e.Env.Value("MQTTS_PORT")
-	tlsConf := &tls.Config{RootCAs: sitePool(t, c.Dir), ServerName: "localhost"}
+	tlsConf := &tls.Config{RootCAs: c.SitePool(t), ServerName: "localhost"}
 
 	t.Run("refused without credentials", func(t *testing.T) {
 		for _, tc := range []struct{ url, user, pass string }{

@@ -6,6 +6,7 @@ package testenv
 import (
 	"context"
 	"crypto/rand"
+	"crypto/x509"
 	"encoding/hex"
 	"fmt"
 	"io"
@@ -24,6 +25,7 @@ import (
 	"github.com/osgs/osgs/internal/engine"
 	"github.com/osgs/osgs/internal/envfile"
 	"github.com/osgs/osgs/internal/gen"
+	"github.com/osgs/osgs/internal/site"
 )
 
 // Root is the repository root.
@@ -200,6 +202,21 @@ func (c *Checkout) AddService(t testing.TB, name, fragment string) {
 	if err := os.WriteFile(filepath.Join(c.Dir, gen.ComposePath), files[gen.ComposePath], 0o644); err != nil {
 		t.Fatal(err)
 	}
+}
+
+// SitePool trusts only the checkout's own site certificate (config/tls),
+// so https clients in tests verify what osgs made.
+func (c *Checkout) SitePool(t testing.TB) *x509.CertPool {
+	t.Helper()
+	pem, err := os.ReadFile(site.CertPath(c.Dir))
+	if err != nil {
+		t.Fatal(err)
+	}
+	pool := x509.NewCertPool()
+	if !pool.AppendCertsFromPEM(pem) {
+		t.Fatal("site certificate does not parse")
+	}
+	return pool
 }
 
 // Start needs Docker, makes a checkout (with extra services, name ->
