@@ -117,6 +117,9 @@ func (e *Engine) resolveFiles(p *types.Project) error {
 		p.Secrets[name] = types.SecretConfig(obj)
 	}
 	for name, svc := range p.Services {
+		if len(svc.Configs)+len(svc.Secrets) == 0 {
+			continue
+		}
 		sum := sha256.New()
 		add := func(src string, obj types.FileObjectConfig) {
 			fmt.Fprintf(sum, "%s\x00%s\x00", src, obj.Content)
@@ -124,17 +127,11 @@ func (e *Engine) resolveFiles(p *types.Project) error {
 				fmt.Fprintf(sum, "%s\x00", p.Environment[obj.Environment])
 			}
 		}
-		refs := 0
 		for _, r := range svc.Configs {
 			add("c:"+r.Source, types.FileObjectConfig(p.Configs[r.Source]))
-			refs++
 		}
 		for _, r := range svc.Secrets {
 			add("s:"+r.Source, types.FileObjectConfig(p.Secrets[r.Source]))
-			refs++
-		}
-		if refs == 0 {
-			continue
 		}
 		if svc.Labels == nil {
 			svc.Labels = types.Labels{}
