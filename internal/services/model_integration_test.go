@@ -2,6 +2,9 @@ package services_test
 
 import (
 	"context"
+	"errors"
+	"os"
+	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
@@ -156,5 +159,71 @@ func TestWholeCatalogNginxConfig(t *testing.T) {
 	// nginx accepted it: the running configuration is this one.
 	if err := e.Exec(ctx, id, []string{"nginx", "-t", "-q", "-c", nginx.ConfPath}, engine.ExecOptions{}); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestTemplateChangeRecreates: a config rendered from a .tmpl follows .env,
+// and a changed result recreates the container on the next up, while an
+// unchanged one keeps it.
+func TestTemplateChangeRecreates(t *testing.T) {
+	ctx, c, e := testenv.Start(t, 5*time.Minute, nil, "mapproxy")
+	model := func() (content, label string) {
+		t.Helper()
+		p, err := e.Project(ctx, "mapproxy")
+		if err != nil {
+			t.Fatal(err)
+		}
+		return p.Configs["mapproxy_yaml"].Content, p.Services["mapproxy"].Labels[engine.ContentLabel]
+	}
+	containerID := func() string {
+		t.Helper()
+		id, err := e.ContainerOf(ctx, "mapproxy")
+		if err != nil {
+			t.Fatal(err)
+		}
+		return id
+	}
+	content, label := model()
+	if !strings.Contains(content, `url: "https://nginx/ogc/demo"`) || label == "" {
+		t.Fatalf("rendered config or label missing (label %q):\n%s", label, content)
+	}
+	first := containerID()
+	if err := e.Up(ctx, engine.UpOptions{Services: []string{"mapproxy"}}); err != nil {
+		t.Fatal(err)
+	}
+	if containerID() != first {
+		t.Fatal("an unchanged template recreated the container")
+	}
+
+	e.Env.Set("MAPPROXY_SOURCE_URL", "https://wms.example.org/service")
+	if err := e.Env.Write(config.Path(c.Dir)); err != nil {
+		t.Fatal(err)
+	}
+	content2, label2 := model()
+	if !strings.Contains(content2, `url: "https://wms.example.org/service"`) || label2 == label {
+		t.Fatalf("the setting did not reach the config or its label (%q)", label2)
+	}
+	if err := e.Up(ctx, engine.UpOptions{Services: []string{"mapproxy"}}); err != nil {
+		t.Fatal(err)
+	}
+	if containerID() == first {
+		t.Fatal("a changed template did not recreate the container")
+	}
+	id, _ := e.ContainerOf(ctx, "mapproxy")
+	var out strings.Builder
+	if err := e.Exec(ctx, id, []string{"cat", "/mapproxy/config/mapproxy.yaml"}, engine.ExecOptions{Stdout: &out}); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(out.String(), "wms.example.org") {
+		t.Fatal("the new container does not have the new configuration")
+	}
+
+	// A template naming a setting .env lacks is refused as a bad model.
+	tmpl := filepath.Join(c.Dir, "services", "mapproxy", "mapproxy.yaml.tmpl")
+	good, _ := os.ReadFile(tmpl)
+	os.WriteFile(tmpl, append(good, []byte(`{{.NO_SUCH_SETTING}}`)...), 0o644)
+	defer os.WriteFile(tmpl, good, 0o644)
+	if _, err := e.Project(ctx, "mapproxy"); !errors.Is(err, engine.ErrModel) {
+		t.Fatalf("missing setting: %v", err)
 	}
 }
