@@ -114,6 +114,10 @@ func TestTargets(t *testing.T) {
 		{"unknown service", nil, []string{"stack:enable", "geoserverr"}, 2, `unknown service "geoserverr"`},
 		{"nuke without -yes", nil, []string{"stack:nuke"}, 2, "without confirmation: run again with -yes"},
 		{"no daemon", []string{"DOCKER_HOST=unix:///nonexistent/docker.sock"}, []string{"postgis:up"}, 1, "no Docker daemon answers"},
+		{"renew without daemon", []string{"DOCKER_HOST=unix:///nonexistent/docker.sock"}, []string{"nginx:renew"}, 1, "no Docker daemon answers"},
+		{"selfsigned without daemon", []string{"DOCKER_HOST=unix:///nonexistent/docker.sock"}, []string{"nginx:selfsigned"}, 1, "no Docker daemon answers"},
+		{"letsencrypt without daemon", []string{"DOCKER_HOST=unix:///nonexistent/docker.sock"}, []string{"nginx:letsencrypt"}, 1, "no Docker daemon answers"},
+		{"reload without daemon", []string{"DOCKER_HOST=unix:///nonexistent/docker.sock"}, []string{"nginx:reload"}, 1, "no Docker daemon answers"},
 	}
 	for _, tc := range refused {
 		t.Run(tc.name, func(t *testing.T) {
@@ -129,6 +133,9 @@ func TestTargets(t *testing.T) {
 			after, _ := os.ReadFile(envPath)
 			if !bytes.Equal(before, after) {
 				t.Fatal(".env changed")
+			}
+			if _, err := os.Stat(site.CertPath(co.Dir)); err == nil {
+				t.Fatal("a refused request made a certificate")
 			}
 		})
 	}

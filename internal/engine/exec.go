@@ -19,6 +19,9 @@ func (e *Engine) ContainerOf(ctx context.Context, service string) (string, error
 	if err := e.CheckServices(service); err != nil {
 		return "", err
 	}
+	if err := e.Connect(ctx); err != nil {
+		return "", err
+	}
 	f := client.Filters{}
 	f.Add("label", api.ProjectLabel+"="+e.ProjectName())
 	f.Add("label", api.ServiceLabel+"="+service)

@@ -79,6 +79,9 @@ func CertbotRenew(force bool, a ACME) []string {
 // SelfSigned replaces the site's certificate with a new self-signed one for
 // OSGS_DOMAIN, switches nginx to it and brings nginx and Mosquitto up to date.
 func SelfSigned(ctx context.Context, e *engine.Engine) error {
+	if err := e.Ready(ctx); err != nil { // no daemon: change nothing
+		return err
+	}
 	domain := config.Domain(e.Env)
 	certPEM, keyPEM, err := site.SelfSigned(domain, time.Now())
 	if err != nil {
@@ -118,6 +121,9 @@ func propagate(ctx context.Context, e *engine.Engine) error {
 // certbot service (webroot, served by the running nginx), switches nginx to
 // it and leaves certbot running to renew it twice a day.
 func LetsEncrypt(ctx context.Context, e *engine.Engine, a ACME) error {
+	if err := e.Ready(ctx); err != nil {
+		return err
+	}
 	domain := config.Domain(e.Env)
 	if domain == "localhost" || !strings.Contains(domain, ".") {
 		return fmt.Errorf("Let's Encrypt needs a public domain in OSGS_DOMAIN (now %q)", domain)
@@ -172,6 +178,9 @@ func copyLive(ctx context.Context, e *engine.Engine, certbotID, domain string) e
 // (always with force): through certbot for Let's Encrypt, in Go for a
 // self-signed one.
 func Renew(ctx context.Context, e *engine.Engine, force bool, a ACME) error {
+	if err := e.Ready(ctx); err != nil {
+		return err
+	}
 	c, err := site.LoadCert(e.Dir)
 	if err != nil && !errors.Is(err, os.ErrNotExist) {
 		return err
