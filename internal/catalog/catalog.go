@@ -73,8 +73,6 @@ type Service struct {
 	// URL is the path users open, when it is not the first web path (for a
 	// service with its own nginx template).
 	URL string
-	// Upstream marks an image that cannot be built here (pulled, pinned).
-	Upstream bool
 }
 
 // NginxTemplateName is the optional per-service nginx template file.
@@ -187,7 +185,6 @@ func parse(name, rel string, data []byte) (Service, error) {
 	if s.URL == "" && len(s.Web) > 0 {
 		s.URL = s.Web[0].Path
 	}
-	s.Upstream = !s.Built
 	if s.Description == "" {
 		return Service{}, fmt.Errorf("%s: x-osgs.description is empty", rel)
 	}
