@@ -17,6 +17,7 @@ import (
 	"github.com/moby/moby/api/types/container"
 	"github.com/moby/moby/api/types/mount"
 	"github.com/moby/moby/client"
+	"golang.org/x/sys/unix"
 
 	"github.com/osgs/osgs/internal/engine"
 	"github.com/osgs/osgs/internal/postgis"
@@ -117,8 +118,11 @@ func fifoStream(ctx context.Context, e *engine.Engine, image, socketVol string, 
 		os.RemoveAll(dir)
 		return nil, err
 	}
-	// pg_dump -f on a FIFO fails on fsync; redirecting stdout works.
-	id, err := createHelper(ctx, e, image, socketVol, dir, "/out", `exec "$@" > /out/stdout`, argv, "dump")
+	// pg_dump -f on a FIFO fails on fsync; redirecting stdout works. Its
+	// stdout is stdio-buffered in blocks of a pipe's st_blksize (4 KiB), and
+	// each write wakes this process: stdbuf makes them 1 MiB (measured: the
+	// 4 KiB writes cost 2.5 s of a 1.2 GB dump on 2 cores).
+	id, err := createHelper(ctx, e, image, socketVol, dir, "/out", `exec stdbuf -o1M "$@" > /out/stdout`, argv, "dump")
 	if err != nil {
 		os.RemoveAll(dir)
 		return nil, err
@@ -145,6 +149,12 @@ func fifoStream(ctx context.Context, e *engine.Engine, image, socketVol string, 
 	}()
 	go func() {
 		f.file, f.openErr = os.Open(fifo)
+		if f.openErr == nil {
+			// A pipe holds 64 KiB; 1 MiB (Linux's default maximum for
+			// unprivileged processes) lets each write land whole. Best
+			// effort: a smaller pipe still works.
+			_, _ = unix.FcntlInt(f.file.Fd(), unix.F_SETPIPE_SZ, 1<<20)
+		}
 		close(f.opened)
 	}()
 	return f, nil
