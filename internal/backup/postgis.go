@@ -88,10 +88,8 @@ func BackupPostGIS(ctx context.Context, e *engine.Engine, set *Set, db string, n
 
 	globals := base
 	globals.Kind = KindGlobals
-	r, err := d.stream(ctx, []string{"pg_dumpall", "-h", postgis.Socket, "-U", s.User, "--globals-only"})
-	if err != nil {
-		return fmt.Errorf("dump globals: %w", err)
-	}
+	// Roles are a few kilobytes: exec is quicker than starting a helper.
+	r := dumpStream(ctx, e, id, []string{"pg_dumpall", "-h", postgis.Socket, "-U", s.User, "--globals-only"})
 	_, err = set.AddStream("postgis/globals.sql.zst", r, globals, progress("globals"))
 	r.Close()
 	if err != nil {
@@ -138,7 +136,11 @@ func dumpDatabase(ctx context.Context, e *engine.Engine, set *Set, d *dumper, en
 		return fmt.Errorf("dump database %s: %w", name, err)
 	}
 	defer sess.close()
-	ent.Kind, ent.Database = KindDatabase, name
+	plan, err := readPlan(sess)
+	if err != nil {
+		return fmt.Errorf("dump database %s: read stats: %w", name, err)
+	}
+	ent.Kind, ent.Database, ent.PostGIS = KindDatabase, name, plan.Extensions["postgis"]
 	argv := []string{"pg_dump", "-h", postgis.Socket, "-U", postgis.Load(e).User, "-Fc", "-Z0", "--snapshot=" + snap, "-d", name}
 	r, err := d.stream(ctx, argv)
 	if err != nil {
@@ -146,29 +148,26 @@ func dumpDatabase(ctx context.Context, e *engine.Engine, set *Set, d *dumper, en
 	}
 	defer r.Close()
 	rel := "postgis/" + fileSafe(name) + ".dump.zst"
-	if _, pgis, err := serverFacts(ctx, e, name); err == nil {
-		ent.PostGIS = pgis
-	}
-	if ent.Stats, err = readStatsAfter(sess, func() error {
-		_, err := set.AddStream(rel, r, ent, progress)
+	var scan *archiveScan
+	t := newTap(func(r io.Reader) (err error) {
+		scan, err = scanArchive(r, plan.scanGeometry())
 		return err
-	}); err != nil {
-		set.drop(rel)
+	})
+	_, err = set.AddStream(rel, io.TeeReader(r, t), ent, progress)
+	if scanErr := t.Close(); err == nil && scanErr != nil {
+		scan = nil
+		fmt.Fprintf(e.Err, "osgs: %s: reading the stats in SQL instead of from the dump (%v)\n", name, scanErr)
+	}
+	if err != nil {
 		return fmt.Errorf("dump database %s: %w", name, err)
+	}
+	if ent.Stats, err = plan.stats(sess, scan); err == nil {
+		err = sess.exec("COMMIT")
+	}
+	if err != nil {
+		set.drop(rel)
+		return fmt.Errorf("dump database %s: read stats: %w", name, err)
 	}
 	set.setStats(rel, ent.Stats)
 	return nil
-}
-
-// readStatsAfter runs dump, then reads the stats in the same snapshot. (Run
-// side by side on 2 cores they only slow each other down: measured.)
-func readStatsAfter(sess *session, dump func() error) (*DBStats, error) {
-	if err := dump(); err != nil {
-		return nil, err
-	}
-	st, err := readStats(sess)
-	if err != nil {
-		return nil, fmt.Errorf("read stats: %w", err)
-	}
-	return st, sess.exec("COMMIT")
 }
