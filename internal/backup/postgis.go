@@ -113,41 +113,48 @@ func fileSafe(name string) string {
 	}, name)
 }
 
-// dumpDatabase dumps one database in an exported snapshot and records the
-// snapshot's stats next to the dump.
+// dumpDatabase dumps one database. Unless noStats, the dump runs in an
+// exported snapshot, and that snapshot's stats are recorded next to it: read
+// mostly from the dump as it streams (see stats.go).
 func dumpDatabase(ctx context.Context, e *engine.Engine, set *Set, d *dumper, ent Entry, name string, noStats bool, progress io.Writer) error {
-	if noStats {
-		ent.Kind, ent.Database = KindDatabase, name
-		if _, pgis, err := serverFacts(ctx, e, name); err == nil {
-			ent.PostGIS = pgis
-		}
-		r, err := d.stream(ctx, []string{"pg_dump", "-h", postgis.Socket, "-U", postgis.Load(e).User, "-Fc", "-Z0", "-d", name})
-		if err != nil {
-			return fmt.Errorf("dump database %s: %w", name, err)
-		}
-		defer r.Close()
-		if _, err := set.AddStream("postgis/"+fileSafe(name)+".dump.zst", r, ent, progress); err != nil {
-			return fmt.Errorf("dump database %s: %w", name, err)
-		}
-		return nil
-	}
-	sess, snap, err := snapshotSession(ctx, e, d.id, name)
-	if err != nil {
+	if err := dumpOne(ctx, e, set, d, ent, name, noStats, progress); err != nil {
 		return fmt.Errorf("dump database %s: %w", name, err)
 	}
-	defer sess.close()
-	plan, err := readPlan(sess)
-	if err != nil {
-		return fmt.Errorf("dump database %s: read stats: %w", name, err)
+	return nil
+}
+
+func dumpOne(ctx context.Context, e *engine.Engine, set *Set, d *dumper, ent Entry, name string, noStats bool, progress io.Writer) error {
+	ent.Kind, ent.Database = KindDatabase, name
+	rel := "postgis/" + fileSafe(name) + ".dump.zst"
+	argv := []string{"pg_dump", "-h", postgis.Socket, "-U", postgis.Load(e).User, "-Fc", "-Z0", "-d", name}
+	var (
+		sess *session
+		plan *statsPlan
+	)
+	if noStats {
+		_, ent.PostGIS, _ = serverFacts(ctx, e, name)
+	} else {
+		s, snap, err := snapshotSession(ctx, e, d.id, name)
+		if err != nil {
+			return err
+		}
+		defer s.close()
+		if plan, err = readPlan(s); err != nil {
+			return fmt.Errorf("read stats: %w", err)
+		}
+		sess, ent.PostGIS = s, plan.Extensions["postgis"]
+		argv = append(argv, "--snapshot="+snap)
 	}
-	ent.Kind, ent.Database, ent.PostGIS = KindDatabase, name, plan.Extensions["postgis"]
-	argv := []string{"pg_dump", "-h", postgis.Socket, "-U", postgis.Load(e).User, "-Fc", "-Z0", "--snapshot=" + snap, "-d", name}
 	r, err := d.stream(ctx, argv)
 	if err != nil {
-		return fmt.Errorf("dump database %s: %w", name, err)
+		return err
 	}
 	defer r.Close()
-	rel := "postgis/" + fileSafe(name) + ".dump.zst"
+	if plan == nil {
+		_, err := set.AddStream(rel, r, ent, progress)
+		return err
+	}
+
 	var scan *archiveScan
 	t := newTap(func(r io.Reader) (err error) {
 		scan, err = scanArchive(r, plan.scanGeometry())
@@ -159,14 +166,14 @@ func dumpDatabase(ctx context.Context, e *engine.Engine, set *Set, d *dumper, en
 		fmt.Fprintf(e.Err, "osgs: %s: reading the stats in SQL instead of from the dump (%v)\n", name, scanErr)
 	}
 	if err != nil {
-		return fmt.Errorf("dump database %s: %w", name, err)
+		return err
 	}
 	if ent.Stats, err = plan.stats(sess, scan); err == nil {
 		err = sess.exec("COMMIT")
 	}
 	if err != nil {
 		set.drop(rel)
-		return fmt.Errorf("dump database %s: read stats: %w", name, err)
+		return fmt.Errorf("read stats: %w", err)
 	}
 	set.setStats(rel, ent.Stats)
 	return nil
