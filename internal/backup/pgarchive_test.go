@@ -325,3 +325,22 @@ func TestTapPassesEverythingAndSurvivesAnEarlyReturn(t *testing.T) {
 		t.Fatalf("err = %v", err)
 	}
 }
+
+func TestDecodeHexAgreesWithEncodingHex(t *testing.T) {
+	for _, src := range []string{"", "00", "0101000020E6100000", "ff0aBc", "0g", "g0", "0 ", "Zz", "\\N", "abcdef0123456789ABCDEF"} {
+		want, werr := hex.DecodeString(src)
+		got := make([]byte, len(src)/2)
+		ok := decodeHex(got, []byte(src))
+		if ok != (werr == nil) || ok && !bytes.Equal(got, want) {
+			t.Errorf("decodeHex(%q) = %x, %v; encoding/hex: %x, %v", src, got, ok, want, werr)
+		}
+	}
+	for c := range 256 { // every byte, in both places
+		for _, src := range []string{string([]byte{byte(c), '0'}), string([]byte{'0', byte(c)})} {
+			_, werr := hex.DecodeString(src)
+			if ok := decodeHex(make([]byte, 1), []byte(src)); ok != (werr == nil) {
+				t.Errorf("decodeHex(%q) valid = %v", src, ok)
+			}
+		}
+	}
+}
