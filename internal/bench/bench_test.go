@@ -5,8 +5,10 @@
 //	go test -run '^$' -bench Backup -benchtime 1x -timeout 90m ./internal/bench
 //
 // OSGS_BENCH_GB sets the data size (default 1) and OSGS_BENCH_RUNS the runs
-// per variant (default 3). It prints the median of each variant and the
-// ratios the issue names.
+// per variant (default 3). The variants run in interleaved rounds, since a
+// shared VM's speed drifts by tens of percent within minutes. It prints the
+// median time and machine-wide busy CPU time of each variant, the ratios the
+// issue names, and the floor that CPU time sets on 2 cores.
 package bench
 
 import (
@@ -16,6 +18,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"runtime"
 	"sort"
 	"strconv"
 	"strings"
@@ -34,11 +37,15 @@ import (
 type result struct {
 	name  string
 	times []time.Duration
+	cpu   []time.Duration // machine-wide busy CPU time of each run
 	size  int64
+	f     func() int64
 }
 
-func (r *result) median() time.Duration {
-	s := append([]time.Duration(nil), r.times...)
+func (r *result) median() time.Duration { return median(r.times) }
+
+func median(d []time.Duration) time.Duration {
+	s := append([]time.Duration(nil), d...)
 	sort.Slice(s, func(i, j int) bool { return s[i] < s[j] })
 	return s[len(s)/2]
 }
@@ -90,12 +97,36 @@ func (s *bench) execToFile(argv []string, path string) int64 {
 	return info.Size()
 }
 
-func (s *bench) run(r *result, runs int, f func() int64) {
+// rounds runs every variant once per round, in turn, so that a machine
+// whose speed drifts (a shared 2-core VM) slows all of them alike.
+func rounds(runs int, rs ...*result) {
 	for i := 0; i < runs; i++ {
-		start := time.Now()
-		r.size = f()
-		r.times = append(r.times, time.Since(start))
+		for _, r := range rs {
+			c0, start := busyCPU(), time.Now()
+			r.size = r.f()
+			r.times = append(r.times, time.Since(start))
+			r.cpu = append(r.cpu, busyCPU()-c0)
+		}
 	}
+}
+
+// busyCPU is the time all cores spent busy since boot (/proc/stat): the
+// server, the helpers, dockerd and this process alike.
+func busyCPU() time.Duration {
+	b, err := os.ReadFile("/proc/stat")
+	if err != nil {
+		return 0
+	}
+	f := strings.Fields(strings.SplitN(string(b), "\n", 2)[0])
+	var ticks int64
+	for i, v := range f[1:] {
+		if i == 3 || i == 4 { // idle, iowait
+			continue
+		}
+		n, _ := strconv.ParseInt(v, 10, 64)
+		ticks += n
+	}
+	return time.Duration(ticks) * (time.Second / 100) // USER_HZ
 }
 
 func maxRSS() int64 {
@@ -143,13 +174,11 @@ func BenchmarkBackup(b *testing.B) {
 	b.Logf("loaded %s in %s", dbSize, time.Since(start).Round(time.Second))
 
 	pgdump := []string{"pg_dump", "-h", postgis.Socket, "-U", s.usr}
-	a := &result{name: "(a) pg_dump -Fc -Z0 > /dev/null in the container"}
-	s.run(a, runs, func() int64 {
+	a := &result{name: "(a) pg_dump -Fc -Z0 > /dev/null in the container", f: func() int64 {
 		s.sh("pg_dump -h " + postgis.Socket + " -U " + s.usr + " -Fc -Z0 gis > /dev/null")
 		return 0
-	})
-	bb := &result{name: "(b) OSGS: plain pg_dump to a file in the container, then docker cp"}
-	s.run(bb, runs, func() int64 {
+	}}
+	bb := &result{name: "(b) OSGS: plain pg_dump to a file in the container, then docker cp", f: func() int64 {
 		s.sh("pg_dump -h " + postgis.Socket + " -U " + s.usr + " --clean -f /tmp/osgs.sql gis")
 		res, err := e.Docker().CopyFromContainer(ctx, id, client.CopyFromContainerOptions{SourcePath: "/tmp/osgs.sql"})
 		if err != nil {
@@ -159,20 +188,19 @@ func BenchmarkBackup(b *testing.B) {
 		res.Content.Close()
 		s.sh("rm -f /tmp/osgs.sql")
 		return n
-	})
-	c := &result{name: "(c) exec pg_dump -Fc (built-in zlib)"}
-	s.run(c, runs, func() int64 { return s.execToFile(append(pgdump, "-Fc", "gis"), filepath.Join(s.dir, "c.dump")) })
-	d := &result{name: "(d) exec pg_dump | gzip"}
-	s.run(d, runs, func() int64 {
+	}}
+	c := &result{name: "(c) exec pg_dump -Fc (built-in zlib)", f: func() int64 {
+		return s.execToFile(append(pgdump, "-Fc", "gis"), filepath.Join(s.dir, "c.dump"))
+	}}
+	d := &result{name: "(d) exec pg_dump | gzip", f: func() int64 {
 		return s.execToFile([]string{"sh", "-c", "pg_dump -h " + postgis.Socket + " -U " + s.usr + " -Fc -Z0 gis | gzip"}, filepath.Join(s.dir, "d.dump.gz"))
-	})
+	}}
 	var lastSet string
 	backupRun := func(transport backup.Transport, noStats bool) func() int64 {
 		return func() int64 {
 			os.Setenv(backup.TransportEnv, string(transport))
 			defer os.Unsetenv(backup.TransportEnv)
-			root := filepath.Join(s.dir, fmt.Sprintf("sets-%s-nostats=%v", transport, noStats))
-			os.RemoveAll(root)
+			root := filepath.Join(s.dir, fmt.Sprintf("sets-%s-nostats=%v-%d", transport, noStats, time.Now().UnixNano()))
 			set, err := backup.Run(ctx, e, backup.Options{Root: root, Services: []string{postgis.Service}, Database: "gis", NoStats: noStats})
 			if err != nil {
 				b.Fatal(err)
@@ -182,45 +210,46 @@ func BenchmarkBackup(b *testing.B) {
 			return info.Size()
 		}
 	}
+	// (e) first, alone, for this process's peak RSS; then every variant in
+	// rounds, (e) again among them.
 	rssBefore := maxRSS()
-	ex := &result{name: "(e) postgis:backup (helper + FIFO, zstd in Go)"}
-	s.run(ex, runs, backupRun(backup.TransportFIFO, false))
+	ex := &result{name: "(e) postgis:backup (helper + FIFO, zstd in Go)", f: backupRun(backup.TransportFIFO, false)}
+	ex.f()
 	rss := maxRSS()
 	fifoSet := lastSet
-	e0 := &result{name: "(e0) postgis:backup -nostats (no verification stats)"}
-	s.run(e0, runs, backupRun(backup.TransportFIFO, true))
-	ee := &result{name: "(e') postgis:backup over the exec stream (remote engines)"}
-	s.run(ee, runs, backupRun(backup.TransportExec, false))
+	e0 := &result{name: "(e0) postgis:backup -nostats (no verification stats)", f: backupRun(backup.TransportFIFO, true)}
+	ee := &result{name: "(e') postgis:backup over the exec stream (remote engines)", f: backupRun(backup.TransportExec, false)}
+	rounds(runs, a, ex, bb, c, d, e0, ee)
 
 	// Restore: pg_restore from an uncompressed local file in the container,
 	// against postgis:restore from the set; both replace gis with --clean.
 	rawDump := filepath.Join(s.dir, "raw.dump")
 	s.execToFile(append(pgdump, "-Fc", "-Z0", "gis"), rawDump)
 	putFile(b, e, id, rawDump, "/tmp/raw.dump")
-	r0 := &result{name: "(r0) pg_restore --clean from an uncompressed file in the container"}
-	s.run(r0, runs, func() int64 {
+	r0 := &result{name: "(r0) pg_restore --clean from an uncompressed file in the container", f: func() int64 {
 		s.sh("pg_restore -h " + postgis.Socket + " -U " + s.usr + " -d gis --clean --if-exists --exit-on-error /tmp/raw.dump")
 		return 0
-	})
-	r1 := &result{name: "(r1) postgis:restore from the set"}
+	}}
 	src, err := backup.Resolve("", fifoSet)
 	if err != nil {
 		b.Fatal(err)
 	}
-	s.run(r1, runs, func() int64 {
+	r1 := &result{name: "(r1) postgis:restore from the set", f: func() int64 {
 		if err := backup.RestorePostGIS(ctx, e, backup.RestorePostGISOptions{Source: src, Database: "gis", Yes: true}); err != nil {
 			b.Fatal(err)
 		}
 		return 0
-	})
+	}}
+	rounds(runs, r0, r1)
 
-	fmt.Printf("\nbackup of %s of PostGIS data, median of %d runs (2 cores)\n", dbSize, runs)
+	fmt.Printf("\nbackup of %s of PostGIS data, median of %d interleaved runs (%d cores)\n", dbSize, runs, runtime.NumCPU())
+	fmt.Printf("  %-70s %8s  %10s  %s\n", "", "time", "size", "busy CPU (all processes)")
 	for _, r := range []*result{a, bb, c, d, ex, e0, ee, r0, r1} {
 		size := ""
 		if r.size > 0 {
 			size = postgis.HumanBytes(r.size)
 		}
-		fmt.Printf("  %-70s %8s  %10s\n", r.name, r.median().Round(10*time.Millisecond), size)
+		fmt.Printf("  %-70s %8s  %10s  %s\n", r.name, r.median().Round(10*time.Millisecond), size, median(r.cpu).Round(10*time.Millisecond))
 	}
 	ratio := func(x, y *result) float64 { return x.median().Seconds() / y.median().Seconds() }
 	fmt.Printf("\n  (e)/(a) = %.2f   goal <= 1.5\n", ratio(ex, a))
@@ -230,6 +259,10 @@ func BenchmarkBackup(b *testing.B) {
 	fmt.Printf("  (b)/(e) = %.2f   goal >= 1\n", ratio(bb, ex))
 	fmt.Printf("  size (e)/(c) = %.2f   goal <= 1\n", float64(ex.size)/float64(c.size))
 	fmt.Printf("  (r1)/(r0) = %.2f   goal <= 1.2\n", ratio(r1, r0))
+	// On n cores no run can take less time than its CPU time / n.
+	n := float64(runtime.NumCPU())
+	fmt.Printf("  CPU floor: (e) needs %.1f CPU-s, so at least %.2f s on %d cores = %.2f x (a)\n",
+		median(ex.cpu).Seconds(), median(ex.cpu).Seconds()/n, runtime.NumCPU(), median(ex.cpu).Seconds()/n/a.median().Seconds())
 	fmt.Printf("  peak RSS of this process during (e): %s (before: %s)   goal < 64 MiB\n", postgis.HumanBytes(rss), postgis.HumanBytes(rssBefore))
 	b.ReportMetric(ratio(ex, a), "e/a")
 	b.ReportMetric(ratio(c, ex), "c/e")
