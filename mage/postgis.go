@@ -40,10 +40,10 @@ func (Postgis) Sizes(ctx context.Context) error {
 
 // Backup dumps the roles and every database (or -db=NAME) into a new backup set, compressed with zstd.
 //
-// Each dump is read in an exported snapshot, and the same snapshot's content
-// stats (row counts, extensions, geometry_columns, geometry digests) go into
-// the manifest for backup:verify. -nostats skips them: faster on large
-// databases, but verify then only proves that the dump restores.
+// Each dump runs in an exported snapshot. Its content stats go into the
+// manifest for backup:verify: extensions and geometry_columns from that
+// snapshot, and row counts and geometry digests read from the dump as it
+// streams. -nostats leaves them out; verify then only proves that the dump restores.
 func (Postgis) Backup(ctx context.Context, db *string, nostats *bool) error {
 	return newSet(ctx, backup.Options{Services: []string{postgis.Service}, Database: deref(db), NoStats: deref(nostats)})
 }
