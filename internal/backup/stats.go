@@ -116,23 +116,33 @@ func snapshotSession(ctx context.Context, e *engine.Engine, id, db string) (*ses
 
 // readStats runs the stats query in the session.
 func readStats(s *session) (*DBStats, error) {
-	has, err := s.line("SELECT count(*) FROM pg_extension WHERE extname = 'postgis'")
-	if err != nil {
+	var st DBStats
+	if err := s.queryJSON(statsSQL, statsSQLNoPostGIS, &st); err != nil {
 		return nil, err
 	}
-	q := statsSQLNoPostGIS
-	if has == "1" {
-		q = statsSQL
+	return &st, nil
+}
+
+// queryJSON decodes into v the one line of JSON that a query prints: q, or
+// noPostGIS in a database without the postgis extension.
+func (s *session) queryJSON(q, noPostGIS string, v any) error {
+	if q != noPostGIS {
+		has, err := s.line("SELECT count(*) FROM pg_extension WHERE extname = 'postgis'")
+		if err != nil {
+			return err
+		}
+		if has != "1" {
+			q = noPostGIS
+		}
 	}
 	l, err := s.line(q)
 	if err != nil {
-		return nil, err
+		return err
 	}
-	var st DBStats
-	if err := json.Unmarshal([]byte(l), &st); err != nil {
-		return nil, fmt.Errorf("stats: %v", err)
+	if err := json.Unmarshal([]byte(l), v); err != nil {
+		return fmt.Errorf("stats: %v", err)
 	}
-	return &st, nil
+	return nil
 }
 
 // Diff lists the differences between want (at backup) and got (restored).
@@ -233,21 +243,9 @@ const planSQLNoPostGIS = `SELECT json_build_object(` + planTablesSQL + `, 'geome
 
 // readPlan reads the plan in the session.
 func readPlan(s *session) (*statsPlan, error) {
-	has, err := s.line("SELECT count(*) FROM pg_extension WHERE extname = 'postgis'")
-	if err != nil {
-		return nil, err
-	}
-	q := planSQLNoPostGIS
-	if has == "1" {
-		q = planSQL
-	}
-	l, err := s.line(q)
-	if err != nil {
-		return nil, err
-	}
 	var p statsPlan
-	if err := json.Unmarshal([]byte(l), &p); err != nil {
-		return nil, fmt.Errorf("stats plan: %v", err)
+	if err := s.queryJSON(planSQL, planSQLNoPostGIS, &p); err != nil {
+		return nil, err
 	}
 	return &p, nil
 }
@@ -294,13 +292,10 @@ func (p *statsPlan) stats(s *session, scan *archiveScan) (*DBStats, error) {
 	if len(tables) == 0 && len(rels) == 0 {
 		return st, nil
 	}
-	l, err := s.line(leftoverSQL(tables, rels, nums))
-	if err != nil {
-		return nil, err
-	}
+	q := leftoverSQL(tables, rels, nums)
 	var rest DBStats
-	if err := json.Unmarshal([]byte(l), &rest); err != nil {
-		return nil, fmt.Errorf("stats: %v", err)
+	if err := s.queryJSON(q, q, &rest); err != nil {
+		return nil, err
 	}
 	maps.Copy(st.Tables, rest.Tables)
 	maps.Copy(st.GeometryDigest, rest.GeometryDigest)
