@@ -144,7 +144,7 @@ func LetsEncrypt(ctx context.Context, e *engine.Engine, a ACME) error {
 	if err != nil {
 		return err
 	}
-	if err := e.Exec(ctx, id, CertbotCertonly(domain, a), engine.ExecOptions{Stdout: e.Err, Stderr: e.Err}); err != nil {
+	if err := runCertbot(ctx, e, id, CertbotCertonly(domain, a)); err != nil {
 		return fmt.Errorf("certbot: %w", err)
 	}
 	if err := copyLive(ctx, e, id, domain); err != nil {
@@ -154,6 +154,32 @@ func LetsEncrypt(ctx context.Context, e *engine.Engine, a ACME) error {
 		return err
 	}
 	return propagate(ctx, e)
+}
+
+// certbotBusy is what certbot says while another certbot holds its lock.
+const certbotBusy = "Another instance of Certbot is already running"
+
+// CertbotWait is how long runCertbot waits for another certbot to finish.
+var CertbotWait = 5 * time.Minute
+
+// runCertbot runs argv in the certbot container. The service's own renewal
+// loop runs certbot when the container starts and twice a day after; while
+// that one holds certbot's lock, this one waits and tries again.
+func runCertbot(ctx context.Context, e *engine.Engine, id string, argv []string) error {
+	deadline := time.Now().Add(CertbotWait)
+	for {
+		err := e.Exec(ctx, id, argv, engine.ExecOptions{Stdout: e.Err, Stderr: e.Err})
+		var xe *engine.ExitError
+		if !errors.As(err, &xe) || !strings.Contains(xe.Stderr, certbotBusy) || time.Now().After(deadline) {
+			return err
+		}
+		fmt.Fprintln(e.Err, "osgs: another certbot (the service's own renewal) is running; trying again when it ends")
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(2 * time.Second):
+		}
+	}
 }
 
 // copyLive copies the live Let's Encrypt certificate into config/tls, where
@@ -190,7 +216,7 @@ func Renew(ctx context.Context, e *engine.Engine, force bool, a ACME) error {
 		if err != nil {
 			return err
 		}
-		if err := e.Exec(ctx, id, CertbotRenew(force, a), engine.ExecOptions{Stdout: e.Err, Stderr: e.Err}); err != nil {
+		if err := runCertbot(ctx, e, id, CertbotRenew(force, a)); err != nil {
 			return fmt.Errorf("certbot: %w", err)
 		}
 		if err := copyLive(ctx, e, id, config.Domain(e.Env)); err != nil {

@@ -1,8 +1,10 @@
 package nginx_test
 
 import (
+	"bufio"
 	"context"
 	"crypto/tls"
+	"io"
 	"net"
 	"os"
 	"path/filepath"
@@ -140,8 +142,32 @@ func TestLetsEncryptWithPebble(t *testing.T) {
 	}
 	auto := served().Leaf
 
-	// A forced renewal through osgs is served after its reload, and lands in config/tls.
+	// A forced renewal through osgs is served after its reload, and lands
+	// in config/tls. It starts while another certbot holds certbot's lock
+	// (as the service's own renewal does for a while after it starts), and
+	// waits for it instead of failing.
+	held := make(chan error, 1)
+	lockOut, lockW := io.Pipe()
+	go func() {
+		held <- e.Exec(ctx, id, []string{"python3", "-c", `import fcntl, time
+f = open("/etc/letsencrypt/.certbot.lock", "w")
+fcntl.lockf(f, fcntl.LOCK_EX)
+print("locked", flush=True)
+time.sleep(4)`}, engine.ExecOptions{Stdout: lockW})
+		lockW.Close()
+	}()
+	if _, err := bufio.NewReader(lockOut).ReadString('\n'); err != nil {
+		t.Fatalf("hold certbot's lock: %v", err)
+	}
+	go io.Copy(io.Discard, lockOut)
+	start := time.Now()
 	if err := nginx.Renew(ctx, e, true, acme); err != nil {
+		t.Fatal(err)
+	}
+	if waited := time.Since(start); waited < 3*time.Second {
+		t.Fatalf("the renewal took %s: it did not wait for the other certbot", waited)
+	}
+	if err := <-held; err != nil {
 		t.Fatal(err)
 	}
 	renewed := served().Leaf
