@@ -34,6 +34,10 @@ const geomDigestSQL = `SELECT coalesce(sum((''x'' || substr(md5(ST_AsEWKB(%1$I))
 // countSQL counts a table's rows (%1$I.%2$I).
 const countSQL = `SELECT count(*) AS c FROM %1$I.%2$I`
 
+// geometryColumnsSQL lists geometry_columns; backup and verify must list alike.
+const geometryColumnsSQL = `'geometry_columns', (SELECT coalesce(json_agg(f_table_schema || '.' || f_table_name || '.' || f_geometry_column || ' ' || type || ' ' || srid || ' ' || coord_dimension
+     ORDER BY f_table_schema, f_table_name, f_geometry_column), '[]') FROM geometry_columns)`
+
 // statsSQL returns DBStats as one line of JSON, every figure read in SQL.
 // backup:verify reads a restored database with it.
 const statsSQL = `SELECT json_build_object(
@@ -41,8 +45,7 @@ const statsSQL = `SELECT json_build_object(
      (xpath('/row/c/text()', query_to_xml(format('` + countSQL + `', schemaname, tablename), false, true, '')))[1]::text::bigint), '{}')
    FROM pg_tables WHERE schemaname NOT IN ('pg_catalog', 'information_schema')),
  'extensions', (SELECT coalesce(json_object_agg(extname, extversion), '{}') FROM pg_extension),
- 'geometry_columns', (SELECT coalesce(json_agg(f_table_schema || '.' || f_table_name || '.' || f_geometry_column || ' ' || type || ' ' || srid || ' ' || coord_dimension ORDER BY f_table_schema, f_table_name, f_geometry_column), '[]')
-   FROM geometry_columns),
+` + geometryColumnsSQL + `,
  'geometry_md5', (SELECT coalesce(json_object_agg(f_table_schema || '.' || f_table_name || '.' || f_geometry_column,
      (xpath('/row/c/text()', query_to_xml(format('` + geomDigestSQL + `',
        f_geometry_column, f_table_schema, f_table_name), false, true, '')))[1]::text), '{}')
@@ -229,8 +232,7 @@ const planTablesSQL = `'tables', (SELECT coalesce(json_agg(json_build_object('oi
 
 // planSQL is the plan of a database with PostGIS.
 const planSQL = `SELECT json_build_object(` + planTablesSQL + `,
- 'geometry_columns', (SELECT coalesce(json_agg(f_table_schema || '.' || f_table_name || '.' || f_geometry_column || ' ' || type || ' ' || srid || ' ' || coord_dimension ORDER BY f_table_schema, f_table_name, f_geometry_column), '[]')
-   FROM geometry_columns),
+` + geometryColumnsSQL + `,
  'geometry', (SELECT coalesce(json_agg(json_build_object('oid', c.oid::bigint, 'num', a.attnum, 'table', n.nspname || '.' || c.relname, 'column', a.attname)
      ORDER BY n.nspname, c.relname, a.attnum), '[]')
    FROM geometry_columns g JOIN pg_namespace n ON n.nspname = g.f_table_schema
