@@ -152,8 +152,11 @@ func fifoStream(ctx context.Context, e *engine.Engine, image, socketVol string, 
 		if f.openErr == nil {
 			// A pipe holds 64 KiB; 1 MiB (Linux's default maximum for
 			// unprivileged processes) lets each write land whole. Best
-			// effort: a smaller pipe still works.
-			_, _ = unix.FcntlInt(f.file.Fd(), unix.F_SETPIPE_SZ, 1<<20)
+			// effort: a smaller pipe still works. (Not through Fd, which
+			// would make the FIFO blocking, so Close could not end a read.)
+			if rc, err := f.file.SyscallConn(); err == nil {
+				_ = rc.Control(func(fd uintptr) { _, _ = unix.FcntlInt(fd, unix.F_SETPIPE_SZ, 1<<20) })
+			}
 		}
 		close(f.opened)
 	}()
