@@ -159,14 +159,14 @@ func LetsEncrypt(ctx context.Context, e *engine.Engine, a ACME) error {
 // certbotBusy is what certbot says while another certbot holds its lock.
 const certbotBusy = "Another instance of Certbot is already running"
 
-// CertbotWait is how long runCertbot waits for another certbot to finish.
-var CertbotWait = 5 * time.Minute
+// certbotWait is how long runCertbot waits for another certbot to finish.
+const certbotWait = 5 * time.Minute
 
 // runCertbot runs argv in the certbot container. The service's own renewal
 // loop runs certbot when the container starts and twice a day after; while
 // that one holds certbot's lock, this one waits and tries again.
 func runCertbot(ctx context.Context, e *engine.Engine, id string, argv []string) error {
-	deadline := time.Now().Add(CertbotWait)
+	deadline := time.Now().Add(certbotWait)
 	for {
 		err := e.Exec(ctx, id, argv, engine.ExecOptions{Stdout: e.Err, Stderr: e.Err})
 		var xe *engine.ExitError
