@@ -196,8 +196,11 @@ func (a *archiveReader) int() (int, error) {
 // str reads a length-prefixed string; ok is false for a NULL string.
 func (a *archiveReader) str() (s string, ok bool, err error) {
 	n, err := a.int()
-	if err != nil || n < 0 {
+	if err != nil {
 		return "", false, unexpected(err)
+	}
+	if n < 0 { // pg_dump writes a NULL string as length -1
+		return "", false, nil
 	}
 	if n > 1<<28 {
 		return "", false, fmt.Errorf("%w: string of %d bytes", errArchiveUnsupported, n)
