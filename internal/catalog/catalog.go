@@ -8,6 +8,7 @@
 package catalog
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"os"
@@ -93,7 +94,7 @@ type meta struct {
 
 type fragment struct {
 	Services map[string]struct {
-		Osgs     *meta     `yaml:"x-osgs"`
+		Osgs     yaml.Node `yaml:"x-osgs"`
 		Profiles []string  `yaml:"profiles"`
 		Image    string    `yaml:"image"`
 		Build    yaml.Node `yaml:"build"`
@@ -156,8 +157,12 @@ func parse(name, rel string, data []byte) (Service, error) {
 	if !ok {
 		return Service{}, fmt.Errorf("%s: defines no service named %q", rel, name)
 	}
-	if def.Osgs == nil {
+	if def.Osgs.IsZero() {
 		return Service{}, fmt.Errorf("%s: service %q has no x-osgs block", rel, name)
+	}
+	m, err := decodeMeta(&def.Osgs)
+	if err != nil {
+		return Service{}, fmt.Errorf("%s: x-osgs: %w", rel, err)
 	}
 	for svc, d := range f.Services {
 		if !slices.Contains(d.Profiles, name) {
@@ -173,14 +178,14 @@ func parse(name, rel string, data []byte) (Service, error) {
 	s := Service{
 		Name:        name,
 		Dir:         filepath.Dir(rel),
-		Description: strings.TrimSpace(def.Osgs.Description),
-		Settings:    def.Osgs.Settings,
-		Volumes:     def.Osgs.Volumes,
+		Description: strings.TrimSpace(m.Description),
+		Settings:    m.Settings,
+		Volumes:     m.Volumes,
 		Image:       def.Image,
 		Built:       !def.Build.IsZero(),
-		Database:    def.Osgs.Database,
-		Web:         def.Osgs.Web,
-		URL:         def.Osgs.URL,
+		Database:    m.Database,
+		Web:         m.Web,
+		URL:         m.URL,
 	}
 	if s.URL == "" && len(s.Web) > 0 {
 		s.URL = s.Web[0].Path
@@ -205,6 +210,22 @@ func parse(name, rel string, data []byte) (Service, error) {
 		}
 	}
 	return s, nil
+}
+
+// decodeMeta decodes the x-osgs block strictly: a misspelt key (protect:
+// for protected:) is an error, never a silently ignored flag.
+func decodeMeta(n *yaml.Node) (*meta, error) {
+	raw, err := yaml.Marshal(n)
+	if err != nil {
+		return nil, err
+	}
+	dec := yaml.NewDecoder(bytes.NewReader(raw))
+	dec.KnownFields(true)
+	var m meta
+	if err := dec.Decode(&m); err != nil {
+		return nil, errors.New(strings.Join(strings.Fields(err.Error()), " "))
+	}
+	return &m, nil
 }
 
 func lastSegment(image string) string {

@@ -54,6 +54,10 @@ func TestFragmentValidation(t *testing.T) {
 		"no description":      "services:\n  x:\n    profiles: [x]\n    image: a:1\n    x-osgs: {}\n",
 		"yaml syntax":         "services: [\n",
 		"setting with no key": "services:\n  x:\n    profiles: [x]\n    image: a:1\n    x-osgs: {description: d, settings: [{default: 1}]}\n",
+		// A misspelt flag must not leave a location silently public.
+		"misspelt web key":    "services:\n  x:\n    profiles: [x]\n    image: a:1\n    x-osgs: {description: d, web: [{path: /x/, port: 80, protect: true}]}\n",
+		"unknown x-osgs key":  "services:\n  x:\n    profiles: [x]\n    image: a:1\n    x-osgs: {description: d, backups: true}\n",
+		"misspelt volume key": "services:\n  x:\n    profiles: [x]\n    image: a:1\n    x-osgs: {description: d, volumes: [{name: v, path: /v, backups: true}]}\n",
 	}
 	for name, y := range cases {
 		t.Run(name, func(t *testing.T) {

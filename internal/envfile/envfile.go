@@ -16,7 +16,9 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"strconv"
 	"strings"
+	"unicode"
 )
 
 // Mode is the permission every .env is written with.
@@ -79,31 +81,70 @@ func Parse(name string, data []byte) (*File, error) {
 	return f, nil
 }
 
+// unquote reads a value the way compose-go's dotenv parser does, so that
+// osgs and compose agree on every value osgs writes: a quoted value ends at
+// the first quote not escaped by a backslash; single quotes are literal; in
+// double quotes the escapes \\ \" \$ \n \r \t (and the other C escapes)
+// are expanded and $$ is a literal $. osgs does not interpolate ${VAR}.
 func unquote(v string) (string, error) {
 	if v == "" {
 		return "", nil
 	}
-	switch q := v[0]; q {
-	case '"', '\'':
-		end := strings.LastIndexByte(v, q)
-		if end <= 0 {
-			return "", errors.New("unterminated quote")
+	q := v[0]
+	if q != '"' && q != '\'' {
+		// Unquoted: an inline comment starts at " #".
+		if i := strings.Index(v, " #"); i >= 0 {
+			v = strings.TrimSpace(v[:i])
 		}
-		rest := strings.TrimSpace(v[end+1:])
-		if rest != "" && !strings.HasPrefix(rest, "#") {
-			return "", errors.New("text after closing quote")
-		}
-		inner := v[1:end]
-		if q == '"' {
-			inner = strings.NewReplacer(`\"`, `"`, `\\`, `\`, `\n`, "\n").Replace(inner)
-		}
-		return inner, nil
+		return v, nil
 	}
-	// Unquoted: an inline comment starts at " #".
-	if i := strings.Index(v, " #"); i >= 0 {
-		v = strings.TrimSpace(v[:i])
+	var inner []byte
+	escaped := false
+	for i := 1; i < len(v); i++ {
+		c := v[i]
+		switch {
+		case c == q && !escaped:
+			rest := strings.TrimSpace(v[i+1:])
+			if rest != "" && !strings.HasPrefix(rest, "#") {
+				return "", errors.New("text after closing quote")
+			}
+			if q == '"' {
+				return expandEscapes(string(inner)), nil
+			}
+			return string(inner), nil
+		case c == q: // an escaped quote: the quote alone
+			escaped = false
+			inner = append(inner, c)
+		case escaped:
+			escaped = false
+			inner = append(inner, '\\', c)
+		case c == '\\':
+			escaped = true
+		default:
+			inner = append(inner, c)
+		}
 	}
-	return v, nil
+	return "", errors.New("unterminated quote")
+}
+
+// escapeRE matches the escapes compose-go expands in double quotes.
+var escapeRE = regexp.MustCompile(`\\(?:[abcfnrtv$"\\]|0\d{0,3})|\$\$`)
+
+func expandEscapes(s string) string {
+	return escapeRE.ReplaceAllStringFunc(s, func(m string) string {
+		switch m {
+		case `\$`, `$$`:
+			return "$"
+		}
+		if strings.HasPrefix(m, `\0`) { // compose-go's octal form, quirks included
+			m = `\` + m[2:]
+		}
+		r, _, _, err := strconv.UnquoteChar(m, '"')
+		if err != nil {
+			return m
+		}
+		return string(r)
+	})
 }
 
 // Read loads path. A missing file yields os.ErrNotExist (wrapped).
@@ -193,14 +234,49 @@ func (f *File) Bytes() []byte {
 	return b.Bytes()
 }
 
+// quote renders v so that both osgs's parser and compose-go's read it back
+// exactly: bare when nothing in it is special, in single quotes (literal)
+// when it holds no single quote, backslash or control character, and
+// otherwise in double quotes with every special character escaped.
 func quote(v string) string {
-	if v == "" || strings.ContainsAny(v, " \t#'\"$\\`\n") {
-		if !strings.ContainsAny(v, "'\n") {
-			return "'" + v + "'"
-		}
-		return `"` + strings.NewReplacer(`\`, `\\`, `"`, `\"`, "\n", `\n`, "$", "$$").Replace(v) + `"`
+	if v != "" && !strings.ContainsAny(v, " \t#'\"$\\`=") && !hasControl(v) &&
+		strings.TrimFunc(v, unicode.IsSpace) == v {
+		return v
 	}
-	return v
+	if !strings.ContainsAny(v, "'\\") && !hasControl(v) {
+		return "'" + v + "'"
+	}
+	var b strings.Builder
+	b.WriteByte('"')
+	for i := 0; i < len(v); i++ { // bytes: every escaped character is ASCII
+		switch r := v[i]; r {
+		case '\\', '"', '$':
+			b.WriteByte('\\')
+			b.WriteByte(r)
+		case '\n':
+			b.WriteString(`\n`)
+		case '\r':
+			b.WriteString(`\r`)
+		case '\t':
+			b.WriteString(`\t`)
+		case '\a':
+			b.WriteString(`\a`)
+		case '\b':
+			b.WriteString(`\b`)
+		case '\f':
+			b.WriteString(`\f`)
+		case '\v':
+			b.WriteString(`\v`)
+		default:
+			b.WriteByte(r)
+		}
+	}
+	b.WriteByte('"')
+	return b.String()
+}
+
+func hasControl(v string) bool {
+	return strings.ContainsFunc(v, unicode.IsControl)
 }
 
 // Write stores the file at path atomically with mode 0600: a temporary file
@@ -208,12 +284,23 @@ func quote(v string) string {
 // full disk never leaves a half-written .env behind.
 func (f *File) Write(path string) error { return WriteFileAtomic(path, f.Bytes(), Mode) }
 
+// TempPattern is the os.CreateTemp pattern of the temporary file that
+// WriteFileAtomic writes beside path: hidden, and for .env it is
+// .env.tmp-*, which .gitignore covers.
+func TempPattern(path string) string {
+	base := filepath.Base(path)
+	if !strings.HasPrefix(base, ".") {
+		base = "." + base
+	}
+	return base + ".tmp-*"
+}
+
 // WriteFileAtomic stores data at path with mode: a temporary file in the
 // same folder is written, synced and renamed over the old one, so a full
 // disk never leaves a half-written file behind.
 func WriteFileAtomic(path string, data []byte, mode os.FileMode) error {
 	dir := filepath.Dir(path)
-	tmp, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp-*")
+	tmp, err := os.CreateTemp(dir, TempPattern(path))
 	if err != nil {
 		return fmt.Errorf("write %s: %w", path, err)
 	}
