@@ -21,7 +21,15 @@ func (p Progress) For(label string) io.Writer {
 	if p.W == nil {
 		return nil
 	}
-	return &meter{p: p, label: label, start: time.Now()}
+	now := time.Now()
+	m := &meter{p: p, label: label, start: now}
+	if !p.TTY {
+		// Piped: the first periodic line comes after a full interval, so a
+		// short transfer prints only its final line (it used to print the
+		// same line twice: at the first write and at Done).
+		m.last = now
+	}
+	return m
 }
 
 type meter struct {

@@ -206,10 +206,23 @@ func TestPostGISLifecycle(t *testing.T) {
 		}
 	})
 
-	t.Run("down stops gracefully and keeps the volume", func(t *testing.T) {
+	t.Run("down with an idle client stops fast and clean and keeps the volume", func(t *testing.T) {
+		// An idle client (QGIS Server, PostgREST, a pool) stays connected:
+		// smart shutdown (SIGTERM) would wait for it through the whole grace
+		// period and end in SIGKILL; fast shutdown (SIGINT) ends it at once.
+		idle, err := connect(ctx, e, "require")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer idle.Close(context.Background())
+		start := time.Now()
 		if err := e.Stop(ctx, postgis.Service); err != nil {
 			t.Fatal(err)
 		}
+		if took := time.Since(start); took > 30*time.Second {
+			t.Fatalf("down took %v with an idle client connected; the grace period is 2m, want well inside it", took)
+		}
+		t.Logf("down with an idle client took %v", time.Since(start).Round(time.Millisecond))
 		insp, err := e.Docker().ContainerInspect(ctx, first, client.ContainerInspectOptions{})
 		if err != nil {
 			t.Fatal(err)

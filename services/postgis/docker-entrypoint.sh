@@ -1,7 +1,7 @@
 #!/bin/sh
 # First start: create the cluster (scram-sha-256, TLS with a self-signed
 # certificate, plaintext TCP refused) and the configured spatial databases.
-# Every start: exec the server as PID 1 so SIGTERM reaches it directly.
+# Every start: exec the server as PID 1 so the stop signal (SIGINT, fast shutdown) reaches it directly.
 set -eu
 
 : "${PGDATA:=/var/lib/postgresql/data/pgdata}"
