@@ -113,11 +113,6 @@ func fifoStream(ctx context.Context, e *engine.Engine, image, socketVol string, 
 		os.RemoveAll(dir)
 		return nil, fmt.Errorf("mkfifo: %w", err)
 	}
-	// The helper runs as the image's postgres user, whose uid is not ours.
-	if err := errors.Join(os.Chmod(dir, 0o711), os.Chmod(fifo, 0o666)); err != nil {
-		os.RemoveAll(dir)
-		return nil, err
-	}
 	// pg_dump -f on a FIFO fails on fsync; redirecting stdout works. Its
 	// stdout is stdio-buffered in blocks of a pipe's st_blksize (4 KiB), and
 	// each write wakes this process: stdbuf makes them 1 MiB (measured: the
@@ -245,9 +240,6 @@ func fifoFeed(ctx context.Context, e *engine.Engine, image, socketVol string, ar
 	if err := syscall.Mkfifo(fifo, 0o600); err != nil {
 		return fmt.Errorf("mkfifo: %w", err)
 	}
-	if err := errors.Join(os.Chmod(dir, 0o711), os.Chmod(fifo, 0o666)); err != nil {
-		return err
-	}
 	id, err := createHelper(ctx, e, image, socketVol, dir, "/in", `exec "$@" < /in/stdin`, argv, "restore")
 	if err != nil {
 		return err
@@ -298,11 +290,17 @@ func fifoFeed(ctx context.Context, e *engine.Engine, image, socketVol string, ar
 // createHelper creates (without starting) a helper container from the
 // server's image: no network, the server's socket volume, and the FIFO's
 // folder at fifoDir. script redirects argv's standard stream to the FIFO.
+//
+// The FIFO stays private: its folder is mode 0700 and the FIFO 0600, both
+// owned by this process's user, so no other local user can read a dump or
+// write SQL into a restore. The helper therefore runs as root, which opens
+// them by its capabilities, and which the server's pg_ident maps to the
+// superuser over the socket, like the image's postgres user.
 func createHelper(ctx context.Context, e *engine.Engine, image, socketVol, dir, fifoDir, script string, argv []string, role string) (string, error) {
 	cmd := append([]string{"sh", "-c", script, "sh"}, argv...)
 	res, err := e.Docker().ContainerCreate(ctx, client.ContainerCreateOptions{
 		Config: &container.Config{
-			Image: image, Entrypoint: cmd[:1], Cmd: cmd[1:],
+			Image: image, Entrypoint: cmd[:1], Cmd: cmd[1:], User: "root",
 			Labels: map[string]string{api.ProjectLabel: e.ProjectName(), api.OneoffLabel: "True", "org.osgs.helper": role},
 		},
 		HostConfig: &container.HostConfig{

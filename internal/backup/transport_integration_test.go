@@ -3,6 +3,8 @@ package backup
 import (
 	"errors"
 	"io"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -32,6 +34,13 @@ func TestFIFOTransport(t *testing.T) {
 	// with it, and no helper may stay behind.
 	var helperVolumes []string
 	track := func(r io.ReadCloser) {
+		// The FIFO is private to this user: folder 0700, FIFO 0600.
+		dir := r.(*fifoReader).dir
+		for p, want := range map[string]os.FileMode{dir: 0o700, filepath.Join(dir, "stdout"): 0o600} {
+			if fi, err := os.Stat(p); err != nil || fi.Mode().Perm() != want {
+				t.Errorf("%s: %v %v, want mode %v", p, fi.Mode(), err, want)
+			}
+		}
 		insp, err := e.Docker().ContainerInspect(ctx, r.(*fifoReader).id, client.ContainerInspectOptions{})
 		if err != nil {
 			t.Fatal(err)
