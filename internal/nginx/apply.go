@@ -52,11 +52,13 @@ func Sync(ctx context.Context, e *engine.Engine) error {
 	return Apply(ctx, e)
 }
 
-// Apply renders the configuration, copies it with the certificate and the
-// users into the running nginx, tests it there with nginx -t and reloads
+// Apply renders the configuration and stages it whole, with the certificate
+// and the users, in a new generation folder in the running nginx; tests it
+// there with nginx -t; switches nginx.conf to it by a rename; and reloads
 // nginx gracefully (nginx -s reload: workers finish their requests). A
-// template error or a refused configuration returns an error and leaves the
-// serving configuration in place.
+// template error, or a configuration, certificate or key nginx refuses,
+// returns an error, removes the staged folder and leaves what serves (and
+// what nginx would load at its next start) as it was.
 func Apply(ctx context.Context, e *engine.Engine) error {
 	if err := e.Ready(ctx); err != nil {
 		return err
@@ -70,7 +72,7 @@ func Apply(ctx context.Context, e *engine.Engine) error {
 		return err
 	}
 	files := []tarFile{
-		{name: "nginx.conf.next", data: r.Conf, mode: 0o644},
+		{name: "nginx.conf", data: r.Conf, mode: 0o644},
 		{name: "html/index.html", data: r.Index, mode: 0o644},
 	}
 	if e.Env.Value("OSGS_TLS") != "letsencrypt" {
@@ -87,23 +89,26 @@ func Apply(ctx context.Context, e *engine.Engine) error {
 		return err
 	}
 	files = append(files, tarFile{name: "htpasswd", data: users.Bytes(), mode: 0o640, gid: wwwData})
-	archive, err := tarOf(files)
+	gen := GenerationDir(r.Generation)
+	archive, err := tarOf(strings.TrimPrefix(gen, ConfDir+"/"), files)
 	if err != nil {
 		return err
 	}
 	if _, err := e.Docker().CopyToContainer(ctx, id, client.CopyToContainerOptions{DestinationPath: ConfDir, Content: archive}); err != nil {
 		return fmt.Errorf("copy configuration into nginx: %w", err)
 	}
-	if err := e.Exec(ctx, id, []string{"nginx", "-t", "-q", "-c", CandidatePath}, engine.ExecOptions{}); err != nil {
-		_ = e.Exec(ctx, id, []string{"rm", "-f", CandidatePath}, engine.ExecOptions{})
+	if err := e.Exec(ctx, id, []string{"nginx", "-t", "-q", "-c", gen + "/nginx.conf"}, engine.ExecOptions{}); err != nil {
+		_ = e.Exec(context.WithoutCancel(ctx), id, []string{"rm", "-rf", gen}, engine.ExecOptions{})
 		var x *engine.ExitError
 		if errors.As(err, &x) {
 			return &ConfigError{Msg: oneLine(x.Stderr)}
 		}
 		return err
 	}
-	if err := e.Exec(ctx, id, []string{"mv", CandidatePath, ConfPath}, engine.ExecOptions{}); err != nil {
-		return err
+	// Switch by a rename in the same folder: nginx.conf is always whole.
+	swap := `cp "$1/nginx.conf" "$2.next" && mv -f "$2.next" "$2"`
+	if err := e.Exec(ctx, id, []string{"sh", "-c", swap, "sh", gen, ConfPath}, engine.ExecOptions{}); err != nil {
+		return fmt.Errorf("switch nginx to the new configuration: %w", err)
 	}
 	if err := e.Exec(ctx, id, []string{"nginx", "-s", "reload", "-c", ConfPath}, engine.ExecOptions{}); err != nil {
 		return fmt.Errorf("reload nginx: %w", err)
@@ -114,6 +119,13 @@ func Apply(ctx context.Context, e *engine.Engine) error {
 	// next request sees the new configuration and certificate.
 	if err := waitGeneration(ctx, e, id, r.Generation); err != nil {
 		return err
+	}
+	// Keep this generation and the one before it (old workers may still be
+	// finishing requests that read its htpasswd); drop older ones and the
+	// files of the layout before generations.
+	prune := `cd "$1" && ls -1 | sort | head -n -2 | xargs -r rm -rf -- && rm -rf "$2/tls" "$2/html" "$2/htpasswd" "$2/nginx.conf.next"`
+	if err := e.Exec(ctx, id, []string{"sh", "-c", prune, "sh", GenDir, ConfDir}, engine.ExecOptions{}); err != nil {
+		return fmt.Errorf("remove old nginx generations: %w", err)
 	}
 	fmt.Fprintf(e.Err, "osgs: nginx reloaded (serving: %v)\n", r.Services)
 	if r.Protected && len(users.Users()) == 0 {
@@ -150,19 +162,33 @@ type tarFile struct {
 	gid  int
 }
 
-func tarOf(files []tarFile) (*bytes.Buffer, error) {
+// tarOf makes an archive of files under the folder prefix, with a header
+// for every folder on the way.
+func tarOf(prefix string, files []tarFile) (*bytes.Buffer, error) {
 	var b bytes.Buffer
 	tw := tar.NewWriter(&b)
 	dirs := map[string]bool{}
 	now := time.Now()
-	for _, f := range files {
-		if i := bytes.LastIndexByte([]byte(f.name), '/'); i > 0 && !dirs[f.name[:i]] {
-			dirs[f.name[:i]] = true
-			if err := tw.WriteHeader(&tar.Header{Typeflag: tar.TypeDir, Name: f.name[:i] + "/", Mode: 0o755, ModTime: now}); err != nil {
-				return nil, err
+	dir := func(name string) error {
+		parts := strings.Split(name, "/")
+		for i := 1; i < len(parts); i++ {
+			d := strings.Join(parts[:i], "/")
+			if dirs[d] {
+				continue
+			}
+			dirs[d] = true
+			if err := tw.WriteHeader(&tar.Header{Typeflag: tar.TypeDir, Name: d + "/", Mode: 0o755, ModTime: now}); err != nil {
+				return err
 			}
 		}
-		h := &tar.Header{Typeflag: tar.TypeReg, Name: f.name, Mode: f.mode, Size: int64(len(f.data)), Gid: f.gid, ModTime: now}
+		return nil
+	}
+	for _, f := range files {
+		name := prefix + "/" + f.name
+		if err := dir(name); err != nil {
+			return nil, err
+		}
+		h := &tar.Header{Typeflag: tar.TypeReg, Name: name, Mode: f.mode, Size: int64(len(f.data)), Gid: f.gid, ModTime: now}
 		if err := tw.WriteHeader(h); err != nil {
 			return nil, err
 		}

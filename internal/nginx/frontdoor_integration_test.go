@@ -312,6 +312,7 @@ func TestFrontDoor(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
+		gens := generations(ctx, t, e, id)
 		tmpl := filepath.Join(c.Dir, nginx.SiteTemplate)
 		good, _ := os.ReadFile(tmpl)
 		defer os.WriteFile(tmpl, good, 0o644)
@@ -335,11 +336,57 @@ func TestFrontDoor(t *testing.T) {
 		if !bytes.Equal(before, after) {
 			t.Fatal("the serving configuration changed")
 		}
-		if _, err := nginx.ReadFile(ctx, e, id, nginx.CandidatePath); err == nil {
-			t.Fatal("the refused candidate was left behind")
+		if now := generations(ctx, t, e, id); now != gens {
+			t.Fatalf("the refused candidate was left behind: generations %q, were %q", now, gens)
 		}
 		fd.must("/", 200)
 		fd.must("/mapproxy/service?SERVICE=WMS&REQUEST=GetCapabilities", 200)
+	})
+
+	t.Run("a refused certificate and key never reach what nginx serves or loads at its next start", func(t *testing.T) {
+		id, err := e.ContainerOf(ctx, nginx.Service)
+		if err != nil {
+			t.Fatal(err)
+		}
+		before, err := nginx.ReadFile(ctx, e, id, nginx.ConfPath)
+		if err != nil {
+			t.Fatal(err)
+		}
+		gens := generations(ctx, t, e, id)
+		good, err := site.LoadCert(c.Dir)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer site.StoreCert(c.Dir, good.CertPEM, good.KeyPEM)
+		// A certificate with another certificate's key: parses, but nginx
+		// refuses the pair.
+		certA, _, err := site.SelfSigned("localhost", time.Now())
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, keyB, err := site.SelfSigned("localhost", time.Now())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := site.StoreCert(c.Dir, certA, keyB); err != nil {
+			t.Fatal(err)
+		}
+		err = nginx.Apply(ctx, e)
+		var ce *nginx.ConfigError
+		if !errors.As(err, &ce) {
+			t.Fatalf("Apply with a mismatched key: %v", err)
+		}
+		after, _ := nginx.ReadFile(ctx, e, id, nginx.ConfPath)
+		if !bytes.Equal(before, after) || generations(ctx, t, e, id) != gens {
+			t.Fatal("the refused certificate changed the serving configuration")
+		}
+		// fd trusts only the old certificate: it still serves, now and
+		// after nginx restarts from the volume.
+		fd.must("/", 200)
+		if err := e.Restart(ctx, nginx.Service); err != nil {
+			t.Fatal(err)
+		}
+		fd.eventually("/", 200, time.Minute)
 	})
 
 	t.Run("disable reloads without dropping a connection", func(t *testing.T) {
@@ -416,4 +463,14 @@ func TestFrontDoor(t *testing.T) {
 		fd.must("/", 200)
 		fd.must("/ogc/places?SERVICE=WMS&REQUEST=GetCapabilities", 200)
 	})
+}
+
+// generations lists the staged configuration folders in nginx.
+func generations(ctx context.Context, t *testing.T, e *engine.Engine, id string) string {
+	t.Helper()
+	var out bytes.Buffer
+	if err := e.Exec(ctx, id, []string{"ls", nginx.GenDir}, engine.ExecOptions{Stdout: &out}); err != nil {
+		t.Fatal(err)
+	}
+	return strings.Join(strings.Fields(out.String()), " ")
 }

@@ -25,15 +25,20 @@ const Service = "nginx"
 // SiteTemplate is the whole configuration's template, relative to the root.
 var SiteTemplate = filepath.Join(catalog.ServicesDir, Service, "site.conf.tmpl")
 
-// Paths inside the nginx container (the nginx-config volume).
+// Paths inside the nginx container (the nginx-config volume). Every
+// rendering is staged whole (configuration, certificate, key, users, landing
+// page) in its own generation folder, GenDir/<generation>/, and tested there;
+// only then does ConfPath switch to it. A refused certificate, key or
+// configuration never reaches what nginx serves or loads at its next start.
 const (
 	ConfDir        = "/etc/osgs"
 	ConfPath       = ConfDir + "/nginx.conf"
-	CandidatePath  = ConfDir + "/nginx.conf.next"
-	CertPath       = ConfDir + "/tls/site.crt"
-	KeyPath        = ConfDir + "/tls/site.key"
+	GenDir         = ConfDir + "/gen"
 	letsEncryptDir = "/etc/letsencrypt/live"
 )
+
+// GenerationDir is where a rendering is staged in the nginx container.
+func GenerationDir(generation string) string { return GenDir + "/" + generation }
 
 // Input is what a configuration is rendered from.
 type Input struct {
@@ -55,6 +60,7 @@ type Location struct {
 // siteData is the data of site.conf.tmpl.
 type siteData struct {
 	Generation      string
+	Dir             string // the generation's folder: htpasswd, html/, tls/
 	Domain          string
 	MaxBody         string
 	HTTPSPortSuffix string
@@ -102,7 +108,8 @@ func Render(in Input) (*Rendered, error) {
 	if p := set("NGINX_HTTPS_PORT", "443"); p != "443" {
 		s.HTTPSPortSuffix = ":" + p
 	}
-	s.Certificate, s.Key = CertPath, KeyPath
+	s.Dir = GenerationDir(in.Generation)
+	s.Certificate, s.Key = s.Dir+"/tls/site.crt", s.Dir+"/tls/site.key"
 	if set("OSGS_TLS", "selfsigned") == "letsencrypt" {
 		s.Certificate = letsEncryptDir + "/" + s.Domain + "/fullchain.pem"
 		s.Key = letsEncryptDir + "/" + s.Domain + "/privkey.pem"

@@ -19,7 +19,7 @@ func realInput(t *testing.T, enabled ...string) Input {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return Input{Root: root, Catalog: cat, Enabled: enabled, Settings: map[string]string{"OSGS_DOMAIN": "maps.example.org"}}
+	return Input{Root: root, Catalog: cat, Enabled: enabled, Settings: map[string]string{"OSGS_DOMAIN": "maps.example.org"}, Generation: "g1"}
 }
 
 func TestRenderOnlyEnabledServices(t *testing.T) {
@@ -35,7 +35,7 @@ func TestRenderOnlyEnabledServices(t *testing.T) {
 		{name: "hugo serves /", enabled: []string{"nginx", "hugo"},
 			has: []string{"location / {", "http://hugo:8080"}, services: []string{"hugo"}},
 		{name: "mapproxy demo protected", enabled: []string{"mapproxy"},
-			has:      []string{"location /mapproxy/ {", "location /mapproxy/demo/ {\n      auth_basic", "auth_basic_user_file /etc/osgs/htpasswd"},
+			has:      []string{"location /mapproxy/ {", "location /mapproxy/demo/ {\n      auth_basic", "auth_basic_user_file /etc/osgs/gen/g1/htpasswd"},
 			services: []string{"mapproxy"}, landing: true},
 		{name: "qgis fastcgi", enabled: []string{"qgis-server"},
 			has:      []string{"fastcgi_pass $osgs_qgis", "/io/data/$osgs_project/$osgs_project.qgz"},
@@ -63,10 +63,10 @@ func TestRenderOnlyEnabledServices(t *testing.T) {
 			if !slices.Equal(r.Services, tc.services) {
 				t.Errorf("services %v, want %v", r.Services, tc.services)
 			}
-			if got := strings.Contains(conf, "/etc/osgs/html"); got != tc.landing {
+			if got := strings.Contains(conf, "root /etc/osgs/gen/g1/html;"); got != tc.landing {
 				t.Errorf("landing page %v, want %v", got, tc.landing)
 			}
-			if !strings.Contains(conf, "server_name maps.example.org localhost;") || !strings.Contains(conf, "ssl_certificate     "+CertPath+";") {
+			if !strings.Contains(conf, "server_name maps.example.org localhost;") || !strings.Contains(conf, "ssl_certificate     /etc/osgs/gen/g1/tls/site.crt;") {
 				t.Error("server block")
 			}
 		})
