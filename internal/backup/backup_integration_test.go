@@ -310,14 +310,54 @@ func TestOSGSPlainSQLRestore(t *testing.T) {
 	if got := f.digest(t); got != want {
 		t.Fatalf("after OSGS restore:\n got %s\nwant %s", got, want)
 	}
-	// A broken script stops at the first error.
-	os.WriteFile(file, []byte("CREATE TABLE a (x int);\nSELECT no_such_function();\nCREATE TABLE b (x int);\n"), 0o600)
+	// A broken but complete script stops at the first error, and leaves
+	// nothing: neither the target nor the database it was loaded into.
+	os.WriteFile(file, []byte("CREATE TABLE a (x int);\nSELECT no_such_function();\nCREATE TABLE b (x int);\n--\n-- PostgreSQL database dump complete\n--\n"), 0o600)
 	src, _ = backup.Resolve(f.root, file)
 	if err := backup.RestorePostGIS(f.ctx, f.e, backup.RestorePostGISOptions{Source: src, Database: "scratch", Yes: true}); err == nil {
 		t.Fatal("a failing script was accepted")
 	}
-	if n := f.psql(t, "scratch", "SELECT count(*) FROM pg_tables WHERE tablename = 'b'"); n != "0" {
-		t.Fatal("psql went on after an error")
+	if n := f.psql(t, "postgres", "SELECT count(*) FROM pg_database WHERE datname = 'scratch' OR datname LIKE '%_osgs_new_%'"); n != "0" {
+		t.Fatalf("a failed restore left %s database(s) behind", n)
+	}
+}
+
+// TestCutShortPlainDumpChangesNothing is the case a user hit: a table of
+// 200,001 rows dumped with pg_dump --clean, the file cut in half, then
+// postgis:restore FILE -yes printed "restored" and left 101,363 rows.
+func TestCutShortPlainDumpChangesNothing(t *testing.T) {
+	f := setup(t)
+	f.psql(t, "gis", "CREATE TABLE big AS SELECT i, md5(i::text) AS label, ST_SetSRID(ST_MakePoint(i % 360 - 180, i % 170 - 85), 4326) AS geom FROM generate_series(1, 200001) i")
+	want := f.digest(t)
+	sql, err := f.e.Output(f.ctx, postgis.Service, postgis.OSUser, "pg_dump", "-h", postgis.Socket, "-U", postgis.Load(f.e).User, "--clean", "gis")
+	if err != nil {
+		t.Fatal(err)
+	}
+	file := filepath.Join(t.TempDir(), "osgisstack-gis-database.sql")
+	os.WriteFile(file, sql[:len(sql)/2], 0o600)
+	src, err := backup.Resolve(f.root, file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = backup.RestorePostGIS(f.ctx, f.e, backup.RestorePostGISOptions{Source: src, Database: "gis", Yes: true})
+	var inc *backup.IncompleteDumpError
+	if !errors.As(err, &inc) {
+		t.Fatalf("a cut-short dump: %v, want it refused as incomplete", err)
+	}
+	if n := f.psql(t, "gis", "SELECT count(*) FROM big"); n != "200001" || f.digest(t) != want {
+		t.Fatalf("the database changed: %s rows", n)
+	}
+	// The whole file restores, swapped in while a client is connected.
+	os.WriteFile(file, sql, 0o600)
+	f.psql(t, "gis", "DELETE FROM big WHERE i > 100")
+	if err := backup.RestorePostGIS(f.ctx, f.e, backup.RestorePostGISOptions{Source: src, Database: "gis", Yes: true}); err != nil {
+		t.Fatal(err)
+	}
+	if n := f.psql(t, "gis", "SELECT count(*) FROM big"); n != "200001" || f.digest(t) != want {
+		t.Fatalf("after the full restore: %s rows", n)
+	}
+	if n := f.psql(t, "postgres", "SELECT count(*) FROM pg_database WHERE datname LIKE '%_osgs_%'"); n != "0" {
+		t.Fatalf("%s temporary databases left", n)
 	}
 }
 

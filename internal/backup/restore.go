@@ -139,6 +139,9 @@ func restoreFile(ctx context.Context, e *engine.Engine, o RestorePostGISOptions)
 			return err
 		}
 	case strings.HasSuffix(name, ".sql"):
+		if err := checkComplete(path, osgsAllDatabases.MatchString(name)); err != nil {
+			return err
+		}
 	default:
 		return fmt.Errorf("%s: not a backup file (want a .dump.zst from osgs, or an OSGS .sql dump)", path)
 	}
@@ -165,26 +168,12 @@ func restoreFile(ctx context.Context, e *engine.Engine, o RestorePostGISOptions)
 		return restoreSQL(ctx, e, id, path, "postgres")
 	default:
 		// The original's dumps come from `pg_dump --clean` into an existing
-		// database; here the target is made afresh, so every object is new.
-		if err := recreateDatabase(ctx, e, id, db); err != nil {
-			return err
-		}
-		return restoreSQL(ctx, e, id, path, db)
+		// database; here the replacement is loaded afresh, in one
+		// transaction, and swapped in only once it loaded.
+		return replaceDatabase(ctx, e, id, db, func(tmp string) error {
+			return restoreSQL(ctx, e, id, path, tmp, "-1")
+		})
 	}
-}
-
-// recreateDatabase drops db (closing its connections) and creates it empty.
-func recreateDatabase(ctx context.Context, e *engine.Engine, id, db string) error {
-	for _, q := range []string{
-		"SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE datname = " + sqlLiteral(db),
-		"DROP DATABASE IF EXISTS " + sqlIdent(db),
-		"CREATE DATABASE " + sqlIdent(db),
-	} {
-		if _, err := queryIn(ctx, e, id, "postgres", q); err != nil {
-			return fmt.Errorf("recreate database %s: %w", db, err)
-		}
-	}
-	return nil
 }
 
 var (
@@ -232,17 +221,22 @@ func checkZstd(path string) error {
 	return nil
 }
 
-// restoreSQL runs a plain SQL file through psql with ON_ERROR_STOP.
-func restoreSQL(ctx context.Context, e *engine.Engine, id, path, db string) error {
-	f, err := os.Open(path)
+// restoreSQL runs a plain SQL file through psql with ON_ERROR_STOP (and
+// extra psql flags, such as -1 for one transaction). The stream must end
+// with pg_dump's completion marker, or psql's input fails: a file cut short
+// while it is read is refused too.
+func restoreSQL(ctx context.Context, e *engine.Engine, id, path, db string, flags ...string) error {
+	file, err := os.Open(path)
 	if err != nil {
 		return err
 	}
-	defer f.Close()
+	defer file.Close()
+	all := osgsAllDatabases.MatchString(filepath.Base(path))
+	f := &completeReader{r: file, marker: completionMarker(all)}
 	s := postgis.Load(e)
 	pr, pw := io.Pipe()
 	go func() {
-		if !osgsAllDatabases.MatchString(filepath.Base(path)) {
+		if !all {
 			pw.CloseWithError(osgsSQLFilter(f, pw))
 			return
 		}
@@ -254,11 +248,11 @@ func restoreSQL(ctx context.Context, e *engine.Engine, id, path, db string) erro
 		mr.Close()
 	}()
 	defer pr.Close()
-	argv := postgis.PsqlArgs(s, db, "-v", "ON_ERROR_STOP=1", "-q", "-f", "-")
+	argv := postgis.PsqlArgs(s, db, append([]string{"-v", "ON_ERROR_STOP=1", "-q"}, append(flags, "-f", "-")...)...)
 	if err := e.Exec(ctx, id, argv, engine.ExecOptions{User: postgis.OSUser, Stdin: pr, Stderr: io.Discard}); err != nil {
-		return fmt.Errorf("restore %s into %s: %w", filepath.Base(path), db, err)
+		return fmt.Errorf("restore %s: %w", filepath.Base(path), err)
 	}
-	fmt.Fprintf(e.Err, "osgs: restored %s into %s\n", filepath.Base(path), db)
+	fmt.Fprintf(e.Err, "osgs: loaded %s\n", filepath.Base(path))
 	return nil
 }
 
@@ -323,16 +317,6 @@ func isSuperuserLine(line, superuser, quoted string) bool {
 	return false
 }
 
-// ensureDatabase creates db when it does not exist.
-func ensureDatabase(ctx context.Context, e *engine.Engine, id, db string) error {
-	out, err := queryIn(ctx, e, id, "postgres", fmt.Sprintf("SELECT count(*) FROM pg_database WHERE datname = %s", sqlLiteral(db)))
-	if err != nil || out == "1" {
-		return err
-	}
-	_, err = queryIn(ctx, e, id, "postgres", "CREATE DATABASE "+sqlIdent(db))
-	return err
-}
-
 // queryIn runs one statement with psql in container id and returns its
 // unaligned output.
 func queryIn(ctx context.Context, e *engine.Engine, id, db, sql string) (string, error) {
@@ -344,26 +328,26 @@ func queryIn(ctx context.Context, e *engine.Engine, id, db, sql string) (string,
 	return strings.TrimSpace(out.String()), nil
 }
 
-// restoreDump streams a .dump.zst into pg_restore --clean --if-exists --exit-on-error.
+// restoreDump streams a .dump.zst into pg_restore --single-transaction
+// --exit-on-error, into a new database that replaces db only once it loaded.
 func restoreDump(ctx context.Context, e *engine.Engine, id, path, db string) error {
-	if err := ensureDatabase(ctx, e, id, db); err != nil {
-		return err
-	}
-	r, err := openDecompressed(path)
-	if err != nil {
-		return err
-	}
-	defer r.Close()
-	s := postgis.Load(e)
 	d, err := newDumper(ctx, e, id)
 	if err != nil {
 		return err
 	}
-	argv := []string{"pg_restore", "-h", postgis.Socket, "-U", s.User, "-d", db, "--clean", "--if-exists", "--exit-on-error", "--no-password"}
-	if err := d.feed(ctx, argv, ctxReader{ctx, zstdErrs{r}}); err != nil {
-		return fmt.Errorf("restore database %s: %w", db, err)
-	}
-	return nil
+	s := postgis.Load(e)
+	return replaceDatabase(ctx, e, id, db, func(tmp string) error {
+		r, err := openDecompressed(path)
+		if err != nil {
+			return err
+		}
+		defer r.Close()
+		argv := []string{"pg_restore", "-h", postgis.Socket, "-U", s.User, "-d", tmp, "--single-transaction", "--exit-on-error", "--no-password"}
+		if err := d.feed(ctx, argv, ctxReader{ctx, zstdErrs{r}}); err != nil {
+			return fmt.Errorf("restore database %s: %w", db, err)
+		}
+		return nil
+	})
 }
 
 // zstdErrs names decoding errors as corruption.

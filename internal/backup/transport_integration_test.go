@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"testing/iotest"
 	"time"
 
 	"github.com/docker/compose/v5/pkg/api"
@@ -68,6 +69,14 @@ func TestFIFOTransport(t *testing.T) {
 			}
 		}
 	}()
+
+	// An exec whose input fails halfway must fail, though the command
+	// itself sees only EOF and exits 0: a COPY would end there too.
+	failing := io.MultiReader(strings.NewReader("1\tpartial\n"), iotest.ErrReader(errors.New("disk read error")))
+	err = e.Exec(ctx, id, []string{"cat"}, engine.ExecOptions{Stdin: failing, Stdout: io.Discard})
+	if err == nil || !strings.Contains(err.Error(), "disk read error") {
+		t.Fatalf("exec with failing input: %v, want the read error", err)
+	}
 
 	r, err := d.stream(ctx, []string{"pg_dumpall", "-h", postgis.Socket, "-U", postgis.Load(e).User, "--globals-only"})
 	if err != nil {

@@ -94,11 +94,36 @@ func (e *Engine) Exec(ctx context.Context, id string, cmd []string, o ExecOption
 	stop := context.AfterFunc(ctx, func() { att.Close() })
 	defer stop()
 
+	// The stdin copy runs beside the output. Its read error must reach the
+	// caller: the command sees only EOF, which also ends a COPY, so a
+	// restore whose input failed halfway would otherwise report success.
+	// (Write errors after the command stopped reading are normal; its exit
+	// code speaks for them.)
+	in := &readErrs{r: o.Stdin}
+	stdinDone := make(chan struct{})
 	if o.Stdin != nil {
 		go func() {
-			_, _ = io.Copy(att.Conn, o.Stdin)
-			_ = att.CloseWrite()
+			defer close(stdinDone)
+			if _, err := io.Copy(att.Conn, in); err == nil {
+				_ = att.CloseWrite()
+			} else if in.err != nil {
+				// Cut the command off rather than giving it a clean EOF.
+				att.Close()
+			}
 		}()
+	} else {
+		close(stdinDone)
+	}
+	// waitStdin ends the copy (a write to a closed stream fails) and waits
+	// for it, so nothing still reads from o.Stdin when Exec returns.
+	waitStdin := func() error {
+		att.Close()
+		select {
+		case <-stdinDone:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+		return in.err
 	}
 	stdout, stderr := o.Stdout, o.Stderr
 	if stdout == nil {
@@ -112,8 +137,12 @@ func (e *Engine) Exec(ctx context.Context, id string, cmd []string, o ExecOption
 		if ctx.Err() != nil {
 			return ctx.Err()
 		}
+		if inErr := waitStdin(); inErr != nil {
+			return fmt.Errorf("exec %s: input: %w", cmd[0], inErr)
+		}
 		return fmt.Errorf("exec %s: read output: %w", cmd[0], err)
 	}
+	inErr := waitStdin()
 	insp, err := e.docker.ExecInspect(ctx, created.ID, client.ExecInspectOptions{})
 	if err != nil {
 		return fmt.Errorf("exec %s: %w", cmd[0], err)
@@ -122,9 +151,30 @@ func (e *Engine) Exec(ctx context.Context, id string, cmd []string, o ExecOption
 		return fmt.Errorf("exec %s: output ended while the command still runs", cmd[0])
 	}
 	if insp.ExitCode != 0 {
-		return &ExitError{Cmd: cmd[0], Code: insp.ExitCode, Stderr: errBuf.String()}
+		x := &ExitError{Cmd: cmd[0], Code: insp.ExitCode, Stderr: errBuf.String()}
+		if inErr != nil {
+			return fmt.Errorf("exec %s: input: %w (%w)", cmd[0], inErr, x)
+		}
+		return x
+	}
+	if inErr != nil {
+		return fmt.Errorf("exec %s: input: %w", cmd[0], inErr)
 	}
 	return nil
+}
+
+// readErrs remembers the first error reading r, other than EOF.
+type readErrs struct {
+	r   io.Reader
+	err error
+}
+
+func (r *readErrs) Read(p []byte) (int, error) {
+	n, err := r.r.Read(p)
+	if err != nil && err != io.EOF && r.err == nil {
+		r.err = err
+	}
+	return n, err
 }
 
 // tailBuffer keeps the last 4 KiB written to it, for error messages.
