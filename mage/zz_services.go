@@ -45,7 +45,7 @@ func (Certbot) Restore(ctx context.Context, set string, yes *bool) error {
 	return restoreService(ctx, "certbot", set, yes)
 }
 
-// FileBrowser manages file-browser: File Browser at /files/ over the QGIS projects, fonts, SVGs and the Hugo site, behind basic auth (pinned upstream image).
+// FileBrowser manages file-browser: File Browser at /files/ over the QGIS projects, fonts, SVGs and the Hugo site; nginx's basic-auth users sign in through proxy authentication (pinned upstream image).
 type FileBrowser mg.Namespace
 
 // Up enables and starts file-browser (building its image if missing), waits until it is healthy and says how to reach it.
@@ -193,43 +193,6 @@ func (Jupyter) Restore(ctx context.Context, set string, yes *bool) error {
 	return restoreService(ctx, "jupyter", set, yes)
 }
 
-// Lizmap manages lizmap: Lizmap Web Client at /lizmap/ over the QGIS projects (pinned upstream image, PHP-FPM).
-type Lizmap mg.Namespace
-
-// Up enables and starts lizmap (building its image if missing), waits until it is healthy and says how to reach it.
-func (Lizmap) Up(ctx context.Context) error { return up(ctx, "lizmap") }
-
-// Down stops lizmap gracefully (stop signal, then its grace period); its container and volumes are kept.
-func (Lizmap) Down(ctx context.Context) error { return stop(ctx, "lizmap") }
-
-// Restart restarts lizmap gracefully.
-func (Lizmap) Restart(ctx context.Context) error { return restart(ctx, "lizmap") }
-
-// Status shows whether lizmap is enabled, its state, health and ports.
-func (Lizmap) Status(ctx context.Context) error { return status(ctx, "lizmap") }
-
-// Logs prints the logs of lizmap; -follow keeps streaming, -tail=N limits the lines.
-func (Lizmap) Logs(ctx context.Context, follow *bool, tail *string) error {
-	return logs(ctx, follow, tail, "lizmap")
-}
-
-// Shell opens a shell in the running lizmap container (a real TTY when one is attached).
-func (Lizmap) Shell(ctx context.Context) error { return shell(ctx, "lizmap") }
-
-// Enable records lizmap as enabled, so that stack:up starts it.
-func (Lizmap) Enable(ctx context.Context) error { return enable(ctx, "lizmap") }
-
-// Disable stops lizmap if it runs and records it as disabled.
-func (Lizmap) Disable(ctx context.Context) error { return disable(ctx, "lizmap") }
-
-// Backup saves the volumes of lizmap as compressed tar streams in a new backup set.
-func (Lizmap) Backup(ctx context.Context) error { return backupService(ctx, "lizmap") }
-
-// Restore replaces the volumes of lizmap from a backup set (stopping and restarting it); it needs -yes.
-func (Lizmap) Restore(ctx context.Context, set string, yes *bool) error {
-	return restoreService(ctx, "lizmap", set, yes)
-}
-
 // Mapproxy manages mapproxy: MapProxy at /mapproxy/ (WMS, WMTS, TMS) caching one WMS source; the demo is behind basic auth.
 type Mapproxy mg.Namespace
 
@@ -259,7 +222,7 @@ func (Mapproxy) Enable(ctx context.Context) error { return enable(ctx, "mapproxy
 // Disable stops mapproxy if it runs and records it as disabled.
 func (Mapproxy) Disable(ctx context.Context) error { return disable(ctx, "mapproxy") }
 
-// Metabase manages metabase: Metabase dashboards at /metabase/ (pinned upstream image).
+// Metabase manages metabase: Metabase dashboards at /metabase/, behind basic auth (pinned upstream image).
 type Metabase mg.Namespace
 
 // Up enables and starts metabase (building its image if missing), waits until it is healthy and says how to reach it.
@@ -362,7 +325,7 @@ func (Nginx) Enable(ctx context.Context) error { return enable(ctx, "nginx") }
 // Disable stops nginx if it runs and records it as disabled.
 func (Nginx) Disable(ctx context.Context) error { return disable(ctx, "nginx") }
 
-// NodeRed manages node-red: Node-RED at /node-red/ (editor, /ui/ dashboard, /worldmap/), behind basic auth (pinned upstream image).
+// NodeRed manages node-red: Node-RED flow editor at /node-red/, behind basic auth (pinned upstream image).
 type NodeRed mg.Namespace
 
 // Up enables and starts node-red (building its image if missing), waits until it is healthy and says how to reach it.

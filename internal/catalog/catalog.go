@@ -36,6 +36,10 @@ type Volume struct {
 	Name   string `yaml:"name"`   // compose volume name (the project prefix is added by compose)
 	Path   string `yaml:"path"`   // mount point inside the service's container
 	Backup bool   `yaml:"backup"` // saved by <service>:backup as a tar stream
+	// Owner ("uid:gid") is set on the volume's root before the service
+	// starts, for images that run as a user but mount a volume that would
+	// otherwise be created root-owned.
+	Owner string `yaml:"owner"`
 }
 
 // Location is one path the nginx front door serves for a service.
@@ -102,7 +106,10 @@ type fragment struct {
 	} `yaml:"services"`
 }
 
-var nameRE = regexp.MustCompile(`^[a-z][a-z0-9-]*$`)
+var (
+	nameRE  = regexp.MustCompile(`^[a-z][a-z0-9-]*$`)
+	ownerRE = regexp.MustCompile(`^[0-9]+:[0-9]+$`)
+)
 
 // Catalog is the ordered set of known services.
 type Catalog struct {
@@ -202,6 +209,11 @@ func parse(name, rel string, data []byte) (Service, error) {
 		}
 		if l.Port <= 0 || l.Port > 65535 {
 			return Service{}, fmt.Errorf("%s: web path %q needs its port (1-65535)", rel, l.Path)
+		}
+	}
+	for _, v := range s.Volumes {
+		if v.Owner != "" && !ownerRE.MatchString(v.Owner) {
+			return Service{}, fmt.Errorf("%s: volume %s: owner %q must be uid:gid in digits", rel, v.Name, v.Owner)
 		}
 	}
 	for _, st := range s.Settings {

@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"net/url"
 	"os"
 	"strings"
 	"text/template"
@@ -48,6 +49,11 @@ var templateFuncs = template.FuncMap{
 		}
 		return out
 	},
+	// userinfo percent-encodes a user and password for a URI's user
+	// information (user:password@host), so any character is safe in it.
+	"userinfo": func(user, password string) string { return url.UserPassword(user, password).String() },
+	// pathescape percent-encodes a URI path segment, such as a database name.
+	"pathescape": url.PathEscape,
 	// yaml quotes a value as a YAML (and JSON) string.
 	"yaml": func(s string) string { b, _ := json.Marshal(s); return string(b) },
 }

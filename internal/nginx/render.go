@@ -164,7 +164,8 @@ func renderFile(path string, data any) (string, error) {
 	if err != nil {
 		return "", fmt.Errorf("nginx template: %w", err)
 	}
-	t, err := ttemplate.New(filepath.Base(path)).Option("missingkey=error").Parse(string(text))
+	funcs := ttemplate.FuncMap{"hasSuffix": strings.HasSuffix, "trimSuffix": strings.TrimSuffix}
+	t, err := ttemplate.New(filepath.Base(path)).Funcs(funcs).Option("missingkey=error").Parse(string(text))
 	if err != nil {
 		return "", fmt.Errorf("nginx template %s: %w", path, err)
 	}
