@@ -151,7 +151,7 @@ func TestWholeCatalogNginxConfig(t *testing.T) {
 			}
 		}
 	}
-	for _, want := range []string{"fastcgi_pass $osgs_qgis", "fastcgi_pass $osgs_lizmap", "auth_basic_user_file"} {
+	for _, want := range []string{"fastcgi_pass $osgs_qgis", "auth_basic_user_file"} {
 		if !strings.Contains(string(conf), want) {
 			t.Errorf("configuration lacks %q", want)
 		}
@@ -160,6 +160,15 @@ func TestWholeCatalogNginxConfig(t *testing.T) {
 	if err := e.Exec(ctx, id, []string{"nginx", "-t", "-q", "-c", nginx.ConfPath}, engine.ExecOptions{}); err != nil {
 		t.Fatal(err)
 	}
+	t.Run("identity header", func(t *testing.T) { testIdentityHeader(ctx, t, c, e, id) })
+	t.Run("trailing-slash redirects", func(t *testing.T) {
+		// swagger-ui serves only below BASE_URL=/swagger: /swagger must
+		// redirect to /swagger/, relative, so a non-443 port survives.
+		code, loc := curlIn(ctx, t, e, id, "https://127.0.0.1/swagger?x=1")
+		if code != "301" || loc != "https://127.0.0.1/swagger/?x=1" {
+			t.Fatalf("/swagger answered %s %q, want 301 to /swagger/?x=1", code, loc)
+		}
+	})
 }
 
 // TestTemplateChangeRecreates: a config rendered from a .tmpl follows .env,

@@ -1,0 +1,340 @@
+package services_test
+
+import (
+	"context"
+	"net/url"
+	"os"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/moby/moby/api/types/container"
+	"github.com/moby/moby/api/types/network"
+	"github.com/moby/moby/client"
+
+	"github.com/osgs/osgs/internal/engine"
+	"github.com/osgs/osgs/internal/nginx"
+	"github.com/osgs/osgs/internal/testenv"
+)
+
+// TestUpstreamServicesModel renders the compose model of the services that
+// run pinned upstream images (which cannot be pulled here) and checks each
+// fact of the image that osgs's configuration depends on. Each case names
+// the upstream file the fact comes from.
+func TestUpstreamServicesModel(t *testing.T) {
+	testenv.RequireDocker(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	c := testenv.NewCheckout(t, nil)
+	e := c.Engine(t)
+	// A password with every character that breaks a URI's user information.
+	const awkward = "p@ss:w/rd#?%&+ é"
+	enableAll(t, e, c, map[string]string{
+		"OSGS_DOMAIN": "maps.example.org", "NGINX_HTTPS_PORT": "8443", "TZ": "Europe/Berlin",
+		"GEOSERVER_MEMORY": "1G", "POSTGREST_AUTHENTICATOR_PASSWORD": awkward,
+	})
+	if err := e.Ready(ctx); err != nil {
+		t.Fatal(err)
+	}
+	p, err := e.Project(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	env := func(svc, key string) string {
+		t.Helper()
+		v := p.Services[svc].Environment[key]
+		if v == nil {
+			return ""
+		}
+		return *v
+	}
+
+	t.Run("lizmap is not in the catalog", func(t *testing.T) {
+		// 3liz/lizmap-web-client 3.8 needs QGIS Server >= 3.28 with the
+		// lizmap_server plugin (lizmap/app/system/mainconfig.ini.php,
+		// qgisServerMinimumVersionRequired); Debian bookworm has 3.22.
+		if _, err := e.Catalog.Get("lizmap"); err == nil {
+			t.Fatal("lizmap is still in the catalog")
+		}
+	})
+
+	t.Run("file-browser", func(t *testing.T) {
+		fb := p.Services["file-browser"]
+		// filebrowser v2.31.2 Dockerfile: the image runs as root; the
+		// volumes it shares belong to uid 1000 (QGIS Server, Hugo).
+		if fb.User != "1000:1000" {
+			t.Errorf("user %q, want 1000:1000", fb.User)
+		}
+		// healthcheck.sh probes FB_PORT or /.filebrowser.json's port (80) at
+		// /health; osgs listens on 8080 under /files.
+		if fb.HealthCheck == nil || !strings.Contains(strings.Join(fb.HealthCheck.Test, " "), "127.0.0.1:8080/files/health") {
+			t.Errorf("healthcheck %v does not probe 8080 under /files", fb.HealthCheck)
+		}
+		if env("file-browser", "FB_PORT") != "8080" {
+			t.Error("FB_PORT is not 8080")
+		}
+		// cmd/root.go: --noauth applies only when the database is created,
+		// and made every user the admin. Proxy auth is set on every start.
+		all := strings.Join(append(append([]string{}, fb.Entrypoint...), fb.Command...), " ")
+		if strings.Contains(all, "noauth") {
+			t.Errorf("command still uses --noauth: %s", all)
+		}
+		start := ""
+		for _, cfg := range fb.Configs {
+			if cfg.Target == "/osgs/start.sh" {
+				start = p.Configs[cfg.Source].Content
+				if start == "" {
+					start = readFile(t, p.Configs[cfg.Source].File)
+				}
+			}
+		}
+		for _, want := range []string{"--auth.method=proxy", "--auth.header=X-Osgs-User", "config set", "exec /filebrowser"} {
+			if !strings.Contains(start, want) {
+				t.Errorf("start script lacks %q", want)
+			}
+		}
+		if strings.Join(fb.Entrypoint, " ") != "/bin/sh /osgs/start.sh" {
+			t.Errorf("entrypoint %v", fb.Entrypoint)
+		}
+		cs, _ := e.Catalog.Get("file-browser")
+		if len(cs.Web) != 1 || !cs.Web[0].Protected {
+			t.Errorf("/files/ must be behind basic auth: %+v", cs.Web)
+		}
+		for _, v := range cs.Volumes {
+			if v.Owner != "1000:1000" {
+				t.Errorf("volume %s has owner %q, want 1000:1000", v.Name, v.Owner)
+			}
+		}
+	})
+
+	t.Run("metabase", func(t *testing.T) {
+		// src/metabase/api/session.clj: /api/session/properties serves the
+		// setup token until setup is done; the first visitor is admin.
+		cs, _ := e.Catalog.Get("metabase")
+		for _, l := range cs.Web {
+			if !l.Protected {
+				t.Errorf("%s is public during Metabase's setup window", l.Path)
+			}
+		}
+		if got := env("metabase", "MB_SITE_URL"); got != "https://maps.example.org:8443/metabase/" {
+			t.Errorf("MB_SITE_URL %q drops the https port", got)
+		}
+	})
+
+	t.Run("node-red", func(t *testing.T) {
+		// node-red-docker 4.0.5 package.json: no node-red-dashboard, no
+		// node-red-contrib-web-worldmap.
+		cs, _ := e.Catalog.Get("node-red")
+		for _, l := range cs.Web {
+			if l.Path == "/ui/" || l.Path == "/worldmap/" {
+				t.Errorf("%s is routed but the image has no such node", l.Path)
+			}
+		}
+		if strings.Contains(cs.Description, "/ui/") || strings.Contains(cs.Description, "worldmap") {
+			t.Errorf("description still promises them: %s", cs.Description)
+		}
+	})
+
+	t.Run("geoserver", func(t *testing.T) {
+		// kartoza/docker-geoserver scripts/env-data.sh: INITIAL_MEMORY
+		// defaults to 2G; scripts/start.sh: -Duser.timezone=${TIMEZONE}.
+		if a, b := env("geoserver", "INITIAL_MEMORY"), env("geoserver", "MAXIMUM_MEMORY"); a != "1G" || b != "1G" {
+			t.Errorf("INITIAL_MEMORY %q, MAXIMUM_MEMORY %q, want both 1G", a, b)
+		}
+		if got := env("geoserver", "TIMEZONE"); got != "Europe/Berlin" {
+			t.Errorf("TIMEZONE %q", got)
+		}
+		if env("geoserver", "GEOSERVER_ADMIN_PASSWORD") != "" || env("geoserver", "GEOSERVER_ADMIN_PASSWORD_FILE") == "" {
+			t.Error("the admin password must come from a secret file")
+		}
+	})
+
+	t.Run("postgrest", func(t *testing.T) {
+		// PostgREST v12.2.3 docs (openapi-server-proxy-uri): the address
+		// Swagger's "try it out" calls.
+		if got := env("postgrest", "PGRST_OPENAPI_SERVER_PROXY_URI"); got != "https://maps.example.org:8443/api/" {
+			t.Errorf("PGRST_OPENAPI_SERVER_PROXY_URI %q", got)
+		}
+		// db-uri is a libpq connection URI: the password is percent-encoded.
+		// A rendered secret travels in the model's environment (see
+		// engine.resolveFiles), never in .env or a container's environment.
+		uri := strings.TrimSpace(p.Environment[p.Secrets["postgrest_db_uri"].Environment])
+		u, err := url.Parse(uri)
+		if err != nil {
+			t.Fatalf("db-uri does not parse: %v", err)
+		}
+		if pw, _ := u.User.Password(); pw != awkward || u.Host != "postgis:5432" {
+			t.Errorf("db-uri carries password %q to host %q", pw, u.Host)
+		}
+		cfg, err := pgconn.ParseConfig(uri)
+		if err != nil || cfg.Password != awkward || cfg.User != "authenticator" || cfg.Database != "gis" {
+			t.Errorf("libpq-style parse: %v %q %q %q", err, cfg.User, cfg.Password, cfg.Database)
+		}
+	})
+
+	t.Run("no service gets a default credential", func(t *testing.T) {
+		secretKey := regexp.MustCompile(`(?i)(PASSWORD|PASSWD|SECRET|TOKEN)`)
+		for name, svc := range p.Services {
+			for k, v := range svc.Environment {
+				if v == nil || !secretKey.MatchString(k) {
+					continue
+				}
+				val := *v
+				if strings.HasPrefix(val, "@/run/secrets/") || strings.HasPrefix(val, "/run/secrets/") || strings.HasSuffix(k, "_SOURCE") {
+					continue
+				}
+				t.Errorf("%s: %s is set in the environment (%d characters), not from a secret", name, k, len(val))
+			}
+		}
+		for _, s := range e.Catalog.Services {
+			for _, st := range s.Settings {
+				if !st.Secret {
+					continue
+				}
+				if st.Default != "" {
+					t.Errorf("%s: secret %s has a default", s.Name, st.Key)
+				}
+				if v := e.Env.Value(st.Key); st.Key != "POSTGREST_AUTHENTICATOR_PASSWORD" && len(v) < 20 {
+					t.Errorf("%s: secret %s is not a generated secret (%d characters)", s.Name, st.Key, len(v))
+				}
+			}
+		}
+	})
+}
+
+// testIdentityHeader: nginx passes the user it authenticated in
+// X-Osgs-User on protected paths (File Browser's proxy authentication) and
+// strips the header elsewhere; a client's own X-Osgs-User never reaches a
+// service. The services are stood in for by a real nginx that echoes the
+// header, on the project network under their names.
+func testIdentityHeader(ctx context.Context, t *testing.T, c *testenv.Checkout, e *engine.Engine, nginxID string) {
+	insp, err := e.Docker().ContainerInspect(ctx, nginxID, client.ContainerInspectOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	const conf = `pid /tmp/echo.pid; error_log /dev/stderr;
+events {}
+http { access_log off; client_body_temp_path /tmp; proxy_temp_path /tmp; fastcgi_temp_path /tmp; uwsgi_temp_path /tmp; scgi_temp_path /tmp;
+  server { listen 8080; listen 3000; default_type text/plain; location / { return 200 "user=[$http_x_osgs_user]"; } } }
+`
+	var netName string
+	for n := range insp.Container.NetworkSettings.Networks {
+		netName = n
+	}
+	res, err := e.Docker().ContainerCreate(ctx, client.ContainerCreateOptions{
+		Config: &container.Config{
+			Image: insp.Container.Image, User: "root", Env: []string{"ECHO_CONF=" + conf},
+			Entrypoint: []string{"sh", "-c", `printf '%s' "$ECHO_CONF" > /tmp/echo.conf && exec nginx -c /tmp/echo.conf -g 'daemon off;'`},
+		},
+		HostConfig: &container.HostConfig{},
+		NetworkingConfig: &network.NetworkingConfig{EndpointsConfig: map[string]*network.EndpointSettings{
+			netName: {Aliases: []string{"file-browser", "postgrest"}},
+		}},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer e.Docker().ContainerRemove(context.WithoutCancel(ctx), res.ID, client.ContainerRemoveOptions{Force: true, RemoveVolumes: true})
+	if _, err := e.Docker().ContainerStart(ctx, res.ID, client.ContainerStartOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if err := nginx.AddUser(ctx, e, "ana", strings.NewReader("a long password\n")); err != nil {
+		t.Fatal(err)
+	}
+	get := func(path string, args ...string) string {
+		t.Helper()
+		var out strings.Builder
+		argv := append([]string{"curl", "-sk", "--max-time", "5", "-H", "X-Osgs-User: admin"}, args...)
+		deadline := time.Now().Add(30 * time.Second)
+		for {
+			out.Reset()
+			err := e.Exec(ctx, nginxID, append(argv, "https://127.0.0.1"+path), engine.ExecOptions{Stdout: &out})
+			if err == nil && strings.HasPrefix(out.String(), "user=") || time.Now().After(deadline) {
+				return out.String()
+			}
+			time.Sleep(300 * time.Millisecond) // the echo server is starting
+		}
+	}
+	if got := get("/files/", "-u", "ana:a long password"); got != "user=[ana]" {
+		t.Errorf("File Browser got %q, want the authenticated user, not the client's header", got)
+	}
+	if got := get("/api/"); got != "user=[]" {
+		t.Errorf("an unprotected service got %q, want no identity header", got)
+	}
+	var code strings.Builder
+	e.Exec(ctx, nginxID, []string{"curl", "-sk", "-o", "/dev/null", "-w", "%{http_code}", "-H", "X-Osgs-User: admin", "https://127.0.0.1/files/"}, engine.ExecOptions{Stdout: &code})
+	if code.String() != "401" {
+		t.Errorf("/files/ without basic auth answered %s, want 401", code.String())
+	}
+}
+
+// curlIn fetches url from inside container id without following
+// redirects, and returns the status and the Location.
+func curlIn(ctx context.Context, t *testing.T, e *engine.Engine, id, url string) (code, location string) {
+	t.Helper()
+	var out strings.Builder
+	if err := e.Exec(ctx, id, []string{"curl", "-sk", "-o", "/dev/null", "-w", "%{http_code} %{redirect_url}", url}, engine.ExecOptions{Stdout: &out}); err != nil {
+		t.Fatal(err)
+	}
+	code, location, _ = strings.Cut(out.String(), " ")
+	return code, location
+}
+
+func readFile(t *testing.T, path string) string {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
+}
+
+// ownedFragment is a service that runs as a user and writes into a volume
+// it mounts where its image has no folder: without the catalog's owner the
+// volume would be root's and the write would fail.
+const ownedFragment = `
+services:
+  owned:
+    x-osgs:
+      description: a volume owner test
+      volumes:
+        - name: owned-data
+          path: /data
+          backup: false
+          owner: "1234:4321"
+    profiles: [owned]
+    image: osgs/hugo:0.111-bookworm
+    user: "1234:4321"
+    entrypoint: ["sh", "-c", "touch /data/written && exec sleep 3600"]
+    healthcheck:
+      test: ["CMD", "test", "-e", "/data/written"]
+      interval: 1s
+      retries: 30
+    volumes:
+      - owned-data:/data
+volumes:
+  owned-data:
+`
+
+// TestVolumeOwner: a catalog volume with an owner is given that owner
+// before the service starts, so an image running as that user can write.
+func TestVolumeOwner(t *testing.T) {
+	ctx, _, e := testenv.Start(t, 5*time.Minute, map[string]string{"owned": ownedFragment}, "hugo", "owned")
+	id, err := e.ContainerOf(ctx, "owned")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out strings.Builder
+	if err := e.Exec(ctx, id, []string{"stat", "-c", "%u:%g", "/data", "/data/written"}, engine.ExecOptions{Stdout: &out}); err != nil {
+		t.Fatal(err)
+	}
+	if got := strings.Fields(out.String()); len(got) != 2 || got[0] != "1234:4321" || got[1] != "1234:4321" {
+		t.Fatalf("owners %v, want 1234:4321", got)
+	}
+	// A second up neither fails nor recreates the volume.
+	if err := e.Up(ctx, engine.UpOptions{Services: []string{"owned"}}); err != nil {
+		t.Fatal(err)
+	}
+}
