@@ -2,6 +2,8 @@ package backup
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"fmt"
 	"io"
 
@@ -82,8 +84,42 @@ func BackupVolume(ctx context.Context, e *engine.Engine, set *Set, service strin
 	return nil
 }
 
-// RestoreVolume empties the volume and extracts the archive into it. The
-// service is stopped first and started again afterwards, even on failure.
+// Restores extract into a staging folder inside the volume, named for the
+// restore, and swap it in only when the extraction succeeded.
+const (
+	stagingPrefix = ".osgs-restore-"
+	oldPrefix     = ".osgs-old-"
+)
+
+// swapScript moves the volume's current entries aside, moves the staged
+// archive's entries (data/...) in, gives the volume root the archive's
+// owner and mode, and removes what was moved aside. Renames only: it cannot
+// run out of space. POSIX sh and busybox suffice (upstream images).
+const swapScript = `set -eu
+cd /data
+st="$1" old="$2"
+touch -r "$st/data" /tmp/root-mtime
+mkdir "$old"
+for f in * .[!.]* ..?*; do
+	[ -e "$f" ] || [ -L "$f" ] || continue
+	case "$f" in "$st"|"$old") continue ;; esac
+	mv -- "$f" "$old/"
+done
+for f in "$st"/data/* "$st"/data/.[!.]* "$st"/data/..?*; do
+	[ -e "$f" ] || [ -L "$f" ] || continue
+	mv -- "$f" ./
+done
+chown "$(stat -c %u:%g "$st/data")" /data
+chmod "$(stat -c %a "$st/data")" /data
+rm -rf -- "$st" "$old"
+touch -r /tmp/root-mtime /data
+`
+
+// RestoreVolume restores the archive into the volume without risking what
+// it holds: the service is stopped (and started again afterwards, even on
+// failure), the archive is extracted into a staging folder in the volume,
+// and only a complete extraction is swapped in by renames. A failed or
+// interrupted restore leaves the old data in place.
 func RestoreVolume(ctx context.Context, e *engine.Engine, setDir string, f Entry) (err error) {
 	vol, image, err := volumeName(ctx, e, f.Service, f.Volume)
 	if err != nil {
@@ -103,34 +139,62 @@ func RestoreVolume(ctx context.Context, e *engine.Engine, setDir string, f Entry
 			}
 		}()
 	}
-	// Empty the volume with a helper that runs to completion.
-	id, cleanup, err := helper(ctx, e, image, vol, false, []string{"find", volumeMount, "-mindepth", "1", "-delete"})
+	tag := make([]byte, 6)
+	rand.Read(tag)
+	staging, old := stagingPrefix+hex.EncodeToString(tag), oldPrefix+hex.EncodeToString(tag)
+	// Staging folders of restores that were killed are removed first.
+	// The volume root's mtime is kept in the staging folder, so a failed
+	// restore can put it back.
+	prepare := `rm -rf -- /data/` + stagingPrefix + `* && touch -r /data /tmp/mtime && mkdir /data/"$1" && mv /tmp/mtime /data/"$1"/.osgs-mtime`
+	id, cleanup, err := runHelper(ctx, e, image, vol, prepare, staging)
 	if err != nil {
-		return err
+		return fmt.Errorf("prepare volume %s: %w", vol, err)
 	}
 	defer cleanup()
-	if _, err := e.Docker().ContainerStart(ctx, id, client.ContainerStartOptions{}); err != nil {
-		return fmt.Errorf("empty volume %s: %w", vol, err)
-	}
-	wait := e.Docker().ContainerWait(ctx, id, client.ContainerWaitOptions{Condition: container.WaitConditionNotRunning})
-	select {
-	case r := <-wait.Result:
-		if r.StatusCode != 0 {
-			return fmt.Errorf("empty volume %s: helper exited with %d", vol, r.StatusCode)
-		}
-	case err := <-wait.Error:
-		return fmt.Errorf("empty volume %s: %w", vol, err)
-	}
 	r, err := openDecompressed(setDir + "/" + f.Path)
 	if err != nil {
 		return err
 	}
 	defer r.Close()
 	if _, err := e.Docker().CopyToContainer(ctx, id, client.CopyToContainerOptions{
-		DestinationPath: "/", Content: zstdErrs{r}, // owners come from the archive
+		DestinationPath: volumeMount + "/" + staging, Content: zstdErrs{r}, // owners come from the archive
 	}); err != nil {
-		return fmt.Errorf("extract into volume %s: %w", vol, err)
+		undo := `mv /data/"$1"/.osgs-mtime /tmp/mtime && rm -rf -- /data/"$1" && touch -r /tmp/mtime /data`
+		if _, c, cerr := runHelper(context.WithoutCancel(ctx), e, image, vol, undo, staging); cerr == nil {
+			c()
+		}
+		return fmt.Errorf("extract into volume %s: %w; its data is unchanged", vol, err)
 	}
+	_, c, err := runHelper(ctx, e, image, vol, swapScript, staging, old)
+	if err != nil {
+		return fmt.Errorf("swap the restored data into volume %s: %w", vol, err)
+	}
+	c()
 	fmt.Fprintf(e.Err, "osgs: restored volume %s\n", vol)
 	return nil
+}
+
+// runHelper runs a shell script with args in a helper that mounts volume,
+// to completion, and returns the (stopped) helper and its cleanup.
+func runHelper(ctx context.Context, e *engine.Engine, image, volume, script string, args ...string) (string, func(), error) {
+	id, cleanup, err := helper(ctx, e, image, volume, false, append([]string{"sh", "-c", script, "sh"}, args...))
+	if err != nil {
+		return "", nil, err
+	}
+	wait := e.Docker().ContainerWait(ctx, id, client.ContainerWaitOptions{Condition: container.WaitConditionNextExit})
+	if _, err := e.Docker().ContainerStart(ctx, id, client.ContainerStartOptions{}); err != nil {
+		cleanup()
+		return "", nil, err
+	}
+	select {
+	case r := <-wait.Result:
+		if r.StatusCode != 0 {
+			cleanup()
+			return "", nil, fmt.Errorf("helper exited with code %d", r.StatusCode)
+		}
+	case err := <-wait.Error:
+		cleanup()
+		return "", nil, err
+	}
+	return id, cleanup, nil
 }

@@ -77,6 +77,27 @@ func TestVolumeRoundTrip(t *testing.T) {
 	})
 
 	sh(`cd /srv/data && rm project/map.qgs && echo new > stray.txt && chmod 700 project/svg`)
+	changed := sh(listing)
+
+	t.Run("a restore that fails halfway leaves the old data", func(t *testing.T) {
+		// The archive cut short: extraction fails part-way through.
+		data, err := os.ReadFile(archive)
+		if err != nil {
+			t.Fatal(err)
+		}
+		dir := t.TempDir()
+		os.WriteFile(filepath.Join(dir, "cut.tar.zst"), data[:len(data)/2], 0o600)
+		err = backup.RestoreVolume(ctx, e, dir, backup.Entry{Service: "files", Kind: backup.KindVolume, Volume: "files-data", Path: "cut.tar.zst"})
+		if err == nil {
+			t.Fatal("a truncated archive restored")
+		}
+		if after := sh(listing); after != changed {
+			t.Fatalf("a failed restore changed the volume:\n got %s\nwant %s", after, changed)
+		}
+		if left := sh(`ls -a /srv/data | grep -c '^\.osgs-' || true`); strings.TrimSpace(left) != "0" {
+			t.Fatalf("%s staging folders left", left)
+		}
+	})
 	src, err := backup.Resolve(root, filepath.Base(set))
 	if err != nil {
 		t.Fatal(err)
