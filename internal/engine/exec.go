@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"sync/atomic"
+	"time"
 
 	"github.com/docker/compose/v5/pkg/api"
 	"github.com/moby/moby/api/pkg/stdcopy"
@@ -100,30 +102,42 @@ func (e *Engine) Exec(ctx context.Context, id string, cmd []string, o ExecOption
 	// (Write errors after the command stopped reading are normal; its exit
 	// code speaks for them.)
 	in := &readErrs{r: o.Stdin}
-	stdinDone := make(chan struct{})
+	stdinDone := make(chan error, 1)
 	if o.Stdin != nil {
 		go func() {
-			defer close(stdinDone)
-			if _, err := io.Copy(att.Conn, in); err == nil {
+			_, err := io.Copy(att.Conn, in)
+			if err == nil {
 				_ = att.CloseWrite()
 			} else if in.err != nil {
 				// Cut the command off rather than giving it a clean EOF.
 				att.Close()
 			}
+			stdinDone <- in.err
 		}()
 	} else {
-		close(stdinDone)
+		stdinDone <- nil
 	}
 	// waitStdin ends the copy (a write to a closed stream fails) and waits
-	// for it, so nothing still reads from o.Stdin when Exec returns.
+	// for it, so that its read error is never lost and nothing still reads
+	// o.Stdin when Exec returns. A copy blocked reading a source that has
+	// nothing more to give (the command stopped before its input ended, as
+	// a session does on an error) is not waited for: no read failed.
 	waitStdin := func() error {
 		att.Close()
-		select {
-		case <-stdinDone:
-		case <-ctx.Done():
-			return ctx.Err()
+		tick := time.NewTicker(10 * time.Millisecond)
+		defer tick.Stop()
+		for {
+			select {
+			case err := <-stdinDone:
+				return err
+			case <-ctx.Done():
+				return ctx.Err()
+			case <-tick.C:
+				if in.reading.Load() {
+					return nil
+				}
+			}
 		}
-		return in.err
 	}
 	stdout, stderr := o.Stdout, o.Stderr
 	if stdout == nil {
@@ -163,14 +177,18 @@ func (e *Engine) Exec(ctx context.Context, id string, cmd []string, o ExecOption
 	return nil
 }
 
-// readErrs remembers the first error reading r, other than EOF.
+// readErrs remembers the first error reading r, other than EOF, and
+// whether a read is under way.
 type readErrs struct {
-	r   io.Reader
-	err error
+	r       io.Reader
+	err     error
+	reading atomic.Bool
 }
 
 func (r *readErrs) Read(p []byte) (int, error) {
+	r.reading.Store(true)
 	n, err := r.r.Read(p)
+	r.reading.Store(false)
 	if err != nil && err != io.EOF && r.err == nil {
 		r.err = err
 	}
