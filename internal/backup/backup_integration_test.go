@@ -2,11 +2,13 @@ package backup_test
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -388,5 +390,64 @@ func TestOSGSAllDatabasesRestore(t *testing.T) {
 	cmd.Env = append(os.Environ(), "PGPASSWORD="+f.e.Env.Value("POSTGRES_PASSWORD"))
 	if out, err := cmd.CombinedOutput(); err != nil || strings.TrimSpace(string(out)) != "1" {
 		t.Fatalf("superuser login after restore: %v %s", err, out)
+	}
+}
+
+// TestVerifyFailsWhenTheRestoreDiffers proves that verify can fail: the
+// set's recorded facts are changed so that the real restore no longer
+// matches them (a changed geometry, a missing row, a missing extension, a
+// missing custom SRID), and verify must refuse, naming each difference.
+func TestVerifyFailsWhenTheRestoreDiffers(t *testing.T) {
+	f := setup(t)
+	set := f.backup(t, "gis")
+	name := filepath.Base(set)
+	if err := backup.Verify(f.ctx, f.e, f.root, name); err != nil {
+		t.Fatalf("the untouched set: %v", err)
+	}
+	manifest := filepath.Join(set, backup.ManifestName)
+	original, err := os.ReadFile(manifest)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer os.WriteFile(manifest, original, 0o600)
+	for _, tc := range []struct {
+		name   string
+		change func(st *backup.DBStats)
+		want   string
+	}{
+		{"a changed geometry", func(st *backup.DBStats) { st.GeometryDigest["public.parcels.geom"] = "1:5000" },
+			"geometries of public.parcels.geom differ"},
+		{"a missing row", func(st *backup.DBStats) { st.Tables["public.wells"]++ },
+			"table public.wells has 8000 rows, backup had 8001"},
+		{"a missing extension", func(st *backup.DBStats) { st.Extensions["postgis_sfcgal"] = "3.3.2" },
+			"extension postgis_sfcgal missing"},
+		{"a missing custom SRID", func(st *backup.DBStats) { st.CustomSRIDs = append(st.CustomSRIDs, 990002) },
+			"custom SRID 990002 missing"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var m backup.Manifest
+			if err := json.Unmarshal(original, &m); err != nil {
+				t.Fatal(err)
+			}
+			found := false
+			for i := range m.Files {
+				if st := m.Files[i].Stats; st != nil && m.Files[i].Database == "gis" {
+					if !slices.Contains(st.CustomSRIDs, 990001) {
+						t.Fatalf("the backup did not record the custom SRID: %v", st.CustomSRIDs)
+					}
+					tc.change(st)
+					found = true
+				}
+			}
+			if !found {
+				t.Fatal("no stats for gis in the manifest")
+			}
+			data, _ := json.Marshal(&m)
+			os.WriteFile(manifest, data, 0o600)
+			err := backup.Verify(f.ctx, f.e, f.root, name)
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("verify: %v, want it to report %q", err, tc.want)
+			}
+		})
 	}
 }

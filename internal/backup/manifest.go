@@ -42,6 +42,8 @@ type Entry struct {
 	ImageDigest string `json:"image_digest,omitempty"`
 	// Stats describe a database in the dump's snapshot, for backup:verify.
 	Stats *DBStats `json:"stats,omitempty"`
+	// Tar summarizes a volume archive's entries, for backup:verify.
+	Tar *TarSummary `json:"tar,omitempty"`
 }
 
 // Manifest describes a set.

@@ -129,7 +129,7 @@ type archiveReader struct {
 	r       *bufio.Reader
 	intSize int
 	offSize int
-	buf     []byte
+	big     bytes.Buffer // chunks larger than r's buffer
 }
 
 func (a *archiveReader) header() error {
@@ -205,11 +205,13 @@ func (a *archiveReader) str() (s string, ok bool, err error) {
 	if n > 1<<28 {
 		return "", false, fmt.Errorf("%w: string of %d bytes", errArchiveUnsupported, n)
 	}
-	b := make([]byte, n)
-	if _, err := io.ReadFull(a.r, b); err != nil {
+	// Grown as the bytes arrive, so a corrupt length cannot make the
+	// reader allocate more than the archive holds.
+	var b strings.Builder
+	if _, err := io.CopyN(&b, a.r, int64(n)); err != nil {
 		return "", false, unexpected(err)
 	}
-	return string(b), true, nil
+	return b.String(), true, nil
 }
 
 func unexpected(err error) error {
@@ -386,14 +388,14 @@ func (a *archiveReader) chunks(fn func([]byte) error) error {
 			a.r.Discard(n)
 			continue
 		}
-		if cap(a.buf) < n {
-			a.buf = make([]byte, n)
-		}
-		b := a.buf[:n]
-		if _, err := io.ReadFull(a.r, b); err != nil {
+		// A chunk larger than the read buffer (a row of several MB) is
+		// gathered as it arrives: a corrupt length cannot make the reader
+		// allocate more than the archive holds.
+		a.big.Reset()
+		if _, err := io.CopyN(&a.big, a.r, int64(n)); err != nil {
 			return unexpected(err)
 		}
-		if err := fn(b); err != nil {
+		if err := fn(a.big.Bytes()); err != nil {
 			return err
 		}
 	}

@@ -15,6 +15,7 @@ import (
 	"github.com/moby/moby/client"
 	"golang.org/x/sync/errgroup"
 
+	"github.com/osgs/osgs/internal/catalog"
 	"github.com/osgs/osgs/internal/config"
 	"github.com/osgs/osgs/internal/engine"
 	"github.com/osgs/osgs/internal/postgis"
@@ -90,12 +91,35 @@ func Run(ctx context.Context, e *engine.Engine, o Options) (dir string, err erro
 			g.Go(func() error { return BackupPostGIS(gctx, e, set, o.Database, o.NoStats, o.Progress) })
 			saved = true
 		}
+		var vols []catalog.Volume
 		for _, v := range svc.Volumes {
 			if v.Backup {
-				g.Go(func() error { return BackupVolume(gctx, e, set, name, v, o.Progress(name+"/"+v.Name)) })
-				saved = true
+				vols = append(vols, v)
 			}
 		}
+		switch {
+		case len(vols) > 0 && svc.Quiesce != "":
+			// Live state: hold the service still while all its volumes are
+			// copied, one after the other, then let it go again.
+			g.Go(func() (err error) {
+				resume, err := Quiesce(gctx, e, name, svc.Quiesce)
+				if err != nil {
+					return err
+				}
+				defer func() { err = errors.Join(err, resume()) }()
+				for _, v := range vols {
+					if err := BackupVolume(gctx, e, set, name, v, o.Progress(name+"/"+v.Name)); err != nil {
+						return err
+					}
+				}
+				return nil
+			})
+		default:
+			for _, v := range vols {
+				g.Go(func() error { return BackupVolume(gctx, e, set, name, v, o.Progress(name+"/"+v.Name)) })
+			}
+		}
+		saved = saved || len(vols) > 0
 		if !saved {
 			fmt.Fprintf(e.Err, "osgs: %s holds no data to back up\n", name)
 		}
@@ -146,6 +170,49 @@ func addConfig(e *engine.Engine, set *Set) error {
 }
 
 // BackupVolume is defined in volume.go.
+
+// Quiesce holds service still for a consistent copy of its volumes: "pause"
+// freezes its container, "stop" stops it gracefully. The returned resume
+// undoes that; it runs even when ctx was cancelled (Ctrl-C, SIGTERM), so a
+// backup never leaves a service stopped. A service that is not running
+// needs nothing.
+func Quiesce(ctx context.Context, e *engine.Engine, service, how string) (resume func() error, err error) {
+	nothing := func() error { return nil }
+	id, err := e.ContainerOf(ctx, service)
+	var nr *engine.NotRunningError
+	if errors.As(err, &nr) {
+		return nothing, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	bg := context.WithoutCancel(ctx)
+	switch how {
+	case "pause":
+		if _, err := e.Docker().ContainerPause(ctx, id, client.ContainerPauseOptions{}); err != nil {
+			return nil, fmt.Errorf("pause %s for its backup: %w", service, err)
+		}
+		fmt.Fprintf(e.Err, "osgs: %s paused while its volumes are copied\n", service)
+		return func() error {
+			if _, err := e.Docker().ContainerUnpause(bg, id, client.ContainerUnpauseOptions{}); err != nil {
+				return fmt.Errorf("unpause %s after its backup: %w", service, err)
+			}
+			return nil
+		}, nil
+	case "stop":
+		if err := e.Stop(ctx, service); err != nil {
+			return nil, fmt.Errorf("stop %s for its backup: %w", service, err)
+		}
+		fmt.Fprintf(e.Err, "osgs: %s stopped while its volumes are copied\n", service)
+		return func() error {
+			if err := e.Up(bg, engine.UpOptions{Services: []string{service}}); err != nil {
+				return fmt.Errorf("start %s after its backup: %w", service, err)
+			}
+			return nil
+		}, nil
+	}
+	return nothing, nil
+}
 
 // hasPostGIS reports whether the set restores PostGIS.
 func hasPostGIS(m *Manifest) bool {

@@ -141,6 +141,17 @@ func (s *Set) setStats(rel string, st *DBStats) {
 	}
 }
 
+// setTar records the entry summary of an added volume archive.
+func (s *Set) setTar(rel string, sum *TarSummary) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for i := range s.files {
+		if s.files[i].Path == rel {
+			s.files[i].Tar = sum
+		}
+	}
+}
+
 // drop forgets and deletes an added file.
 func (s *Set) drop(rel string) {
 	s.mu.Lock()

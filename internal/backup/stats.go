@@ -24,6 +24,9 @@ type DBStats struct {
 	// GeometryDigest is, per schema.table.column, an order-independent digest
 	// of the md5 of every geometry's EWKB: the sum of each md5's first 60 bits.
 	GeometryDigest map[string]string `json:"geometry_md5"`
+	// CustomSRIDs are the spatial_ref_sys entries the user added (neither
+	// EPSG's nor ESRI's, which PostGIS ships).
+	CustomSRIDs []int `json:"custom_srids,omitempty"`
 }
 
 // geomDigestSQL is the per-column digest: the sum of the first 60 bits of the
@@ -38,6 +41,10 @@ const countSQL = `SELECT count(*) AS c FROM %1$I.%2$I`
 const geometryColumnsSQL = `'geometry_columns', (SELECT coalesce(json_agg(f_table_schema || '.' || f_table_name || '.' || f_geometry_column || ' ' || type || ' ' || srid || ' ' || coord_dimension
      ORDER BY f_table_schema, f_table_name, f_geometry_column), '[]') FROM geometry_columns)`
 
+// customSRIDsSQL lists the user's own spatial reference systems.
+const customSRIDsSQL = `'custom_srids', (SELECT coalesce(json_agg(srid ORDER BY srid), '[]') FROM spatial_ref_sys
+   WHERE auth_name IS DISTINCT FROM 'EPSG' AND auth_name IS DISTINCT FROM 'ESRI')`
+
 // statsSQL returns DBStats as one line of JSON, every figure read in SQL.
 // backup:verify reads a restored database with it.
 const statsSQL = `SELECT json_build_object(
@@ -46,6 +53,7 @@ const statsSQL = `SELECT json_build_object(
    FROM pg_tables WHERE schemaname NOT IN ('pg_catalog', 'information_schema')),
  'extensions', (SELECT coalesce(json_object_agg(extname, extversion), '{}') FROM pg_extension),
 ` + geometryColumnsSQL + `,
+` + customSRIDsSQL + `,
  'geometry_md5', (SELECT coalesce(json_object_agg(f_table_schema || '.' || f_table_name || '.' || f_geometry_column,
      (xpath('/row/c/text()', query_to_xml(format('` + geomDigestSQL + `',
        f_geometry_column, f_table_schema, f_table_name), false, true, '')))[1]::text), '{}')
@@ -159,8 +167,11 @@ func (want *DBStats) Diff(got *DBStats) []string {
 		}
 	}
 	for _, k := range sortedKeys(want.Extensions) {
-		if got.Extensions[k] != want.Extensions[k] {
-			d = append(d, fmt.Sprintf("extension %s is %q, backup had %q", k, got.Extensions[k], want.Extensions[k]))
+		switch g, ok := got.Extensions[k]; {
+		case !ok:
+			d = append(d, fmt.Sprintf("extension %s missing (backup had %s)", k, want.Extensions[k]))
+		case g != want.Extensions[k]:
+			d = append(d, fmt.Sprintf("extension %s is %q, backup had %q", k, g, want.Extensions[k]))
 		}
 	}
 	for _, c := range want.GeometryColumn {
@@ -176,6 +187,11 @@ func (want *DBStats) Diff(got *DBStats) []string {
 	for _, k := range sortedKeys(want.GeometryDigest) {
 		if got.GeometryDigest[k] != want.GeometryDigest[k] {
 			d = append(d, "geometries of "+k+" differ")
+		}
+	}
+	for _, srid := range want.CustomSRIDs {
+		if !slices.Contains(got.CustomSRIDs, srid) {
+			d = append(d, fmt.Sprintf("custom SRID %d missing from spatial_ref_sys", srid))
 		}
 	}
 	return d
@@ -205,6 +221,7 @@ type statsPlan struct {
 	Geometry       []planGeom        `json:"geometry"`
 	Extensions     map[string]string `json:"extensions"`
 	GeometryColumn []string          `json:"geometry_columns"`
+	CustomSRIDs    []int             `json:"custom_srids"`
 }
 
 type planTable struct {
@@ -233,6 +250,7 @@ const planTablesSQL = `'tables', (SELECT coalesce(json_agg(json_build_object('oi
 // planSQL is the plan of a database with PostGIS.
 const planSQL = `SELECT json_build_object(` + planTablesSQL + `,
 ` + geometryColumnsSQL + `,
+` + customSRIDsSQL + `,
  'geometry', (SELECT coalesce(json_agg(json_build_object('oid', c.oid::bigint, 'num', a.attnum, 'table', n.nspname || '.' || c.relname, 'column', a.attname)
      ORDER BY n.nspname, c.relname, a.attnum), '[]')
    FROM geometry_columns g JOIN pg_namespace n ON n.nspname = g.f_table_schema
@@ -274,7 +292,7 @@ func (p *statsPlan) stats(s *session, scan *archiveScan) (*DBStats, error) {
 	if scan == nil {
 		scan = &archiveScan{}
 	}
-	st := &DBStats{Tables: map[string]int64{}, Extensions: p.Extensions, GeometryColumn: p.GeometryColumn, GeometryDigest: map[string]string{}}
+	st := &DBStats{Tables: map[string]int64{}, Extensions: p.Extensions, GeometryColumn: p.GeometryColumn, GeometryDigest: map[string]string{}, CustomSRIDs: p.CustomSRIDs}
 	var tables []string
 	for _, t := range p.Tables {
 		if n, ok := scan.Rows[t.Name]; ok && !t.Config {

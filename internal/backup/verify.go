@@ -137,6 +137,20 @@ func Verify(ctx context.Context, e *engine.Engine, root, set string) error {
 		}
 	}
 	for _, f := range src.Manifest.Files {
+		if f.Kind != KindVolume {
+			continue
+		}
+		if err := verifyVolume(src.SetDir, f); err != nil {
+			return err
+		}
+		if f.Tar == nil {
+			checks = append(checks, "read:"+f.Path)
+			continue
+		}
+		fmt.Fprintf(e.Err, "osgs: %s reads to its end and matches: %d entries, %s\n", f.Path, f.Tar.Entries, postgis.HumanBytes(f.Tar.Bytes))
+		checks = append(checks, "entries:"+f.Path)
+	}
+	for _, f := range src.Manifest.Files {
 		if f.Kind != KindDatabase {
 			continue
 		}

@@ -76,10 +76,36 @@ func BackupVolume(ctx context.Context, e *engine.Engine, set *Set, service strin
 		return fmt.Errorf("read volume %s: %w", vol, err)
 	}
 	defer res.Content.Close()
-	_, err = set.AddStream(service+"/"+v.Name+".tar.zst", ctxReader{ctx, res.Content},
+	// The entries are summarized beside the compressor, for verify.
+	var sum TarSummary
+	t := newTap(func(r io.Reader) (err error) { sum, err = summarizeTar(r); return err })
+	rel := service + "/" + v.Name + ".tar.zst"
+	_, err = set.AddStream(rel, io.TeeReader(ctxReader{ctx, res.Content}, t),
 		Entry{Service: service, Kind: KindVolume, Volume: v.Name, Image: image}, progress)
+	if scanErr := t.Close(); err == nil && scanErr != nil {
+		err = scanErr
+	}
 	if err != nil {
 		return fmt.Errorf("save volume %s: %w", vol, err)
+	}
+	set.setTar(rel, &sum)
+	return nil
+}
+
+// verifyVolume reads a volume archive to its end and compares its entries
+// with the manifest's summary.
+func verifyVolume(setDir string, f Entry) error {
+	r, err := openDecompressed(setDir + "/" + f.Path)
+	if err != nil {
+		return err
+	}
+	defer r.Close()
+	got, err := summarizeTar(zstdErrs{r})
+	if err != nil {
+		return &ChecksumError{Path: f.Path, Reason: err.Error()}
+	}
+	if f.Tar != nil && got != *f.Tar {
+		return &TarMismatchError{Path: f.Path, Got: got, Want: *f.Tar}
 	}
 	return nil
 }

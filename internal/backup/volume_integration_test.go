@@ -1,12 +1,15 @@
 package backup_test
 
 import (
+	"context"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/moby/moby/client"
 
 	"github.com/osgs/osgs/internal/backup"
 	"github.com/osgs/osgs/internal/postgis"
@@ -19,6 +22,7 @@ const filesService = `services:
   files:
     x-osgs:
       description: test service keeping files in a volume
+      quiesce: pause
       volumes:
         - name: files-data
           path: /srv/data
@@ -56,6 +60,48 @@ func TestVolumeRoundTrip(t *testing.T) {
 		t.Fatal(err)
 	}
 	archive := filepath.Join(set, "files", "files-data.tar.zst")
+	paused := func() bool {
+		t.Helper()
+		id, err := e.ContainerOf(ctx, "files")
+		if err != nil {
+			t.Fatal(err)
+		}
+		insp, err := e.Docker().ContainerInspect(ctx, id, client.ContainerInspectOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return insp.Container.State.Paused
+	}
+	if paused() {
+		t.Fatal("the backup left the service paused")
+	}
+
+	t.Run("a quiesced service is resumed even when the backup was cancelled", func(t *testing.T) {
+		cctx, cancel := context.WithCancel(ctx)
+		resume, err := backup.Quiesce(cctx, e, "files", "pause")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !paused() {
+			t.Fatal("pause did not pause")
+		}
+		cancel() // Ctrl-C or SIGTERM
+		if err := resume(); err != nil || paused() {
+			t.Fatalf("resume after cancel: %v, paused %v", err, paused())
+		}
+	})
+
+	t.Run("verify reads the archive to its end", func(t *testing.T) {
+		m := mustManifestOf(t, set)
+		for _, f := range m.Files {
+			if f.Kind == backup.KindVolume && (f.Tar == nil || f.Tar.Entries < 6) {
+				t.Fatalf("volume entry without its tar summary: %+v", f)
+			}
+		}
+		if err := backup.Verify(ctx, e, root, filepath.Base(set)); err != nil {
+			t.Fatal(err)
+		}
+	})
 
 	t.Run("stock zstd and tar extract it with owners, modes, links and times", func(t *testing.T) {
 		dst := t.TempDir()
@@ -115,4 +161,13 @@ func TestVolumeRoundTrip(t *testing.T) {
 	if after := sh(listing); after != before {
 		t.Fatalf("volume differs after restore:\n got %s\nwant %s", after, before)
 	}
+}
+
+func mustManifestOf(t *testing.T, dir string) *backup.Manifest {
+	t.Helper()
+	m, err := backup.ReadManifest(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return m
 }

@@ -57,6 +57,22 @@ type Location struct {
 	Websocket bool `yaml:"websocket"`
 }
 
+// DBRole is the PostgreSQL role a service logs in as: never the superuser,
+// and with only the rights it needs. Its fields name settings in .env.
+type DBRole struct {
+	// Name is the role's name.
+	Name string `yaml:"name"`
+	// Password names the (secret) setting that holds its password.
+	Password string `yaml:"password"`
+	// Schemas names the setting listing the schemas it may read
+	// (comma-separated); it can see nothing else.
+	Schemas string `yaml:"schemas"`
+	// Write names the setting that, when "true", also lets it insert,
+	// update and delete in those schemas (QGIS Server's WFS-T). Empty:
+	// read-only, always.
+	Write string `yaml:"write"`
+}
+
 // Service is one catalog entry.
 type Service struct {
 	Name        string
@@ -78,6 +94,13 @@ type Service struct {
 	// URL is the path users open, when it is not the first web path (for a
 	// service with its own nginx template).
 	URL string
+	// Quiesce says how the service is held still while its volumes are
+	// copied, for services whose volumes hold live state (an H2, BoltDB or
+	// SQLite database): "stop" or "pause"; empty for files that are only
+	// written by hand.
+	Quiesce string
+	// DBRole is the database role the service logs in as, if it uses PostGIS.
+	DBRole *DBRole
 }
 
 // NginxTemplateName is the optional per-service nginx template file.
@@ -94,6 +117,8 @@ type meta struct {
 	Database    bool       `yaml:"database"`
 	Web         []Location `yaml:"web"`
 	URL         string     `yaml:"url"`
+	Quiesce     string     `yaml:"quiesce"`
+	DBRole      *DBRole    `yaml:"database_role"`
 }
 
 type fragment struct {
@@ -109,6 +134,7 @@ type fragment struct {
 var (
 	nameRE  = regexp.MustCompile(`^[a-z][a-z0-9-]*$`)
 	ownerRE = regexp.MustCompile(`^[0-9]+:[0-9]+$`)
+	roleRE  = regexp.MustCompile(`^[a-z_][a-z0-9_]{0,62}$`)
 )
 
 // Catalog is the ordered set of known services.
@@ -193,6 +219,14 @@ func parse(name, rel string, data []byte) (Service, error) {
 		Database:    m.Database,
 		Web:         m.Web,
 		URL:         m.URL,
+		Quiesce:     m.Quiesce,
+		DBRole:      m.DBRole,
+	}
+	if r := s.DBRole; r != nil && (!roleRE.MatchString(r.Name) || r.Password == "" || r.Schemas == "") {
+		return Service{}, fmt.Errorf("%s: x-osgs.database_role needs a lower-case name and the settings of its password and schemas", rel)
+	}
+	if s.Quiesce != "" && s.Quiesce != "stop" && s.Quiesce != "pause" {
+		return Service{}, fmt.Errorf("%s: x-osgs.quiesce %q must be stop or pause", rel, s.Quiesce)
 	}
 	if s.URL == "" && len(s.Web) > 0 {
 		s.URL = s.Web[0].Path
