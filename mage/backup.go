@@ -34,7 +34,7 @@ func (Backup) All(ctx context.Context) error {
 
 // List shows the backup sets with their size, age and whether they were verified.
 func (Backup) List(ctx context.Context) error {
-	return run(ctx, func(e *engine.Engine) error {
+	return run(ctx, func(ctx context.Context, e *engine.Engine) error {
 		sets, err := backup.List(backup.Root(e))
 		if err != nil {
 			return err
@@ -46,14 +46,14 @@ func (Backup) List(ctx context.Context) error {
 
 // Verify checks every sha256 of a set, restores each database into a throwaway server and compares it; a set that passes is marked verified.
 func (Backup) Verify(ctx context.Context, set string) error {
-	return run(ctx, func(e *engine.Engine) error {
+	return run(ctx, func(ctx context.Context, e *engine.Engine) error {
 		return backup.Verify(ctx, e, backup.Root(e), set)
 	})
 }
 
 // Prune deletes old sets: -keep=N newest and/or -daily=N, -weekly=N, -monthly=N; the newest verified set is never deleted.
 func (Backup) Prune(ctx context.Context, keep, daily, weekly, monthly *int, dryrun *bool) error {
-	return run(ctx, func(e *engine.Engine) error {
+	return run(ctx, func(ctx context.Context, e *engine.Engine) error {
 		p := backup.Policy{Last: deref(keep), Daily: deref(daily), Weekly: deref(weekly), Monthly: deref(monthly)}
 		gone, err := backup.Prune(backup.Root(e), p, deref(dryrun))
 		for _, g := range gone {
@@ -65,7 +65,7 @@ func (Backup) Prune(ctx context.Context, keep, daily, weekly, monthly *int, dryr
 
 // Restore restores a whole set (PostGIS roles and databases, then volumes); it needs -yes and checks every sha256 first.
 func (Backup) Restore(ctx context.Context, set string, yes *bool) error {
-	return run(ctx, func(e *engine.Engine) error {
+	return run(ctx, func(ctx context.Context, e *engine.Engine) error {
 		src, err := resolve(ctx, e, set)
 		if err != nil {
 			return err
@@ -84,7 +84,7 @@ func resolve(ctx context.Context, e *engine.Engine, src string) (*backup.Source,
 
 // newSet makes a backup set with opts and prints its folder.
 func newSet(ctx context.Context, opts backup.Options) error {
-	return run(ctx, func(e *engine.Engine) error {
+	return run(ctx, func(ctx context.Context, e *engine.Engine) error {
 		dir, err := backup.Run(ctx, e, backupOpts(e, opts))
 		if err != nil {
 			return err
@@ -101,7 +101,7 @@ func backupService(ctx context.Context, service string) error {
 
 // restoreService restores one service's volumes from a set.
 func restoreService(ctx context.Context, service, set string, yes *bool) error {
-	return run(ctx, func(e *engine.Engine) error {
+	return run(ctx, func(ctx context.Context, e *engine.Engine) error {
 		src, err := resolve(ctx, e, set)
 		if err != nil {
 			return err

@@ -19,8 +19,9 @@ import (
 	"github.com/osgs/osgs/internal/testenv"
 )
 
-// TestKilledBackupLeavesNoSet SIGKILLs postgis:backup in the middle of its
-// stream: no set may appear, and the next backup must succeed.
+// TestKilledBackupLeavesNoSet interrupts postgis:backup in the middle of its
+// stream, with SIGTERM and then SIGKILL: no set may appear, SIGTERM must
+// leave nothing behind, and the next backup must succeed.
 func TestKilledBackupLeavesNoSet(t *testing.T) {
 	testenv.RequireDocker(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Minute)
@@ -38,27 +39,68 @@ func TestKilledBackupLeavesNoSet(t *testing.T) {
 		t.Fatal(err)
 	}
 	root := filepath.Join(co.Dir, "backups")
-	cmd := exec.Command(bin, "postgis:backup")
-	cmd.Dir = co.Dir
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	// Wait until the dump is being written, then kill.
-	deadline := time.Now().Add(2 * time.Minute)
-	for {
-		matches, _ := filepath.Glob(filepath.Join(root, ".tmp-*", "postgis", "gis.dump.zst"))
-		if len(matches) == 1 {
-			if info, err := os.Stat(matches[0]); err == nil && info.Size() > 1<<20 {
-				break
+	// interrupt starts postgis:backup, waits until the dump streams, and
+	// sends sig. Its temporary folders go to tmp, to be checked.
+	interrupt := func(sig syscall.Signal, tmp string) *exec.Cmd {
+		t.Helper()
+		cmd := exec.Command(bin, "postgis:backup")
+		cmd.Dir = co.Dir
+		cmd.Env = append(os.Environ(), "TMPDIR="+tmp)
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		deadline := time.Now().Add(2 * time.Minute)
+		for {
+			matches, _ := filepath.Glob(filepath.Join(root, ".tmp-*", "postgis", "gis.dump.zst"))
+			if len(matches) == 1 {
+				if info, err := os.Stat(matches[0]); err == nil && info.Size() > 1<<20 {
+					break
+				}
 			}
+			if time.Now().After(deadline) {
+				cmd.Process.Kill()
+				t.Fatal("the dump never started streaming")
+			}
+			time.Sleep(20 * time.Millisecond)
 		}
-		if time.Now().After(deadline) {
-			cmd.Process.Kill()
-			t.Fatal("the dump never started streaming")
-		}
-		time.Sleep(20 * time.Millisecond)
+		cmd.Process.Signal(sig)
+		return cmd
 	}
-	cmd.Process.Signal(syscall.SIGKILL)
+
+	// SIGTERM is handled like Ctrl-C: the backup stops, cleans up after
+	// itself (no set, no helper, no temporary folder) and exits non-zero.
+	tmp := t.TempDir()
+	cmd := interrupt(syscall.SIGTERM, tmp)
+	err := cmd.Wait()
+	if code := cmd.ProcessState.ExitCode(); err == nil || code == 0 || cmd.ProcessState.String() == "signal: terminated" {
+		t.Fatalf("after SIGTERM: %v (exit %d), want a clean non-zero exit", err, code)
+	}
+	if left, _ := os.ReadDir(tmp); len(left) != 0 {
+		t.Fatalf("SIGTERM left temporary folders: %v", left)
+	}
+	if sets, _ := backup.List(root); len(sets) != 0 {
+		t.Fatalf("an interrupted backup left a set: %+v", sets)
+	}
+	if entries, _ := os.ReadDir(root); len(entries) != 1 { // only .lock
+		t.Fatalf("an interrupted backup left %v", entries)
+	}
+	helpers := func() int {
+		t.Helper()
+		f := client.Filters{}
+		f.Add("label", backup.HelperLabel)
+		f.Add("label", api.ProjectLabel+"="+co.Project)
+		left, err := e.Docker().ContainerList(ctx, client.ContainerListOptions{All: true, Filters: f})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return len(left.Items)
+	}
+	if n := helpers(); n != 0 {
+		t.Fatalf("SIGTERM left %d helpers", n)
+	}
+
+	// SIGKILL cannot be handled: the next backup cleans up instead.
+	cmd = interrupt(syscall.SIGKILL, t.TempDir())
 	cmd.Wait()
 	if sets, _ := backup.List(root); len(sets) != 0 {
 		t.Fatalf("a killed backup left a set: %+v", sets)
@@ -72,11 +114,8 @@ func TestKilledBackupLeavesNoSet(t *testing.T) {
 	if len(sets) != 1 || !strings.Contains(r.stdout, sets[0].Name) {
 		t.Fatalf("after the next backup: %+v", sets)
 	}
-	f := client.Filters{}
-	f.Add("label", backup.HelperLabel)
-	f.Add("label", api.ProjectLabel+"="+co.Project)
-	if left, err := e.Docker().ContainerList(ctx, client.ContainerListOptions{All: true, Filters: f}); err != nil || len(left.Items) != 0 {
-		t.Fatalf("the killed backup's helper is still there: %v %v", left.Items, err)
+	if n := helpers(); n != 0 {
+		t.Fatalf("the killed backup's helper is still there: %d", n)
 	}
 	entries, _ := os.ReadDir(root)
 	for _, en := range entries {

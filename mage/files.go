@@ -24,14 +24,14 @@ func filesOpts(e *engine.Engine, service, volumePath, local string, yes *bool, l
 //
 // Example: go tool mage files:put qgis-server /io/data ./projects/city
 func (Files) Put(ctx context.Context, service, volumePath, local string, yes *bool) error {
-	return run(ctx, func(e *engine.Engine) error {
+	return run(ctx, func(ctx context.Context, e *engine.Engine) error {
 		return files.Put(ctx, e, filesOpts(e, service, volumePath, local, yes, "put "+local))
 	})
 }
 
 // Get copies a file or folder out of a service's volume into a local folder, keeping its name; -yes overwrites.
 func (Files) Get(ctx context.Context, service, volumePath, local string, yes *bool) error {
-	return run(ctx, func(e *engine.Engine) error {
+	return run(ctx, func(ctx context.Context, e *engine.Engine) error {
 		return files.Get(ctx, e, filesOpts(e, service, volumePath, local, yes, "get "+volumePath))
 	})
 }

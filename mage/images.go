@@ -13,12 +13,12 @@ type Images mg.Namespace
 
 // Build builds the image of every enabled service that has a Dockerfile (the Debian base first, if missing).
 func (Images) Build(ctx context.Context) error {
-	return run(ctx, func(e *engine.Engine) error { return e.Build(ctx) })
+	return run(ctx, func(ctx context.Context, e *engine.Engine) error { return e.Build(ctx) })
 }
 
 // Base makes sure the Debian base image exists: pulled if a registry answers, otherwise made with debootstrap.
 func (Images) Base(ctx context.Context) error {
-	return run(ctx, func(e *engine.Engine) error {
+	return run(ctx, func(ctx context.Context, e *engine.Engine) error {
 		if err := e.Connect(ctx); err != nil {
 			return err
 		}

@@ -13,7 +13,7 @@ import (
 // With a terminal attached psql gets a real TTY; otherwise SQL is read from
 // piped stdin, e.g.: echo 'select 1' | go tool mage postgis:psql -db=gis
 func (Postgis) Psql(ctx context.Context, db *string) error {
-	return run(ctx, func(e *engine.Engine) error {
+	return run(ctx, func(ctx context.Context, e *engine.Engine) error {
 		s := postgis.Load(e)
 		name := deref(db)
 		if name == "" && len(s.Databases) > 0 {
@@ -25,7 +25,7 @@ func (Postgis) Psql(ctx context.Context, db *string) error {
 
 // Sizes lists the size of every database, largest first.
 func (Postgis) Sizes(ctx context.Context) error {
-	return run(ctx, func(e *engine.Engine) error {
+	return run(ctx, func(ctx context.Context, e *engine.Engine) error {
 		if err := e.Connect(ctx); err != nil {
 			return err
 		}
@@ -54,7 +54,7 @@ func (Postgis) Backup(ctx context.Context, db *string, nostats *bool) error {
 // one database (for a single file: the database to restore into). Every
 // checksum is checked before anything is touched.
 func (Postgis) Restore(ctx context.Context, src string, db *string, yes *bool) error {
-	return run(ctx, func(e *engine.Engine) error {
+	return run(ctx, func(ctx context.Context, e *engine.Engine) error {
 		s, err := resolve(ctx, e, src)
 		if err != nil {
 			return err

@@ -10,7 +10,11 @@ package targets
 import (
 	"context"
 	"errors"
+	"fmt"
+	"os"
+	"os/signal"
 	"strings"
+	"syscall"
 
 	"github.com/magefile/mage/mg"
 
@@ -29,14 +33,46 @@ const (
 )
 
 // run opens the checkout in the working directory, calls f and converts its
-// error at the target edge.
-func run(ctx context.Context, f func(e *engine.Engine) error) error {
-	e, err := engine.Open(engine.Options{})
+// error at the target edge. SIGINT and SIGTERM cancel ctx, and f's deferred
+// clean-up (helpers, temporary folders, services restarted after a backup)
+// runs to its end; a second signal forces the exit.
+func run(ctx context.Context, f func(ctx context.Context, e *engine.Engine) error) error {
+	ctx, stop := interruptible(ctx)
+	defer stop()
+	e, err := hooks.Open(engine.Options{})
 	if err != nil {
 		return fatal(err)
 	}
 	defer e.Close()
-	return fatal(f(e))
+	return fatal(f(ctx, e))
+}
+
+// interruptible cancels ctx on SIGINT or SIGTERM. mage itself handles only
+// SIGINT, and gives a target 5 seconds to clean up before it exits; a
+// restore or backup may need longer to restart what it stopped. So osgs
+// takes both signals over while a target runs.
+func interruptible(ctx context.Context) (context.Context, func()) {
+	ctx, cancel := context.WithCancel(ctx)
+	signal.Reset(syscall.SIGINT, syscall.SIGTERM)
+	sig := make(chan os.Signal, 2)
+	signal.Notify(sig, syscall.SIGINT, syscall.SIGTERM)
+	done := make(chan struct{})
+	go func() {
+		select {
+		case s := <-sig:
+			fmt.Fprintf(os.Stderr, "osgs: %v: stopping and cleaning up (send it again to exit at once)\n", s)
+			cancel()
+		case <-done:
+			return
+		}
+		select {
+		case <-sig:
+			fmt.Fprintln(os.Stderr, "osgs: exiting without cleaning up")
+			os.Exit(130)
+		case <-done:
+		}
+	}()
+	return ctx, func() { close(done); signal.Stop(sig); cancel() }
 }
 
 // fatal turns err into an mg.Fatal carrying one line and an exit code.
@@ -58,58 +94,46 @@ func fatal(err error) error {
 	return mg.Fatal(code, strings.Join(strings.Fields(err.Error()), " "))
 }
 
-// up starts services and runs their after-up hooks.
+// up starts services; the engine runs their after-up hooks.
 func up(ctx context.Context, services ...string) error {
-	return run(ctx, func(e *engine.Engine) error {
-		if err := e.Up(ctx, engine.UpOptions{Services: services}); err != nil {
-			return err
-		}
-		if len(services) == 0 {
-			services = e.Enabled()
-		}
-		return hooks.AfterUp(ctx, e, services)
+	return run(ctx, func(ctx context.Context, e *engine.Engine) error {
+		return e.Up(ctx, engine.UpOptions{Services: services})
 	})
 }
 
 func stop(ctx context.Context, service string) error {
-	return run(ctx, func(e *engine.Engine) error { return e.Stop(ctx, service) })
+	return run(ctx, func(ctx context.Context, e *engine.Engine) error { return e.Stop(ctx, service) })
 }
 
 func restart(ctx context.Context, services ...string) error {
-	return run(ctx, func(e *engine.Engine) error { return e.Restart(ctx, services...) })
+	return run(ctx, func(ctx context.Context, e *engine.Engine) error { return e.Restart(ctx, services...) })
 }
 
 func status(ctx context.Context, services ...string) error {
-	return run(ctx, func(e *engine.Engine) error { return e.Status(ctx, services...) })
+	return run(ctx, func(ctx context.Context, e *engine.Engine) error { return e.Status(ctx, services...) })
 }
 
 func logs(ctx context.Context, follow *bool, tail *string, services ...string) error {
-	return run(ctx, func(e *engine.Engine) error {
+	return run(ctx, func(ctx context.Context, e *engine.Engine) error {
 		return e.Logs(ctx, engine.LogsOptions{Services: services, Follow: deref(follow), Tail: deref(tail)})
 	})
 }
 
 func shell(ctx context.Context, service string) error {
-	return run(ctx, func(e *engine.Engine) error {
+	return run(ctx, func(ctx context.Context, e *engine.Engine) error {
 		return e.Interactive(ctx, service, "", "sh", "-c", "command -v bash >/dev/null && exec bash || exec sh")
 	})
 }
 
 func enable(ctx context.Context, service string) error {
-	return run(ctx, func(e *engine.Engine) error {
-		if err := e.Enable(service); err != nil {
-			return err
-		}
-		return hooks.AfterChange(ctx, e)
+	return run(ctx, func(ctx context.Context, e *engine.Engine) error {
+		return e.Enable(ctx, service)
 	})
 }
 
 func disable(ctx context.Context, service string) error {
-	return run(ctx, func(e *engine.Engine) error {
-		if err := e.Disable(ctx, service); err != nil {
-			return err
-		}
-		return hooks.AfterChange(ctx, e)
+	return run(ctx, func(ctx context.Context, e *engine.Engine) error {
+		return e.Disable(ctx, service)
 	})
 }
 

@@ -21,7 +21,7 @@ type Stack mg.Namespace
 // the enabled services (COMPOSE_PROFILES), and each service's own settings,
 // such as POSTGIS_BIND and POSTGIS_PORT. It never prompts and never prints a secret.
 func (Stack) Configure(ctx context.Context) error {
-	return run(ctx, func(e *engine.Engine) error {
+	return run(ctx, func(ctx context.Context, e *engine.Engine) error {
 		res, err := e.Configure()
 		if err != nil {
 			return err
@@ -46,7 +46,7 @@ func (Stack) Up(ctx context.Context) error { return up(ctx) }
 
 // Down stops every service gracefully and removes the containers and network; volumes are kept.
 func (Stack) Down(ctx context.Context) error {
-	return run(ctx, func(e *engine.Engine) error { return e.Down(ctx) })
+	return run(ctx, func(ctx context.Context, e *engine.Engine) error { return e.Down(ctx) })
 }
 
 // Restart restarts every enabled service gracefully.
@@ -54,7 +54,7 @@ func (Stack) Restart(ctx context.Context) error { return restart(ctx) }
 
 // Status shows one table of every service (enabled, state, health, URL) and warns about a certificate due for renewal.
 func (Stack) Status(ctx context.Context) error {
-	return run(ctx, func(e *engine.Engine) error { return stackstatus.Show(ctx, e) })
+	return run(ctx, func(ctx context.Context, e *engine.Engine) error { return stackstatus.Show(ctx, e) })
 }
 
 // Ps shows every service of the catalog: enabled, state, health, container and ports.
@@ -67,15 +67,15 @@ func (Stack) Logs(ctx context.Context, follow *bool, tail *string) error {
 
 // Pull pulls the pinned upstream images of enabled services; images built here are skipped with a message.
 func (Stack) Pull(ctx context.Context) error {
-	return run(ctx, func(e *engine.Engine) error { return e.Pull(ctx) })
+	return run(ctx, func(ctx context.Context, e *engine.Engine) error { return e.Pull(ctx) })
 }
 
 // Config prints the resolved compose model of the enabled services, with secrets masked.
 func (Stack) Config(ctx context.Context) error {
-	return run(ctx, func(e *engine.Engine) error { return e.PrintConfig(ctx) })
+	return run(ctx, func(ctx context.Context, e *engine.Engine) error { return e.PrintConfig(ctx) })
 }
 
 // Nuke deletes the project's containers, networks, volumes (all data) and .env; it refuses without -yes.
 func (Stack) Nuke(ctx context.Context, yes *bool) error {
-	return run(ctx, func(e *engine.Engine) error { return e.Nuke(ctx, deref(yes)) })
+	return run(ctx, func(ctx context.Context, e *engine.Engine) error { return e.Nuke(ctx, deref(yes)) })
 }

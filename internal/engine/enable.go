@@ -16,7 +16,7 @@ func (e *Engine) setEnabled(service string, on bool) error {
 }
 
 // Enable records service as enabled; stack:up will start it.
-func (e *Engine) Enable(service string) error {
+func (e *Engine) Enable(ctx context.Context, service string) error {
 	if err := e.CheckServices(service); err != nil {
 		return err
 	}
@@ -27,7 +27,14 @@ func (e *Engine) Enable(service string) error {
 		return err
 	}
 	fmt.Fprintf(e.Err, "osgs: %s enabled (enabled: %v)\n", service, e.Enabled())
-	return nil
+	return e.afterChange(ctx)
+}
+
+func (e *Engine) afterChange(ctx context.Context) error {
+	if e.hooks.AfterChange == nil {
+		return nil
+	}
+	return e.hooks.AfterChange(ctx, e)
 }
 
 // Disable stops service gracefully when it runs, then records it as disabled.
@@ -46,5 +53,5 @@ func (e *Engine) Disable(ctx context.Context, service string) error {
 		return err
 	}
 	fmt.Fprintf(e.Err, "osgs: %s disabled (enabled: %v)\n", service, e.Enabled())
-	return nil
+	return e.afterChange(ctx)
 }

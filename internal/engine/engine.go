@@ -37,6 +37,20 @@ type Options struct {
 	Err io.Writer
 	// In is the standard input for shells and psql.
 	In io.Reader
+	// Hooks are the steps that run around the generic verbs; internal/hooks
+	// opens engines with them, so that every caller, target or internal
+	// (a restore, a certificate renewal), goes up the same way.
+	Hooks Hooks
+}
+
+// Hooks are the steps around the generic verbs that need packages above the
+// engine (nginx's configuration, PostGIS roles). The engine runs them itself
+// in Up, Enable and Disable.
+type Hooks struct {
+	// AfterUp runs once services are up and healthy.
+	AfterUp func(ctx context.Context, e *Engine, services []string) error
+	// AfterChange runs after a service was enabled or disabled.
+	AfterChange func(ctx context.Context, e *Engine) error
 }
 
 // Engine is one checkout's stack.
@@ -51,6 +65,7 @@ type Engine struct {
 	cli     *command.DockerCli
 	docker  client.APIClient
 	compose api.Compose
+	hooks   Hooks
 }
 
 // Open loads the catalog and the existing .env (if any) without contacting Docker.
@@ -73,7 +88,7 @@ func Open(opts Options) (*Engine, error) {
 	if err != nil {
 		return nil, err
 	}
-	e := &Engine{Dir: dir, Catalog: cat, Out: opts.Out, Err: opts.Err, In: opts.In}
+	e := &Engine{Dir: dir, Catalog: cat, Out: opts.Out, Err: opts.Err, In: opts.In, hooks: opts.Hooks}
 	if e.Out == nil {
 		e.Out = os.Stdout
 	}

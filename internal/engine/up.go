@@ -2,11 +2,38 @@ package engine
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"os"
 	"time"
 
 	"github.com/docker/compose/v5/pkg/api"
+
+	"github.com/osgs/osgs/internal/config"
+	"github.com/osgs/osgs/internal/envfile"
 )
+
+// snapshotEnv records .env as it is, and returns what puts it back (or
+// removes it, when there was none) and reloads it.
+func (e *Engine) snapshotEnv() (undo func() error) {
+	path := config.Path(e.Dir)
+	before, err := os.ReadFile(path)
+	existed := err == nil
+	return func() error {
+		var err error
+		if existed {
+			err = envfile.WriteFileAtomic(path, before, envfile.Mode)
+		} else if rmErr := os.Remove(path); rmErr != nil && !os.IsNotExist(rmErr) {
+			err = rmErr
+		}
+		if f, rerr := envfile.Read(path); rerr == nil {
+			e.Env = f
+		} else {
+			e.Env = &envfile.File{}
+		}
+		return err
+	}
+}
 
 // UpOptions configure Up.
 type UpOptions struct {
@@ -18,22 +45,30 @@ type UpOptions struct {
 }
 
 // Up builds missing images, checks that published ports are free, creates or
-// keeps containers (a second Up recreates nothing), and waits until they are
-// running and healthy.
+// keeps containers (a second Up recreates nothing), waits until they are
+// running and healthy, and runs the after-up hooks (nginx's configuration,
+// PostGIS roles). It is the one way up, for targets and internal callers.
 func (e *Engine) Up(ctx context.Context, opts UpOptions) error {
 	if err := e.CheckServices(opts.Services...); err != nil {
 		return err
 	}
-	if err := e.Ready(ctx); err != nil {
+	if err := e.Connect(ctx); err != nil {
+		return err
+	}
+	// A refused up changes nothing: .env is written (completed, services
+	// enabled) only once the model with those changes loads.
+	undo := e.snapshotEnv()
+	if err := e.Configured(); err != nil {
 		return err
 	}
 	for _, s := range opts.Services {
-		if err := e.setEnabled(s, true); err != nil {
-			return err
-		}
+		config.SetEnabled(e.Env, s, true)
 	}
 	project, err := e.Project(ctx, e.targets(opts.Services)...)
 	if err != nil {
+		return errors.Join(err, undo())
+	}
+	if err := e.Env.Write(config.Path(e.Dir)); err != nil {
 		return err
 	}
 	if len(project.Services) == 0 {
@@ -64,5 +99,11 @@ func (e *Engine) Up(ctx context.Context, opts UpOptions) error {
 	if err != nil {
 		return fmt.Errorf("start %v: %w", project.ServiceNames(), err)
 	}
-	return e.waitReady(ctx, project, opts.WaitTimeout)
+	if err := e.waitReady(ctx, project, opts.WaitTimeout); err != nil {
+		return err
+	}
+	if e.hooks.AfterUp != nil {
+		return e.hooks.AfterUp(ctx, e, project.ServiceNames())
+	}
+	return nil
 }

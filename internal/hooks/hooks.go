@@ -1,6 +1,7 @@
-// Package hooks maps catalog services to the Go code that runs around the
-// generic verbs (after up, backup, restore). A service without an entry only
-// gets the generic behaviour.
+// Package hooks is the orchestration above the engine: it maps catalog
+// services to the Go code that runs around the generic verbs (after up, after
+// an enable or disable), and opens engines that run it (Open). A service
+// without an entry only gets the generic behaviour.
 package hooks
 
 import (
@@ -8,6 +9,7 @@ import (
 	"fmt"
 	"slices"
 
+	"github.com/osgs/osgs/internal/dbroles"
 	"github.com/osgs/osgs/internal/engine"
 	"github.com/osgs/osgs/internal/nginx"
 	"github.com/osgs/osgs/internal/postgis"
@@ -25,10 +27,20 @@ var registry = map[string]Hooks{
 		if err := postgis.AfterUp(ctx, e); err != nil {
 			return err
 		}
-		return postgrest.Setup(ctx, e) // when PostgREST is enabled
+		if err := postgrest.Setup(ctx, e); err != nil { // when PostgREST is enabled
+			return err
+		}
+		return dbroles.Setup(ctx, e) // every enabled service's own role
 	}},
 	postgrest.Service: {AfterUp: postgrest.Setup},
 	nginx.Service:     {AfterUp: nginx.Apply},
+}
+
+// Open opens the checkout's engine with the hooks: the one way every caller,
+// mage target or test, gets an engine whose Up, Enable and Disable run them.
+func Open(opts engine.Options) (*engine.Engine, error) {
+	opts.Hooks = engine.Hooks{AfterUp: AfterUp, AfterChange: AfterChange}
+	return engine.Open(opts)
 }
 
 // For returns the hooks of service (zero Hooks when it has none).
@@ -37,11 +49,21 @@ func For(service string) Hooks { return registry[service] }
 // AfterUp runs the AfterUp hooks of services, in order, then brings the
 // front door up to date and says where each web service answers.
 func AfterUp(ctx context.Context, e *engine.Engine, services []string) error {
+	roles := false
 	for _, s := range services {
 		if h := For(s).AfterUp; h != nil {
 			if err := h(ctx, e); err != nil {
 				return err
 			}
+		}
+		svc, err := e.Catalog.Get(s)
+		roles = roles || (err == nil && svc.DBRole != nil && s != postgis.Service)
+	}
+	if roles && !slices.Contains(services, postgis.Service) {
+		// A service with its own database role came up: make sure the role
+		// exists (PostGIS's own hook does it when it comes up too).
+		if err := dbroles.Setup(ctx, e); err != nil {
+			return err
 		}
 	}
 	if !slices.Contains(services, nginx.Service) {

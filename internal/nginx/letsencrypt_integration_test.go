@@ -14,7 +14,6 @@ import (
 
 	"github.com/osgs/osgs/internal/config"
 	"github.com/osgs/osgs/internal/engine"
-	"github.com/osgs/osgs/internal/hooks"
 	"github.com/osgs/osgs/internal/nginx"
 	"github.com/osgs/osgs/internal/site"
 	"github.com/osgs/osgs/internal/testenv"
@@ -87,9 +86,6 @@ func TestLetsEncryptWithPebble(t *testing.T) {
 	e := c.Engine(t)
 	services := []string{"pebble", "nginx"}
 	if err := e.Up(ctx, engine.UpOptions{Services: services}); err != nil {
-		t.Fatal(err)
-	}
-	if err := hooks.AfterUp(ctx, e, services); err != nil {
 		t.Fatal(err)
 	}
 	acme := nginx.ACME{Server: "https://pebble:14000/dir", NoVerify: true}

@@ -334,11 +334,24 @@ func TestBadInputChangesNothing(t *testing.T) {
 			t.Fatal(err)
 		}
 		e := co.Engine(t)
-		err := e.Up(ctx, engine.UpOptions{Services: []string{postgis.Service}})
-		if err == nil || !strings.Contains(err.Error(), "docker-compose.override.yml") {
+		envPath := filepath.Join(co.Dir, ".env")
+		before, _ := os.ReadFile(envPath)
+		// mosquitto is not enabled yet: a refused up must not enable it.
+		err := e.Up(ctx, engine.UpOptions{Services: []string{postgis.Service, "mosquitto"}})
+		if err == nil || !strings.Contains(err.Error(), "docker-compose.override.yml") || !errors.Is(err, engine.ErrModel) {
 			t.Fatalf("err = %v", err)
 		}
+		if after, _ := os.ReadFile(envPath); string(after) != string(before) {
+			t.Fatal("a refused up changed .env")
+		}
 		assertNoContainers(ctx, t, e)
+		// On a fresh checkout it does not even create .env.
+		os.Remove(envPath)
+		e = co.Engine(t)
+		if err := e.Up(ctx, engine.UpOptions{Services: []string{postgis.Service}}); !errors.Is(err, engine.ErrModel) {
+			t.Fatalf("err = %v", err)
+		}
+		assertNoFile(t, envPath)
 	})
 
 	t.Run("port in use", func(t *testing.T) {

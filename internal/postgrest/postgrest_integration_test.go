@@ -10,7 +10,6 @@ import (
 
 	"github.com/osgs/osgs/internal/config"
 	"github.com/osgs/osgs/internal/engine"
-	"github.com/osgs/osgs/internal/hooks"
 	"github.com/osgs/osgs/internal/postgis"
 	"github.com/osgs/osgs/internal/postgrest"
 	"github.com/osgs/osgs/internal/testenv"
@@ -33,11 +32,8 @@ func TestRolesMatchTheRenderedURI(t *testing.T) {
 	if err := e.Env.Write(config.Path(c.Dir)); err != nil {
 		t.Fatal(err)
 	}
-	if err := e.Up(ctx, engine.UpOptions{Services: []string{postgis.Service}}); err != nil {
-		t.Fatal(err)
-	}
-	for range 2 { // idempotent
-		if err := hooks.AfterUp(ctx, e, []string{postgis.Service}); err != nil {
+	for range 2 { // the up hooks set the roles up, idempotently
+		if err := e.Up(ctx, engine.UpOptions{Services: []string{postgis.Service}}); err != nil {
 			t.Fatal(err)
 		}
 	}

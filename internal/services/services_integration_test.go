@@ -14,19 +14,14 @@ import (
 	"github.com/moby/moby/client"
 
 	"github.com/osgs/osgs/internal/engine"
-	"github.com/osgs/osgs/internal/hooks"
 	"github.com/osgs/osgs/internal/testenv"
 )
 
-// start brings services up in a fresh checkout, as mage does: with their
-// after-up hooks, which render nginx's configuration.
+// start brings services up in a fresh checkout, as mage does: the engine
+// runs their after-up hooks, which render nginx's configuration.
 func start(t *testing.T, services ...string) (context.Context, *testenv.Checkout, *engine.Engine) {
 	t.Helper()
-	ctx, c, e := testenv.Start(t, 15*time.Minute, nil, services...)
-	if err := hooks.AfterUp(ctx, e, services); err != nil {
-		t.Fatal(err)
-	}
-	return ctx, c, e
+	return testenv.Start(t, 15*time.Minute, nil, services...)
 }
 
 // secretNowhere fails when a secret is in a container's environment or

@@ -25,6 +25,7 @@ import (
 	"github.com/osgs/osgs/internal/engine"
 	"github.com/osgs/osgs/internal/envfile"
 	"github.com/osgs/osgs/internal/gen"
+	"github.com/osgs/osgs/internal/hooks"
 	"github.com/osgs/osgs/internal/site"
 )
 
@@ -96,7 +97,7 @@ func NewCheckout(t testing.TB, extra map[string]string) *Checkout {
 func (c *Checkout) Engine(t testing.TB) *engine.Engine {
 	t.Helper()
 	w := &logWriter{t: t}
-	e, err := engine.Open(engine.Options{Dir: c.Dir, Out: w, Err: w, In: eofReader{}})
+	e, err := hooks.Open(engine.Options{Dir: c.Dir, Out: w, Err: w, In: eofReader{}})
 	if err != nil {
 		t.Fatal(err)
 	}
