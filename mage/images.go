@@ -16,7 +16,7 @@ func (Images) Build(ctx context.Context) error {
 	return run(ctx, func(ctx context.Context, e *engine.Engine) error { return e.Build(ctx) })
 }
 
-// Base makes sure the Debian base image exists: pulled if a registry answers, otherwise made with debootstrap.
+// Base makes sure the Debian base image exists: pulled if a registry answers, otherwise made from Debian's signed packages in Go (OSGS_DEBIAN_MIRROR names another mirror).
 func (Images) Base(ctx context.Context) error {
 	return run(ctx, func(ctx context.Context, e *engine.Engine) error {
 		if err := e.Connect(ctx); err != nil {

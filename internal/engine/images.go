@@ -4,12 +4,10 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
-	"errors"
 	"fmt"
 	"io"
 	"io/fs"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"time"
@@ -22,10 +20,6 @@ import (
 
 // BaseImage is the Debian base every image of ours is built on.
 const BaseImage = "debian:bookworm-slim"
-
-// DebianMirror is where debootstrap fetches packages when the base image must
-// be made locally; OSGS_DEBIAN_MIRROR overrides it.
-const DebianMirror = "http://deb.debian.org/debian"
 
 // baseImageRef is the base the Dockerfiles get as BASE_IMAGE.
 func (e *Engine) baseImageRef() string {
@@ -184,7 +178,8 @@ func (e *Engine) Build(ctx context.Context, services ...string) error {
 }
 
 // EnsureBaseImage makes sure the Debian base image exists: it is pulled when
-// a registry answers, and otherwise made with debootstrap and imported.
+// a registry answers, and otherwise made from Debian's packages in Go
+// (bootstrapImage), with nothing installed on the host.
 func (e *Engine) EnsureBaseImage(ctx context.Context) error {
 	ref := e.baseImageRef()
 	ok, err := e.imageExists(ctx, ref)
@@ -196,8 +191,8 @@ func (e *Engine) EnsureBaseImage(ctx context.Context) error {
 	if pullErr == nil {
 		return nil
 	}
-	fmt.Fprintf(e.Err, "osgs: pull failed (%s); building %s with debootstrap\n", firstLine(pullErr.Error()), ref)
-	return e.debootstrapImage(ctx, ref)
+	fmt.Fprintf(e.Err, "osgs: pull failed (%s)\n", firstLine(pullErr.Error()))
+	return e.bootstrapImage(ctx, ref)
 }
 
 func (e *Engine) pull(ctx context.Context, ref string, timeout time.Duration) error {
@@ -210,69 +205,3 @@ func (e *Engine) pull(ctx context.Context, ref string, timeout time.Duration) er
 	return resp.Wait(ctx)
 }
 
-// debootstrapImage makes a minimal Debian bookworm root file system and
-// imports it as ref.
-func (e *Engine) debootstrapImage(ctx context.Context, ref string) error {
-	bin, err := exec.LookPath("debootstrap")
-	if err != nil {
-		return fmt.Errorf("base image %s cannot be pulled and debootstrap is not installed: install it (apt-get install debootstrap) or load the image with `docker load`", ref)
-	}
-	if os.Geteuid() != 0 {
-		return fmt.Errorf("base image %s cannot be pulled, and debootstrap needs root: run once as root, or load the image with `docker load`", ref)
-	}
-	dir, err := os.MkdirTemp("", "osgs-rootfs-")
-	if err != nil {
-		return err
-	}
-	defer os.RemoveAll(dir)
-	mirror := DebianMirror
-	if m := os.Getenv("OSGS_DEBIAN_MIRROR"); m != "" {
-		mirror = m
-	}
-	cmd := exec.CommandContext(ctx, bin, "--variant=minbase", "bookworm", dir, mirror)
-	cmd.Stdout, cmd.Stderr = io.Discard, e.Err
-	fmt.Fprintf(e.Err, "osgs: debootstrap bookworm from %s (about half a minute)\n", mirror)
-	if err := cmd.Run(); err != nil {
-		return fmt.Errorf("debootstrap bookworm: %w", err)
-	}
-	// apt caches and logs make the image larger and less reproducible.
-	for _, p := range []string{"var/cache/apt/archives", "var/lib/apt/lists"} {
-		entries, _ := os.ReadDir(dir + "/" + p)
-		for _, en := range entries {
-			if en.Type().IsRegular() {
-				os.Remove(dir + "/" + p + "/" + en.Name())
-			}
-		}
-	}
-	return e.importRootfs(ctx, dir, ref)
-}
-
-func (e *Engine) importRootfs(ctx context.Context, dir, ref string) error {
-	tar := exec.CommandContext(ctx, "tar", "--numeric-owner", "--xattrs", "-C", dir, "-c", ".")
-	stdout, err := tar.StdoutPipe()
-	if err != nil {
-		return err
-	}
-	tar.Stderr = e.Err
-	if err := tar.Start(); err != nil {
-		return fmt.Errorf("tar rootfs: %w", err)
-	}
-	res, err := e.docker.ImageImport(ctx, client.ImageImportSource{Source: stdout, SourceName: "-"}, ref,
-		client.ImageImportOptions{Changes: []string{`CMD ["bash"]`}, Message: "osgs debootstrap --variant=minbase bookworm"})
-	if err != nil {
-		_ = tar.Process.Kill()
-		_ = tar.Wait()
-		return fmt.Errorf("import %s: %w", ref, err)
-	}
-	_, copyErr := io.Copy(io.Discard, res)
-	res.Close()
-	waitErr := tar.Wait()
-	if err := errors.Join(copyErr, waitErr); err != nil {
-		return fmt.Errorf("import %s: %w", ref, err)
-	}
-	if ok, err := e.imageExists(ctx, ref); err != nil || !ok {
-		return fmt.Errorf("import %s: the image did not appear (%v)", ref, err)
-	}
-	fmt.Fprintf(e.Err, "osgs: imported %s\n", ref)
-	return nil
-}

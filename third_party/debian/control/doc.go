@@ -1,0 +1,4 @@
+/*
+Parse the Debian control file format.
+*/
+package control // import "pault.ag/go/debian/control"
