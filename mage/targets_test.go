@@ -2,17 +2,24 @@ package targets_test
 
 import (
 	"bytes"
+	"context"
 	"crypto/tls"
 	"errors"
 	"io"
+	"io/fs"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"os/user"
 	"regexp"
+	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
+
+	"github.com/moby/moby/client"
 
 	"github.com/osgs/osgs/internal/envfile"
 	"github.com/osgs/osgs/internal/site"
@@ -43,7 +50,38 @@ func runMage(t *testing.T, bin, dir string, env []string, args ...string) result
 
 func runMageIn(t *testing.T, stdin, bin, dir string, env []string, args ...string) result {
 	t.Helper()
+	return runMageCmd(t, exec.Command(bin, args...), stdin, dir, env)
+}
+
+// runMageUnprivileged runs the targets as a user who is not root but is in
+// the docker group, as the README promises works. Where the tests run as
+// root, that user is nobody with the docker group added; the checkout (and
+// the folders above it) become theirs to write.
+func runMageUnprivileged(t *testing.T, bin, dir string, env []string, args ...string) result {
+	t.Helper()
 	cmd := exec.Command(bin, args...)
+	if os.Geteuid() == 0 {
+		g, err := user.LookupGroup("docker")
+		if err != nil {
+			t.Skipf("no docker group to run as a non-root user in: %v", err)
+		}
+		gid, _ := strconv.Atoi(g.Gid)
+		const nobody = 65534
+		cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: nobody, Gid: nobody, Groups: []uint32{uint32(gid)}}}
+		filepath.WalkDir(dir, func(p string, _ fs.DirEntry, _ error) error { return os.Lchown(p, nobody, nobody) })
+		for _, start := range []string{dir, bin} {
+			for d := filepath.Dir(start); d != "/" && d != os.TempDir(); d = filepath.Dir(d) {
+				os.Chmod(d, 0o711)
+			}
+		}
+		env = append(env, "HOME="+t.TempDir())
+		os.Chmod(env[len(env)-1][len("HOME="):], 0o777)
+	}
+	return runMageCmd(t, cmd, "", dir, env)
+}
+
+func runMageCmd(t *testing.T, cmd *exec.Cmd, stdin, dir string, env []string) result {
+	t.Helper()
 	cmd.Stdin = strings.NewReader(stdin)
 	cmd.Dir = dir
 	cmd.Env = append(os.Environ(), env...)
@@ -216,7 +254,8 @@ func TestStackUp(t *testing.T) {
 	bin := mageBin(t)
 	co := testenv.NewCheckout(t, nil)
 	co.Cleanup(t)
-	r := runMage(t, bin, co.Dir, nil, "stack:up")
+	// The README's first command, by a user in the docker group, not root.
+	r := runMageUnprivileged(t, bin, co.Dir, nil, "stack:up")
 	if r.code != 0 {
 		t.Fatalf("stack:up: %+v", r)
 	}
@@ -265,7 +304,32 @@ func TestStackUp(t *testing.T) {
 		}
 	}
 	// A second stack:up changes nothing and succeeds.
-	if r := runMage(t, bin, co.Dir, nil, "stack:up"); r.code != 0 {
+	if r := runMageUnprivileged(t, bin, co.Dir, nil, "stack:up"); r.code != 0 {
 		t.Fatalf("second stack:up: %+v", r)
+	}
+	if info, err := os.Stat(filepath.Join(co.Dir, ".env")); err != nil || info.Mode().Perm() != 0o600 {
+		t.Fatalf(".env: %v %v", info.Mode(), err)
+	}
+}
+
+// TestBaseImageWithoutRoot makes the Debian base image as a user who is
+// not root and has no debootstrap: only Go's code and the Docker API.
+func TestBaseImageWithoutRoot(t *testing.T) {
+	testenv.RequireDocker(t)
+	bin := mageBin(t)
+	tag := "osgs-test-base:nonroot-" + strconv.FormatInt(time.Now().UnixNano(), 36)
+	co := testenv.NewCheckout(t, map[string]string{"OSGS_BASE_IMAGE": tag})
+	e := co.Engine(t)
+	t.Cleanup(func() {
+		if e.Connect(context.Background()) == nil {
+			e.Docker().ImageRemove(context.Background(), tag, client.ImageRemoveOptions{Force: true})
+		}
+	})
+	r := runMageUnprivileged(t, bin, co.Dir, nil, "images:base")
+	if r.code != 0 || !strings.Contains(r.stderr, "imported "+tag) {
+		t.Fatalf("images:base as a non-root user: %+v", r)
+	}
+	if strings.Contains(r.stderr, "debootstrap is not installed") || strings.Contains(r.stderr, "needs root") {
+		t.Fatal(r.stderr)
 	}
 }

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"strings"
+	"time"
 
 	"github.com/moby/moby/client"
 
@@ -64,6 +65,7 @@ func imageOf(ctx context.Context, e *engine.Engine, id string) (string, string) 
 // With noStats the content stats that backup:verify compares are not read
 // (faster on large databases; verify then only proves that the dump restores).
 func BackupPostGIS(ctx context.Context, e *engine.Engine, set *Set, db string, noStats bool, progress func(label string) io.Writer) error {
+	start := time.Now()
 	id, err := e.ContainerOf(ctx, postgis.Service)
 	if err != nil {
 		return err
@@ -85,7 +87,9 @@ func BackupPostGIS(ctx context.Context, e *engine.Engine, set *Set, db string, n
 	if err != nil {
 		return err
 	}
+	since(ctx, "inspect the server", start)
 
+	start = time.Now()
 	globals := base
 	globals.Kind = KindGlobals
 	// Roles are a few kilobytes: exec is quicker than starting a helper.
@@ -95,6 +99,7 @@ func BackupPostGIS(ctx context.Context, e *engine.Engine, set *Set, db string, n
 	if err != nil {
 		return fmt.Errorf("dump globals: %w", err)
 	}
+	since(ctx, "dump the globals (exec)", start)
 	for _, name := range dbs {
 		if err := dumpDatabase(ctx, e, set, d, base, name, noStats, progress(name)); err != nil {
 			return err
@@ -131,6 +136,7 @@ func dumpOne(ctx context.Context, e *engine.Engine, set *Set, d *dumper, ent Ent
 		sess *session
 		plan *statsPlan
 	)
+	start := time.Now()
 	if noStats {
 		_, ent.PostGIS, _ = serverFacts(ctx, e, name)
 	} else {
@@ -145,6 +151,8 @@ func dumpOne(ctx context.Context, e *engine.Engine, set *Set, d *dumper, ent Ent
 		sess, ent.PostGIS = s, plan.Extensions["postgis"]
 		argv = append(argv, "--snapshot="+snap)
 	}
+	since(ctx, "snapshot and plan (psql session)", start)
+	start = time.Now()
 	r, err := d.stream(ctx, argv)
 	if err != nil {
 		return err
@@ -152,6 +160,7 @@ func dumpOne(ctx context.Context, e *engine.Engine, set *Set, d *dumper, ent Ent
 	defer r.Close()
 	if plan == nil {
 		_, err := set.AddStream(rel, r, ent, progress)
+		since(ctx, "dump, compress and write", start)
 		return err
 	}
 
@@ -168,6 +177,9 @@ func dumpOne(ctx context.Context, e *engine.Engine, set *Set, d *dumper, ent Ent
 	if err != nil {
 		return err
 	}
+	since(ctx, "dump, compress and write, scanning the stream", start)
+	start = time.Now()
+	defer since(ctx, "stats the scan lacks (SQL), commit the snapshot", start)
 	if ent.Stats, err = plan.stats(sess, scan); err == nil {
 		err = sess.exec("COMMIT")
 	}
@@ -175,6 +187,6 @@ func dumpOne(ctx context.Context, e *engine.Engine, set *Set, d *dumper, ent Ent
 		set.drop(rel)
 		return fmt.Errorf("read stats: %w", err)
 	}
-	set.setStats(rel, ent.Stats)
+	set.update(rel, func(e *Entry) { e.Stats = ent.Stats })
 	return nil
 }

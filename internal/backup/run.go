@@ -70,11 +70,13 @@ func Run(ctx context.Context, e *engine.Engine, o Options) (dir string, err erro
 	if err := e.CheckServices(services...); err != nil {
 		return "", err
 	}
+	start := time.Now()
 	set, err := NewSet(o.Root, o.Now)
 	if err != nil {
 		return "", err
 	}
 	removeStaleHelpers(ctx, e)
+	since(ctx, "open the set, remove stale helpers", start)
 	defer func() {
 		if err != nil {
 			set.Abort()
@@ -135,6 +137,8 @@ func Run(ctx context.Context, e *engine.Engine, o Options) (dir string, err erro
 	if err := ctx.Err(); err != nil {
 		return "", err
 	}
+	start = time.Now()
+	defer since(ctx, "commit the set (manifest, fsync, rename)", start)
 	return set.Commit(e.ProjectName(), o.Now)
 }
 

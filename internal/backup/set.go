@@ -130,24 +130,13 @@ func (s *Set) AddFile(rel, src string, e Entry) error {
 	return nil
 }
 
-// setStats records the stats of an added database dump.
-func (s *Set) setStats(rel string, st *DBStats) {
+// update changes the recorded entry of an added file.
+func (s *Set) update(rel string, f func(*Entry)) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	for i := range s.files {
 		if s.files[i].Path == rel {
-			s.files[i].Stats = st
-		}
-	}
-}
-
-// setTar records the entry summary of an added volume archive.
-func (s *Set) setTar(rel string, sum *TarSummary) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	for i := range s.files {
-		if s.files[i].Path == rel {
-			s.files[i].Tar = sum
+			f(&s.files[i])
 		}
 	}
 }

@@ -37,11 +37,10 @@ func volumeName(ctx context.Context, e *engine.Engine, service, vol string) (str
 	return name, p.Services[service].Image, nil
 }
 
-// helper creates (without starting) a container of image that mounts volume
-// at /data. It carries the project's labels as a one-off, so stack:nuke
-// finds it, and is removed by the returned cleanup.
-func helper(ctx context.Context, e *engine.Engine, image, volume string, readOnly bool, cmd []string) (string, func(), error) {
-	res, err := e.Docker().ContainerCreate(ctx, client.ContainerCreateOptions{
+// helperOptions describe a container of image that mounts volume at /data.
+// It carries the project's labels as a one-off, so stack:nuke finds it.
+func helperOptions(e *engine.Engine, image, volume string, readOnly bool, cmd []string) client.ContainerCreateOptions {
+	return client.ContainerCreateOptions{
 		Config: &container.Config{
 			Image: image, Entrypoint: cmd[:1], Cmd: cmd[1:], User: "root",
 			Labels: map[string]string{api.ProjectLabel: e.ProjectName(), api.OneoffLabel: "True", "org.osgs.helper": "backup"},
@@ -49,7 +48,13 @@ func helper(ctx context.Context, e *engine.Engine, image, volume string, readOnl
 		HostConfig: &container.HostConfig{
 			Mounts: []mount.Mount{{Type: mount.TypeVolume, Source: volume, Target: volumeMount, ReadOnly: readOnly}},
 		},
-	})
+	}
+}
+
+// helper creates (without starting) a helper container, removed by the
+// returned cleanup.
+func helper(ctx context.Context, e *engine.Engine, image, volume string, readOnly bool, cmd []string) (string, func(), error) {
+	res, err := e.Docker().ContainerCreate(ctx, helperOptions(e, image, volume, readOnly, cmd))
 	if err != nil {
 		return "", nil, fmt.Errorf("create helper for volume %s: %w", volume, err)
 	}
@@ -88,7 +93,7 @@ func BackupVolume(ctx context.Context, e *engine.Engine, set *Set, service strin
 	if err != nil {
 		return fmt.Errorf("save volume %s: %w", vol, err)
 	}
-	set.setTar(rel, &sum)
+	set.update(rel, func(e *Entry) { e.Tar = &sum })
 	return nil
 }
 
@@ -203,24 +208,5 @@ func RestoreVolume(ctx context.Context, e *engine.Engine, setDir string, f Entry
 // runHelper runs a shell script with args in a helper that mounts volume,
 // to completion, and returns the (stopped) helper and its cleanup.
 func runHelper(ctx context.Context, e *engine.Engine, image, volume, script string, args ...string) (string, func(), error) {
-	id, cleanup, err := helper(ctx, e, image, volume, false, append([]string{"sh", "-c", script, "sh"}, args...))
-	if err != nil {
-		return "", nil, err
-	}
-	wait := e.Docker().ContainerWait(ctx, id, client.ContainerWaitOptions{Condition: container.WaitConditionNextExit})
-	if _, err := e.Docker().ContainerStart(ctx, id, client.ContainerStartOptions{}); err != nil {
-		cleanup()
-		return "", nil, err
-	}
-	select {
-	case r := <-wait.Result:
-		if r.StatusCode != 0 {
-			cleanup()
-			return "", nil, fmt.Errorf("helper exited with code %d", r.StatusCode)
-		}
-	case err := <-wait.Error:
-		cleanup()
-		return "", nil, err
-	}
-	return id, cleanup, nil
+	return e.RunContainer(ctx, helperOptions(e, image, volume, false, append([]string{"sh", "-c", script, "sh"}, args...)))
 }

@@ -53,7 +53,7 @@ func (e *Engine) bootstrapImage(ctx context.Context, ref string) (err error) {
 	defer e.docker.ImageRemove(bg, stage1, client.ImageRemoveOptions{Force: true})
 
 	// Second stage: dpkg installs them in a container of that image.
-	res, err := e.docker.ContainerCreate(ctx, client.ContainerCreateOptions{
+	id, remove, err := e.RunContainer(ctx, client.ContainerCreateOptions{
 		Config: &container.Config{
 			Image: stage1, User: "0:0", Entrypoint: []string{"/bin/sh", debootstrap.SecondStage}, // no passwd yet
 			Labels: map[string]string{"org.osgs.helper": "debootstrap"},
@@ -61,25 +61,13 @@ func (e *Engine) bootstrapImage(ctx context.Context, ref string) (err error) {
 		HostConfig: &container.HostConfig{NetworkMode: "none"},
 	})
 	if err != nil {
-		return fmt.Errorf("second stage: %w", err)
+		return fmt.Errorf("second stage (dpkg): %w", err)
 	}
-	defer e.docker.ContainerRemove(bg, res.ID, client.ContainerRemoveOptions{Force: true, RemoveVolumes: true})
-	wait := e.docker.ContainerWait(ctx, res.ID, client.ContainerWaitOptions{Condition: container.WaitConditionNextExit})
-	if _, err := e.docker.ContainerStart(ctx, res.ID, client.ContainerStartOptions{}); err != nil {
-		return fmt.Errorf("second stage: %w", err)
-	}
-	select {
-	case r := <-wait.Result:
-		if r.StatusCode != 0 {
-			return fmt.Errorf("second stage (dpkg) failed with code %d: %s", r.StatusCode, e.logTail(res.ID))
-		}
-	case err := <-wait.Error:
-		return fmt.Errorf("second stage: %w", err)
-	}
+	defer remove()
 
 	// The finished file system, as one layer, without what the engine put
 	// into the container.
-	exp, err := e.docker.ContainerExport(ctx, res.ID, client.ContainerExportOptions{})
+	exp, err := e.docker.ContainerExport(ctx, id, client.ContainerExportOptions{})
 	if err != nil {
 		return fmt.Errorf("export the base: %w", err)
 	}

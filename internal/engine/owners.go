@@ -60,7 +60,7 @@ func (e *Engine) ownVolume(ctx context.Context, p *types.Project, volume, owner 
 	if err := e.EnsureBaseImage(ctx); err != nil {
 		return err
 	}
-	res, err := e.docker.ContainerCreate(ctx, client.ContainerCreateOptions{
+	_, remove, err := e.RunContainer(ctx, client.ContainerCreateOptions{
 		Config: &container.Config{
 			Image: e.baseImageRef(), User: "root", Entrypoint: []string{"chown", owner, "/v"},
 			Labels: map[string]string{api.ProjectLabel: p.Name, api.OneoffLabel: "True", "org.osgs.helper": "owner"},
@@ -68,20 +68,8 @@ func (e *Engine) ownVolume(ctx context.Context, p *types.Project, volume, owner 
 		HostConfig: &container.HostConfig{NetworkMode: "none", Mounts: []mount.Mount{{Type: mount.TypeVolume, Source: full, Target: "/v"}}},
 	})
 	if err != nil {
-		return fmt.Errorf("create owner helper: %w", err)
+		return fmt.Errorf("chown %s: %w", owner, err)
 	}
-	defer e.docker.ContainerRemove(context.WithoutCancel(ctx), res.ID, client.ContainerRemoveOptions{Force: true})
-	wait := e.docker.ContainerWait(ctx, res.ID, client.ContainerWaitOptions{Condition: container.WaitConditionNextExit})
-	if _, err := e.docker.ContainerStart(ctx, res.ID, client.ContainerStartOptions{}); err != nil {
-		return fmt.Errorf("start owner helper: %w", err)
-	}
-	select {
-	case r := <-wait.Result:
-		if r.StatusCode != 0 {
-			return fmt.Errorf("chown %s exited with code %d", owner, r.StatusCode)
-		}
-	case err := <-wait.Error:
-		return err
-	}
+	remove()
 	return nil
 }

@@ -1,0 +1,43 @@
+package engine
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/moby/moby/api/types/container"
+	"github.com/moby/moby/client"
+)
+
+// RunContainer creates a short-lived container, starts it and waits until
+// it exits. A non-zero exit is an error carrying the end of its output. The
+// stopped container is left for the caller (to copy into, or export), and
+// remove deletes it with its anonymous volumes, even after ctx ended.
+func (e *Engine) RunContainer(ctx context.Context, opts client.ContainerCreateOptions) (id string, remove func(), err error) {
+	if err := e.Connect(ctx); err != nil {
+		return "", nil, err
+	}
+	res, err := e.docker.ContainerCreate(ctx, opts)
+	if err != nil {
+		return "", nil, err
+	}
+	remove = func() {
+		_, _ = e.docker.ContainerRemove(context.WithoutCancel(ctx), res.ID, client.ContainerRemoveOptions{Force: true, RemoveVolumes: true})
+	}
+	wait := e.docker.ContainerWait(ctx, res.ID, client.ContainerWaitOptions{Condition: container.WaitConditionNextExit})
+	if _, err := e.docker.ContainerStart(ctx, res.ID, client.ContainerStartOptions{}); err != nil {
+		remove()
+		return "", nil, err
+	}
+	select {
+	case r := <-wait.Result:
+		if r.StatusCode != 0 {
+			err := fmt.Errorf("exited with code %d: %s", r.StatusCode, e.logTail(res.ID))
+			remove()
+			return "", nil, err
+		}
+	case err := <-wait.Error:
+		remove()
+		return "", nil, err
+	}
+	return res.ID, remove, nil
+}
