@@ -199,13 +199,19 @@ func TestTamperedMirrorIsRefused(t *testing.T) {
 				return flip(b)
 			}
 			return b
-		}, func(err error) bool { var ce *ChecksumError; return errors.As(err, &ce) && strings.Contains(err.Error(), "Packages.xz") }},
+		}, func(err error) bool {
+			var ce *ChecksumError
+			return errors.As(err, &ce) && strings.Contains(err.Error(), "Packages.xz")
+		}},
 		{"a changed package", func(p string, b []byte) []byte {
 			if strings.HasSuffix(p, ".deb") {
 				return flip(b)
 			}
 			return b
-		}, func(err error) bool { var ce *ChecksumError; return errors.As(err, &ce) && strings.Contains(err.Error(), ".deb") }},
+		}, func(err error) bool {
+			var ce *ChecksumError
+			return errors.As(err, &ce) && strings.Contains(err.Error(), ".deb")
+		}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			mirror := tamperingMirror(t, tc.change)

@@ -127,8 +127,11 @@ func Packages(ctx context.Context, o Options) (*Release, *Index, error) {
 
 // verifying hashes what is read through it; check compares at the end.
 type verifying struct {
-	r    io.Reader
-	h    interface{ io.Writer; Sum([]byte) []byte }
+	r io.Reader
+	h interface {
+		io.Writer
+		Sum([]byte) []byte
+	}
 	n    int64
 	want string
 	size int64

@@ -145,4 +145,3 @@ func (e *Engine) logTail(id string) string {
 	stdcopy.StdCopy(&b, &b, logs)
 	return oneLine(lastLines(b.String(), 12))
 }
-

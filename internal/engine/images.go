@@ -204,4 +204,3 @@ func (e *Engine) pull(ctx context.Context, ref string, timeout time.Duration) er
 	}
 	return resp.Wait(ctx)
 }
-
