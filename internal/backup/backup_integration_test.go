@@ -349,11 +349,21 @@ func TestCutShortPlainDumpChangesNothing(t *testing.T) {
 	if n := f.psql(t, "gis", "SELECT count(*) FROM big"); n != "200001" || f.digest(t) != want {
 		t.Fatalf("the database changed: %s rows", n)
 	}
-	// The whole file restores, swapped in while a client is connected.
+	// The whole file restores, swapped in while a client is connected; the
+	// database keeps its owner, privileges and settings, which the dump
+	// does not hold.
 	os.WriteFile(file, sql, 0o600)
 	f.psql(t, "gis", "DELETE FROM big WHERE i > 100")
+	f.psql(t, "postgres", `ALTER DATABASE gis SET work_mem = '7MB'; ALTER DATABASE gis SET search_path = "$user", public, "odd schema"; `+
+		`ALTER ROLE gis_reader IN DATABASE gis SET statement_timeout = '5s'; REVOKE TEMP ON DATABASE gis FROM PUBLIC; GRANT CREATE ON DATABASE gis TO gis_reader`)
+	props := `SELECT (SELECT string_agg(x::text, ',' ORDER BY x::text) FROM unnest(datacl) x) || ' ' || pg_get_userbyid(datdba) || ' ' || (SELECT string_agg(pg_get_userbyid(setrole) || ':' || array_to_string(setconfig, '|'), ' ' ORDER BY setrole)
+	  FROM pg_db_role_setting WHERE setdatabase = d.oid) FROM pg_database d WHERE datname = 'gis'`
+	before := f.psql(t, "postgres", props)
 	if err := backup.RestorePostGIS(f.ctx, f.e, backup.RestorePostGISOptions{Source: src, Database: "gis", Yes: true}); err != nil {
 		t.Fatal(err)
+	}
+	if after := f.psql(t, "postgres", props); after != before {
+		t.Fatalf("the restored database lost its properties:\n got %s\nwant %s", after, before)
 	}
 	if n := f.psql(t, "gis", "SELECT count(*) FROM big"); n != "200001" || f.digest(t) != want {
 		t.Fatalf("after the full restore: %s rows", n)

@@ -12,6 +12,7 @@ import (
 	"strings"
 
 	"github.com/osgs/osgs/internal/engine"
+	"github.com/osgs/osgs/internal/postgis"
 )
 
 // replaceDatabase restores db without risking it: load fills a new, empty
@@ -46,6 +47,12 @@ func replaceDatabase(ctx context.Context, e *engine.Engine, id, db string, load 
 		return err
 	}
 	if exists == "1" {
+		// The new database takes over the old one's owner, privileges and
+		// settings, which a dump does not carry.
+		if err := carryProperties(ctx, e, id, db, tmp); err != nil {
+			drop(tmp)
+			return fmt.Errorf("carry %s's owner, privileges and settings over: %w; it is unchanged", db, err)
+		}
 		// Close db to new sessions, end the open ones (waiting up to 5 s
 		// each), then swap the names in one transaction.
 		closeOld := "ALTER DATABASE " + sqlIdent(db) + " WITH ALLOW_CONNECTIONS false"
@@ -66,6 +73,30 @@ func replaceDatabase(ctx context.Context, e *engine.Engine, id, db string, load 
 		return fmt.Errorf("name the restored database %s: %w", db, err)
 	}
 	return nil
+}
+
+// carryPropertiesSQL gives database :to the owner, the privileges (datacl)
+// and the settings (ALTER DATABASE ... SET, and per role in it) of :from.
+// List settings such as search_path are stored quoted already and are
+// replayed as they are; the others are quoted as literals.
+const carryPropertiesSQL = `
+SELECT format('ALTER DATABASE %I OWNER TO %I', :'to', pg_get_userbyid(datdba)) FROM pg_database WHERE datname = :'from' \gexec
+SELECT format('REVOKE ALL ON DATABASE %I FROM PUBLIC', :'to') FROM pg_database WHERE datname = :'from' AND datacl IS NOT NULL \gexec
+SELECT format('GRANT %s ON DATABASE %I TO %s%s', a.privilege_type, :'to',
+    CASE WHEN a.grantee = 0 THEN 'PUBLIC' ELSE quote_ident(pg_get_userbyid(a.grantee)) END,
+    CASE WHEN a.is_grantable THEN ' WITH GRANT OPTION' ELSE '' END)
+  FROM pg_database d, aclexplode(d.datacl) a WHERE d.datname = :'from' \gexec
+SELECT format('ALTER %s SET %s TO %s',
+    CASE WHEN s.setrole = 0 THEN format('DATABASE %I', :'to') ELSE format('ROLE %I IN DATABASE %I', pg_get_userbyid(s.setrole), :'to') END,
+    split_part(c, '=', 1),
+    CASE WHEN split_part(c, '=', 1) IN ('search_path', 'temp_tablespaces', 'session_preload_libraries', 'shared_preload_libraries', 'local_preload_libraries')
+      THEN substr(c, strpos(c, '=') + 1) ELSE quote_literal(substr(c, strpos(c, '=') + 1)) END)
+  FROM pg_db_role_setting s JOIN pg_database d ON d.oid = s.setdatabase, unnest(s.setconfig) c WHERE d.datname = :'from' \gexec
+`
+
+func carryProperties(ctx context.Context, e *engine.Engine, id, from, to string) error {
+	argv := postgis.PsqlArgs(postgis.Load(e), "postgres", "-v", "ON_ERROR_STOP=1", "-q", "-v", "from="+from, "-v", "to="+to)
+	return e.Exec(ctx, id, argv, engine.ExecOptions{User: postgis.OSUser, Stdin: strings.NewReader(carryPropertiesSQL)})
 }
 
 // completionMarker is the comment pg_dump (or pg_dumpall) writes last; a
