@@ -281,11 +281,30 @@ func (r *rootTar) skeleton(mirror, suite, arch string) error {
 			return err
 		}
 	}
-	for name, data := range map[string]string{
-		"var/lib/dpkg/status":    "",
-		"var/lib/dpkg/available": "",
-		"etc/apt/sources.list":   fmt.Sprintf("deb %s %s main\n", mirror, suite),
-	} {
+	files := map[string]string{"var/lib/dpkg/status": "", "var/lib/dpkg/available": ""}
+	if mirror == DefaultMirror {
+		// As Debian's own images: the release, its updates and its
+		// security fixes, so images built on this base get those.
+		if err := r.dir("etc/apt/sources.list.d", 0o755); err != nil {
+			return err
+		}
+		files["etc/apt/sources.list.d/debian.sources"] = fmt.Sprintf(`Types: deb
+URIs: %[1]s
+Suites: %[2]s %[2]s-updates
+Components: main
+Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg
+
+Types: deb
+URIs: http://deb.debian.org/debian-security
+Suites: %[2]s-security
+Components: main
+Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg
+`, mirror, suite)
+	} else {
+		// A local mirror (air-gapped sites) may hold only the release.
+		files["etc/apt/sources.list"] = fmt.Sprintf("deb %s %s main\n", mirror, suite)
+	}
+	for name, data := range files {
 		if err := r.file(name, 0o644, []byte(data)); err != nil {
 			return err
 		}

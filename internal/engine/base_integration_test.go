@@ -53,7 +53,7 @@ test ! -e /var/cache/osgs-debs && test ! -e /osgs-second-stage.sh && test ! -e /
 test -L /bin && sh -c 'echo shell' >/dev/null && awk 'BEGIN{}' && perl -e 1
 getent passwd root >/dev/null && getent group staff >/dev/null
 apt-get --version >/dev/null
-grep -q '^deb http' /etc/apt/sources.list
+grep -q '^Suites: bookworm-security' /etc/apt/sources.list.d/debian.sources
 echo "ok $n"`
 	res, err := e.Docker().ContainerCreate(ctx, client.ContainerCreateOptions{
 		Config:     &container.Config{Image: ref, Entrypoint: []string{"sh", "-c", script}},
