@@ -2,9 +2,12 @@ package targets
 
 import (
 	"context"
+	"fmt"
+	"time"
 
 	"github.com/osgs/osgs/internal/backup"
 	"github.com/osgs/osgs/internal/engine"
+	"github.com/osgs/osgs/internal/gisdata"
 	"github.com/osgs/osgs/internal/postgis"
 )
 
@@ -60,5 +63,56 @@ func (Postgis) Restore(ctx context.Context, src string, db *string, yes *bool) e
 			return err
 		}
 		return backup.RestorePostGIS(ctx, e, backup.RestorePostGISOptions{Source: s, Database: deref(db), Yes: deref(yes)})
+	})
+}
+
+// Load loads a vector or raster file into PostGIS, all or nothing, through the tools helper (nothing to install on the host).
+//
+// PATH is a GeoPackage, Shapefile (.shp with its sidecars, a folder of
+// them, or a .zip), GeoJSON, GeoJSONSeq, FlatGeobuf, CSV (a WKT column, or
+// X/Y), KML, GML, File Geodatabase (.gdb folder), or a GeoTIFF/COG. Every
+// layer is loaded, or -layer=NAME; each into -schema (default public) in
+// -db (default the first of POSTGRES_DBS), as a table named after the layer
+// or -table=NAME. -srid=N reprojects. An existing table is refused unless
+// -mode=append (adds in one transaction) or -mode=replace -yes (swapped in
+// one transaction once the new one is complete).
+func (Postgis) Load(ctx context.Context, path string, db, schema, table, layer *string, srid *int, mode *string, yes *bool) error {
+	return run(ctx, func(ctx context.Context, e *engine.Engine) error {
+		m, err := gisdata.ParseMode(deref(mode))
+		if err != nil {
+			return err
+		}
+		res, err := gisdata.Load(ctx, e, gisdata.LoadOptions{
+			Path: path, DB: deref(db), Schema: deref(schema), Table: deref(table), Layer: deref(layer),
+			SRID: deref(srid), Mode: m, Yes: deref(yes),
+			Progress: gisdata.NewProgress(e.Err, engine.IsTerminal(e.Err)),
+		})
+		if err != nil {
+			return err
+		}
+		res.Print(e.Out)
+		return nil
+	})
+}
+
+// Export writes a table (schema.table) or -sql=QUERY to FILE: GeoPackage, GeoJSON, FlatGeobuf, zipped Shapefile or CSV.
+//
+// The format comes from FILE's name (.gpkg, .geojson, .fgb, .shp.zip, .csv)
+// or -format=gpkg|geojson|fgb|shp|csv. For -sql, give "-" as the table. The
+// file is made in the tools helper and streamed out; an existing FILE needs
+// -yes.
+func (Postgis) Export(ctx context.Context, table, file string, sql, format, db *string, yes *bool) error {
+	return run(ctx, func(ctx context.Context, e *engine.Engine) error {
+		o := gisdata.ExportOptions{Table: table, SQL: deref(sql), File: file, Format: deref(format), DB: deref(db), Yes: deref(yes)}
+		if o.Table == "-" {
+			o.Table = ""
+		}
+		res, err := gisdata.Export(ctx, e, o)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(e.Out, "exported %d features to %s (%s, %s) in %s\n", res.Features, res.File, res.Format,
+			postgis.HumanBytes(res.Bytes), res.Elapsed.Round(time.Millisecond))
+		return nil
 	})
 }

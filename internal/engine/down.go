@@ -31,6 +31,9 @@ func (e *Engine) Down(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	if err := e.removeHelpers(ctx); err != nil {
+		return err
+	}
 	if err := e.compose.Down(ctx, p.Name, api.DownOptions{Project: p, RemoveOrphans: true}); err != nil {
 		return fmt.Errorf("down: %w", err)
 	}

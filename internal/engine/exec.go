@@ -248,6 +248,9 @@ func (e *Engine) Interactive(ctx context.Context, service, user string, cmd ...s
 	return nil
 }
 
+// IsTerminal reports whether v is an *os.File on a terminal.
+func IsTerminal(v any) bool { return isTerminal(v) }
+
 func isTerminal(v any) bool {
 	f, ok := v.(*os.File)
 	return ok && term.IsTerminal(int(f.Fd()))

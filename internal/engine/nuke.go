@@ -34,6 +34,9 @@ func (e *Engine) Nuke(ctx context.Context, yes bool) error {
 	if p, err := e.Project(ctx, e.Catalog.Names()...); err == nil {
 		opts.Project = p
 	}
+	if err := e.removeHelpers(ctx); err != nil {
+		return err
+	}
 	if err := e.compose.Down(ctx, name, opts); err != nil {
 		return fmt.Errorf("down: %w", err)
 	}

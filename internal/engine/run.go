@@ -1,8 +1,10 @@
 package engine
 
 import (
+	"archive/tar"
 	"context"
 	"fmt"
+	"io"
 
 	"github.com/moby/moby/api/types/container"
 	"github.com/moby/moby/client"
@@ -40,4 +42,19 @@ func (e *Engine) RunContainer(ctx context.Context, opts client.ContainerCreateOp
 		return "", nil, err
 	}
 	return res.ID, remove, nil
+}
+
+// ReadFile reads one file (at most 16 MiB) out of a container through the
+// archive API.
+func (e *Engine) ReadFile(ctx context.Context, id, path string) ([]byte, error) {
+	res, err := e.docker.CopyFromContainer(ctx, id, client.CopyFromContainerOptions{SourcePath: path})
+	if err != nil {
+		return nil, err
+	}
+	defer res.Content.Close()
+	tr := tar.NewReader(res.Content)
+	if _, err := tr.Next(); err != nil {
+		return nil, err
+	}
+	return io.ReadAll(io.LimitReader(tr, 16<<20))
 }

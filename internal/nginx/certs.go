@@ -1,16 +1,12 @@
 package nginx
 
 import (
-	"archive/tar"
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"os"
 	"strings"
 	"time"
-
-	"github.com/moby/moby/client"
 
 	"github.com/osgs/osgs/internal/config"
 	"github.com/osgs/osgs/internal/engine"
@@ -254,14 +250,5 @@ func CertWarning(root string, now time.Time) string {
 
 // ReadFile reads one file out of a container through the archive API.
 func ReadFile(ctx context.Context, e *engine.Engine, id, path string) ([]byte, error) {
-	res, err := e.Docker().CopyFromContainer(ctx, id, client.CopyFromContainerOptions{SourcePath: path})
-	if err != nil {
-		return nil, err
-	}
-	defer res.Content.Close()
-	tr := tar.NewReader(res.Content)
-	if _, err := tr.Next(); err != nil {
-		return nil, err
-	}
-	return io.ReadAll(io.LimitReader(tr, 16<<20))
+	return e.ReadFile(ctx, id, path)
 }

@@ -59,7 +59,7 @@ type Checkout struct {
 	Project string
 }
 
-// NewCheckout copies compose.yaml and services/ into a temp dir and writes a
+// NewCheckout copies compose.yaml, services/ and images/ into a temp dir and writes a
 // .env naming a unique project and free host ports. extra adds settings.
 func NewCheckout(t testing.TB, extra map[string]string) *Checkout {
 	t.Helper()
@@ -68,8 +68,10 @@ func NewCheckout(t testing.TB, extra map[string]string) *Checkout {
 	if err := copyFile(filepath.Join(root, "compose.yaml"), filepath.Join(dir, "compose.yaml")); err != nil {
 		t.Fatal(err)
 	}
-	if err := copyTree(filepath.Join(root, "services"), filepath.Join(dir, "services")); err != nil {
-		t.Fatal(err)
+	for _, d := range []string{"services", "images"} {
+		if err := copyTree(filepath.Join(root, d), filepath.Join(dir, d)); err != nil {
+			t.Fatal(err)
+		}
 	}
 	c := &Checkout{Dir: dir, Project: "osgstest" + randHex(4)}
 	f := &envfile.File{}
