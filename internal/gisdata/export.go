@@ -20,15 +20,21 @@ type ExportFormat struct {
 	Driver string   // GDAL driver
 	Ext    string   // file name ending in the helper
 	LCO    []string // layer creation options
+	Config []string // GDAL configuration options, as pairs
 }
 
 // ExportFormats are the formats postgis:export writes, by -format name.
 var ExportFormats = []ExportFormat{
-	{"gpkg", "GPKG", ".gpkg", nil},
-	{"geojson", "GeoJSON", ".geojson", []string{"WRITE_BBOX=YES", "SIGNIFICANT_FIGURES=17"}},
-	{"fgb", "FlatGeobuf", ".fgb", nil},
-	{"shp", "ESRI Shapefile", ".shp.zip", []string{"ENCODING=UTF-8"}},
-	{"csv", "CSV", ".csv", []string{"GEOMETRY=AS_WKT"}},
+	{"gpkg", "GPKG", ".gpkg", nil, nil},
+	// GeoJSON is written by PostGIS (geoJSONScript): GDAL's writer rounds
+	// 17-digit coordinates ("-122.84000000000003" became "-122.84" here),
+	// PostGIS prints the shortest text that reads back to the same double.
+	{"geojson", "GeoJSON", ".geojson", nil, nil},
+	{"fgb", "FlatGeobuf", ".fgb", nil, nil},
+	{"shp", "ESRI Shapefile", ".shp.zip", []string{"ENCODING=UTF-8"}, nil},
+	// CSV is written by PostgreSQL's COPY with PostGIS's WKT (csvScript),
+	// for the same reason: every digit of every coordinate.
+	{"csv", "CSV", ".csv", nil, nil},
 }
 
 // ChooseExportFormat picks the format from -format, or from the file name.
@@ -136,6 +142,25 @@ func Export(ctx context.Context, e *engine.Engine, o ExportOptions) (*ExportResu
 	for _, l := range f.LCO {
 		argv = append(argv, "-lco", l)
 	}
+	for i := 0; i+1 < len(f.Config); i += 2 {
+		argv = append(argv, "--config", f.Config[i], f.Config[i+1])
+	}
+	switch f.Name {
+	case "geojson", "csv":
+		cols, geom, srid, err := describeQuery(ctx, h, lo.DB, query)
+		if err != nil {
+			return nil, err
+		}
+		if f.Name == "csv" {
+			argv = []string{"bash", "-c", csvScript, "csv", tools.Conninfo(lo.DB), csvQuery(query, cols, geom), out}
+			break
+		}
+		crs := ""
+		if srid != 0 && srid != 4326 {
+			crs = fmt.Sprintf(`"crs":{"type":"name","properties":{"name":"urn:ogc:def:crs:EPSG::%d"}},`, srid)
+		}
+		argv = []string{"bash", "-c", geoJSONScript, "geojson", tools.Conninfo(lo.DB), query, TableName(layer), out, crs}
+	}
 	var errb bytes.Buffer
 	if err := h.Run(ctx, argv, nil, nil, &errb); err != nil {
 		if ctx.Err() != nil {
@@ -184,4 +209,69 @@ func featureCount(ogrinfo string) int64 {
 		}
 	}
 	return n
+}
+
+// geoJSONScript writes a FeatureCollection from PostGIS's ST_AsGeoJSON of
+// each row (every column a property, the first geometry the geometry, each
+// coordinate as the shortest text that reads back to the same double), streamed through a cursor: $1 conninfo, $2 query, $3 name,
+// $4 output file, $5 the "crs" member (empty for WGS 84).
+const geoJSONScript = `set -euo pipefail
+conn=$1 query=$2 name=$3 out=$4 crs=$5
+{
+  printf '{"type":"FeatureCollection","name":"%s",%s"features":[\n' "$name" "$crs"
+  psql -X -qAt -v ON_ERROR_STOP=1 -v FETCH_COUNT=10000 -d "$conn" -v q="$query" <<'SQL' | sed '1!s/^/,/'
+SELECT ST_AsGeoJSON(q.*, '', 20) FROM (:q) q
+SQL
+  printf ']}\n'
+} > "$out"
+`
+
+// csvScript writes a CSV with a header by COPY: $1 conninfo, $2 query,
+// $3 output file.
+const csvScript = `set -euo pipefail
+psql -X -q -v ON_ERROR_STOP=1 -d "$1" -c "COPY ($2) TO STDOUT WITH (FORMAT csv, HEADER)" > "$3"
+`
+
+// csvQuery selects every column of query, with the geometry column as WKT
+// (every digit) in a last column named WKT, which postgis:load reads back.
+func csvQuery(query string, cols []string, geom string) string {
+	var sel []string
+	for _, c := range cols {
+		if c != geom {
+			sel = append(sel, "q."+Ident(c))
+		}
+	}
+	if geom != "" {
+		sel = append(sel, fmt.Sprintf("ST_AsText(q.%s, 20) AS %s", Ident(geom), Ident("WKT")))
+	}
+	return fmt.Sprintf("SELECT %s FROM (%s) q", strings.Join(sel, ", "), query)
+}
+
+// describeQuery lists a query's columns, its first geometry column and
+// that column's SRID.
+func describeQuery(ctx context.Context, h *tools.Helper, db, query string) (cols []string, geom string, srid int, err error) {
+	rows, err := h.Query(ctx, db, "SELECT * FROM ("+query+") q LIMIT 0 \\gdesc")
+	if err != nil {
+		return nil, "", 0, refuse("-sql: %v", err)
+	}
+	for _, r := range rows {
+		if len(r) < 2 || r[0] == "Column" {
+			continue
+		}
+		cols = append(cols, r[0])
+		if geom == "" && strings.HasPrefix(r[1], "geometry") {
+			geom = r[0]
+		}
+	}
+	if geom == "" {
+		return cols, "", 0, nil
+	}
+	rows, err = h.Query(ctx, db, fmt.Sprintf("SELECT ST_SRID(%s) FROM (%s) q WHERE %s IS NOT NULL LIMIT 1", Ident(geom), query, Ident(geom)))
+	if err != nil {
+		return nil, "", 0, err
+	}
+	if len(rows) > 0 {
+		srid, _ = strconv.Atoi(rows[0][0])
+	}
+	return cols, geom, srid, nil
 }

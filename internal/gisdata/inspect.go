@@ -73,7 +73,9 @@ func inspect(ctx context.Context, h *tools.Helper, open string, oo []string, sca
 	if err != nil {
 		var x *engine.ExitError
 		if errors.As(err, &x) && x.Stderr != "" {
-			return nil, refuse("GDAL cannot read it: %s", strings.TrimSpace(x.Stderr))
+			// osgs-inspect's own line is the last; GDAL's warnings come first.
+			lines := strings.Split(strings.TrimSpace(x.Stderr), "\n")
+			return nil, refuse("GDAL cannot read it: %s", strings.Join(strings.Fields(lines[len(lines)-1]), " "))
 		}
 		return nil, err
 	}

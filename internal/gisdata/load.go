@@ -364,9 +364,15 @@ func loadVector(ctx context.Context, h *tools.Helper, src *Source, in *Inspectio
 		}
 		createdSchema = true
 	}
+	maxSRID := 0
+	if rows, err := h.Query(ctx, o.DB, "SELECT coalesce(max(srid), 0) FROM spatial_ref_sys"); err == nil && len(rows) > 0 {
+		maxSRID, _ = strconv.Atoi(rows[0][0])
+	}
 	preserve := in.Driver == "GPKG" || in.Driver == "OpenFileGDB"
-	for _, l := range loads {
-		argv := Ogr2ogrArgs(openOptions(src), src.Open, tools.Conninfo(o.DB), l, preserve)
+	fixed := false
+	for i := range loads {
+		l := &loads[i]
+		argv := Ogr2ogrArgs(openOptions(src), src.Open, tools.Conninfo(o.DB), *l, preserve)
 		o.Progress.Step(fmt.Sprintf("load %s into %s.%s", l.Layer.Name, l.Schema, l.Table))
 		var errb bytes.Buffer
 		gp := &gdalProgress{p: o.Progress, total: l.Layer.Count, unit: "features"}
@@ -380,11 +386,23 @@ func loadVector(ctx context.Context, h *tools.Helper, src *Source, in *Inspectio
 			return nil, fmt.Errorf("load layer %s: %s", l.Layer.Name, msg)
 		}
 		o.Progress.Done(fmt.Sprintf("%d features", l.Layer.Count))
+		if l.SRS.SRID > 0 && !l.Append && l.NLT != "NONE" {
+			rows, err := h.Query(ctx, o.DB, fmt.Sprintf("SELECT srid FROM geometry_columns WHERE f_table_schema = %s AND f_table_name = %s", Literal(l.Schema), Literal(l.Staging)))
+			if err != nil {
+				return nil, err
+			}
+			if len(rows) > 0 && rows[0][0] != strconv.Itoa(l.SRS.SRID) {
+				l.FixSRID, fixed = l.SRS.SRID, true
+			}
+		}
 	}
 	comment := fmt.Sprintf("loaded by osgs postgis:load from %s (layer %%s) at %s", src.Path, time.Now().UTC().Format(time.RFC3339))
 	var sql strings.Builder
 	for _, l := range loads {
 		sql.WriteString(FinalizeSQL([]LayerLoad{l}, o.Mode, fmt.Sprintf(comment, l.Layer.Name)))
+	}
+	if fixed && maxSRID > 0 {
+		sql.WriteString(DropAddedSRSSQL(maxSRID))
 	}
 	if err := h.Exec(ctx, o.DB, sql.String()); err != nil {
 		return nil, fmt.Errorf("put the loaded tables in place (nothing changed): %w", err)

@@ -64,8 +64,10 @@ func openOptions(s *Source) []string {
 // untrustedType lists drivers whose declared geometry type does not bound
 // what the features hold (a "Polygon" shapefile may hold MultiPolygons), so
 // the layer is scanned for its real types before the table is made.
+// (GeoJSON's reader already reads every feature to declare the type, and
+// declares Unknown for a mix.)
 var untrustedType = map[string]bool{
-	"ESRI Shapefile": true, "GeoJSON": true, "GeoJSONSeq": true, "CSV": true, "KML": true, "LIBKML": true, "GML": true,
+	"ESRI Shapefile": true, "CSV": true, "KML": true, "LIBKML": true, "GML": true,
 }
 
 // needsScan says whether a layer's geometry types must be read feature by
@@ -248,6 +250,10 @@ type LayerLoad struct {
 	SRS     SRSChoice
 	// Append loads into the existing Table itself, in one transaction.
 	Append bool
+	// FixSRID is the SRID the geometries must get when GDAL chose another
+	// (a custom coordinate system, which GDAL matches by its full WKT only
+	// and so adds again to spatial_ref_sys). 0: GDAL's is right.
+	FixSRID int
 }
 
 // Ogr2ogrArgs is the argv of one layer's load. The whole layer is one
@@ -297,6 +303,9 @@ func FinalizeSQL(loads []LayerLoad, mode Mode, comment string) string {
 			fmt.Fprintf(&b, "ANALYZE %s.%s;\n", Ident(l.Schema), Ident(l.Table))
 			continue
 		}
+		if l.FixSRID > 0 {
+			fmt.Fprintf(&b, "SELECT UpdateGeometrySRID(%s, %s, 'geom', %d);\n", Literal(l.Schema), Literal(l.Staging), l.FixSRID)
+		}
 		if mode == ModeReplace {
 			fmt.Fprintf(&b, "DROP TABLE IF EXISTS %s.%s;\n", Ident(l.Schema), Ident(l.Table))
 		}
@@ -319,4 +328,14 @@ END $osgs$;
 		fmt.Fprintf(&b, "ANALYZE %s.%s;\n", Ident(l.Schema), Ident(l.Table))
 	}
 	return b.String()
+}
+
+// DropAddedSRSSQL removes the spatial_ref_sys rows GDAL added during a load
+// (above maxBefore) that no geometry or raster column uses any more, once
+// the SRIDs were set right.
+func DropAddedSRSSQL(maxBefore int) string {
+	return fmt.Sprintf(`DELETE FROM spatial_ref_sys s WHERE s.srid > %d
+  AND NOT EXISTS (SELECT 1 FROM geometry_columns g WHERE g.srid = s.srid)
+  AND NOT EXISTS (SELECT 1 FROM raster_columns r WHERE r.srid = s.srid);
+`, maxBefore)
 }

@@ -21,6 +21,7 @@ func TestColumnType(t *testing.T) {
 		{"declared multi, 3D", Layer{Flat: "Multi Polygon", Z: true}, "MULTIPOLYGON", "XYZ"},
 		{"scanned single", Layer{Flat: "Polygon", Types: []string{"Polygon"}}, "POLYGON", "XY"},
 		{"mixed polygons", Layer{Flat: "Polygon", Types: []string{"Polygon", "Multi Polygon"}}, "MULTIPOLYGON", "XY"},
+		{"mixed, as OGR SQL names them", Layer{Flat: "Polygon", Types: []string{"POLYGON", "MULTIPOLYGON"}}, "MULTIPOLYGON", "XY"},
 		{"mixed lines, M", Layer{Flat: "Unknown (any)", M: true, Types: []string{"Line String", "Multi Line String"}}, "MULTILINESTRING", "XYM"},
 		{"mixed points, ZM", Layer{Flat: "Point", Z: true, M: true, Types: []string{"Point", "Multi Point"}}, "MULTIPOINT", "XYZM"},
 		{"curves and lines", Layer{Flat: "Unknown (any)", Types: []string{"Line String", "Circular String"}}, "MULTICURVE", "XY"},

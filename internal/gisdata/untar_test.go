@@ -2,6 +2,8 @@ package gisdata_test
 
 import (
 	"archive/tar"
+	"archive/zip"
+	"bytes"
 	"errors"
 	"io"
 	"os"
@@ -45,4 +47,16 @@ func untarFile(file, dir string) error {
 			}
 		}
 	}
+}
+
+func zipOf(t interface{ Fatal(...any) }, name, content string) []byte {
+	var buf bytes.Buffer
+	z := zip.NewWriter(&buf)
+	w, err := z.Create(name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	w.Write([]byte(content))
+	z.Close()
+	return buf.Bytes()
 }

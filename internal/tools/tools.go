@@ -159,6 +159,9 @@ func (h *Helper) Close() {
 	_, _ = h.e.Docker().ContainerRemove(context.Background(), h.id, client.ContainerRemoveOptions{Force: true, RemoveVolumes: true})
 }
 
+// Engine is the engine the helper runs on.
+func (h *Helper) Engine() *engine.Engine { return h.e }
+
 // ID is the helper's container ID.
 func (h *Helper) ID() string { return h.id }
 
@@ -252,11 +255,18 @@ func (h *Helper) Exec(ctx context.Context, db, sql string) error {
 	return nil
 }
 
-// sqlError is psql's first ERROR line, or err.
+// sqlError is psql's first ERROR line (with its DETAIL), or err.
 func sqlError(err error, stderr string) error {
-	for _, l := range strings.Split(stderr, "\n") {
+	lines := strings.Split(stderr, "\n")
+	for n, l := range lines {
 		if i := strings.Index(l, "ERROR:"); i >= 0 {
-			return errors.New(strings.TrimSpace(l[i+len("ERROR:"):]))
+			msg := strings.TrimSpace(l[i+len("ERROR:"):])
+			if n+1 < len(lines) {
+				if d, ok := strings.CutPrefix(strings.TrimSpace(lines[n+1]), "DETAIL:"); ok {
+					msg += " (" + strings.Join(strings.Fields(d), " ") + ")"
+				}
+			}
+			return errors.New(msg)
 		}
 		if strings.Contains(l, "FATAL:") || strings.Contains(l, "could not connect") {
 			return errors.New(strings.TrimSpace(l))
