@@ -10,70 +10,30 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
-	"sync"
 	"testing"
 
-	"github.com/osgs/osgs/internal/debootstrap"
 	"github.com/osgs/osgs/internal/engine"
 	"github.com/osgs/osgs/internal/gisdata"
+	"github.com/osgs/osgs/internal/testenv"
 	"github.com/osgs/osgs/internal/tools"
 )
 
-// Real data sets shipped in Debian packages (public domain Natural Earth in
-// python3-geopandas; the mapnik examples' Canadian shapefiles, in a
-// projected CRS; an OpenStreetMap extract of Karlsruhe in osmium-tool's
-// examples), fetched from the signed mirror and checked like the base
-// image's packages. They are cached in the user's cache folder.
-var fixtureOnce sync.Once
-var fixtureDir string
-var fixtureErr error
-
+// fixtures is a folder of real data sets shipped in Debian packages:
+// naturalearth/ (public domain Natural Earth, from python3-geopandas) and
+// mapnik/ (the mapnik examples' Canadian shapefiles, in a projected CRS
+// without a .prj).
 func fixtures(t *testing.T) string {
 	t.Helper()
-	fixtureOnce.Do(func() {
-		cache, err := os.UserCacheDir()
-		if err != nil {
-			cache = os.TempDir()
+	dir := t.TempDir()
+	for name, src := range map[string]string{
+		"naturalearth": testenv.DebData(t, "python3-geopandas", "usr/lib/python3/dist-packages/geopandas/datasets/"),
+		"mapnik":       testenv.DebData(t, "mapnik-doc", "usr/share/doc/mapnik-doc/examples/data/"),
+	} {
+		if err := os.Symlink(src, filepath.Join(dir, name)); err != nil {
+			t.Fatal(err)
 		}
-		dir := filepath.Join(cache, "osgs", "testdata", "gis-v1")
-		if _, err := os.Stat(filepath.Join(dir, "complete")); err == nil {
-			fixtureDir = dir
-			return
-		}
-		tmp, err := os.MkdirTemp(filepath.Dir(dir)+"", "")
-		if err != nil {
-			if err = os.MkdirAll(filepath.Dir(dir), 0o755); err == nil {
-				tmp, err = os.MkdirTemp(filepath.Dir(dir), "")
-			}
-		}
-		if err != nil {
-			fixtureErr = err
-			return
-		}
-		defer os.RemoveAll(tmp)
-		debs, err := debootstrap.Fetch(context.Background(), debootstrap.Options{Mirror: os.Getenv("OSGS_DEBIAN_MIRROR")}, tmp, "python3-geopandas", "mapnik-doc", "osmium-tool")
-		if err != nil {
-			fixtureErr = err
-			return
-		}
-		out := filepath.Join(tmp, "out")
-		for i, prefix := range []string{"usr/lib/python3/dist-packages/geopandas/datasets/", "usr/share/doc/mapnik-doc/examples/data/", "usr/share/doc/osmium-tool/examples/extract-example-config/"} {
-			sub := []string{"naturalearth", "mapnik", "osm"}[i]
-			if _, err := debootstrap.ExtractFiles(debs[i], prefix, filepath.Join(out, sub)); err != nil {
-				fixtureErr = err
-				return
-			}
-		}
-		os.WriteFile(filepath.Join(out, "complete"), nil, 0o644)
-		os.RemoveAll(dir)
-		if fixtureErr = os.Rename(out, dir); fixtureErr == nil {
-			fixtureDir = dir
-		}
-	})
-	if fixtureErr != nil {
-		t.Fatalf("test data from the Debian mirror: %v", fixtureErr)
 	}
-	return fixtureDir
+	return dir
 }
 
 // digestScript prints, for a GDAL source's layer, its feature count, its

@@ -18,3 +18,6 @@ func (r *refusedError) Is(target error) bool { return target == ErrRefused }
 func refuse(format string, args ...any) error {
 	return &refusedError{msg: fmt.Sprintf(format, args...)}
 }
+
+// Refuse makes an ErrRefused error, for other packages' bad input.
+func Refuse(format string, args ...any) error { return refuse(format, args...) }

@@ -80,3 +80,13 @@ func PutFiles(ctx context.Context, h *tools.Helper, root string, files []string)
 	pr.Close()
 	return err
 }
+
+// Upload streams one host file into the helper's /work under its base name.
+func Upload(ctx context.Context, h *tools.Helper, file string, p *Progress) error {
+	abs, err := filepath.Abs(file)
+	if err != nil {
+		return err
+	}
+	s := &Source{Path: file, Root: filepath.Dir(abs), Files: []string{filepath.Base(abs)}, Size: sizeOf(abs)}
+	return upload(ctx, h, s, p)
+}
