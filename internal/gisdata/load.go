@@ -461,11 +461,12 @@ SELECT coalesce((SELECT type || CASE WHEN coord_dimension = 3 AND type NOT LIKE 
 	t := &Loaded{Schema: schema, Table: table, Geometry: rows[0][0]}
 	t.SRID, _ = strconv.Atoi(rows[0][1])
 	col := rows[0][2]
-	ext := "NULL"
+	// One scan for the count and the extent.
+	ext := "''"
 	if col != "" {
-		ext = fmt.Sprintf("(SELECT concat_ws(' ', round(ST_XMin(e)::numeric, 6), round(ST_YMin(e)::numeric, 6), round(ST_XMax(e)::numeric, 6), round(ST_YMax(e)::numeric, 6)) FROM (SELECT ST_Extent(%s)::box2d AS e FROM %s.%s) x)", Ident(col), Ident(schema), Ident(table))
+		ext = fmt.Sprintf("coalesce((SELECT concat_ws(' ', round(ST_XMin(e)::numeric, 6), round(ST_YMin(e)::numeric, 6), round(ST_XMax(e)::numeric, 6), round(ST_YMax(e)::numeric, 6)) FROM (SELECT ST_Extent(%s)::box2d AS e) x), '')", Ident(col))
 	}
-	rows, err = h.Query(ctx, db, fmt.Sprintf("SELECT (SELECT count(*) FROM %s.%s), coalesce(%s, '')", Ident(schema), Ident(table), ext))
+	rows, err = h.Query(ctx, db, fmt.Sprintf("SELECT count(*), %s FROM %s.%s", ext, Ident(schema), Ident(table)))
 	if err != nil || len(rows) == 0 {
 		return nil, fmt.Errorf("describe %s.%s: %v", schema, table, err)
 	}
