@@ -49,6 +49,9 @@ func (p *Progress) Bytes(done, total int64) {
 // Features reports features (or tiles) done of total.
 func (p *Progress) Features(done, total int64, unit string) {
 	p.show(false, func(el time.Duration) string {
+		if total <= 0 {
+			return fmt.Sprintf("%d %s, %d/s", done, unit, rate(done, el))
+		}
 		return fmt.Sprintf("%d of %d %s (%s), %d/s", done, total, unit, pct(done, total), rate(done, el))
 	})
 }

@@ -139,11 +139,15 @@ type fileInfo struct {
 	} `json:"data"`
 }
 
-// osmiumInfo reads a file through to its end: a corrupt file is refused
-// here, before anything changes.
-func osmiumInfo(ctx context.Context, h *tools.Helper, file string) (*fileInfo, error) {
+// osmiumInfo reads a file's header, and with extended its data through to
+// the end (a corrupt file is then refused here, before anything changes).
+func osmiumInfo(ctx context.Context, h *tools.Helper, file string, extended bool) (*fileInfo, error) {
 	var out, errb bytes.Buffer
-	if err := h.Run(ctx, []string{"osmium", "fileinfo", "-e", "-j", file}, nil, &out, &errb); err != nil {
+	argv := []string{"osmium", "fileinfo", "-j", file}
+	if extended {
+		argv = []string{"osmium", "fileinfo", "-e", "-j", file}
+	}
+	if err := h.Run(ctx, argv, nil, &out, &errb); err != nil {
 		if ctx.Err() != nil {
 			return nil, ctx.Err()
 		}
@@ -208,7 +212,10 @@ func (o *osm2pgsqlProgress) Write(b []byte) (int, error) {
 				v, _ := strconv.ParseInt(m[j+1], 10, 64)
 				done += v * mult
 			}
-			o.p.Features(min(done, o.total), o.total, "objects")
+			if o.total > 0 {
+				done = min(done, o.total)
+			}
+			o.p.Features(done, o.total, "objects")
 		}
 	}
 	return len(b), nil

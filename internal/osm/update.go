@@ -44,7 +44,7 @@ func Update(ctx context.Context, e *engine.Engine, o Options) (*Result, error) {
 			return nil, err
 		}
 		file := tools.Work + "/" + filepath.Base(o.File)
-		info, err := osmiumInfo(ctx, h, file)
+		info, err := osmiumInfo(ctx, h, file, true)
 		if err != nil {
 			return nil, err
 		}

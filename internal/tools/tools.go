@@ -159,6 +159,21 @@ func (h *Helper) Close() {
 	_, _ = h.e.Docker().ContainerRemove(context.Background(), h.id, client.ContainerRemoveOptions{Force: true, RemoveVolumes: true})
 }
 
+// IP is the helper's address on the project network (for a test's own
+// servers in a helper).
+func (h *Helper) IP(ctx context.Context) (string, error) {
+	insp, err := h.e.Docker().ContainerInspect(ctx, h.id, client.ContainerInspectOptions{})
+	if err != nil {
+		return "", err
+	}
+	for _, s := range insp.Container.NetworkSettings.Networks {
+		if s != nil && s.IPAddress.IsValid() {
+			return s.IPAddress.String(), nil
+		}
+	}
+	return "", errors.New("the helper has no network address")
+}
+
 // Engine is the engine the helper runs on.
 func (h *Helper) Engine() *engine.Engine { return h.e }
 
