@@ -45,6 +45,35 @@ func (Certbot) Restore(ctx context.Context, set string, yes *bool) error {
 	return restoreService(ctx, "certbot", set, yes)
 }
 
+// Features manages features: OGC API Features (pg_featureserv) at /features/ over the tables and views of the publish schema.
+type Features mg.Namespace
+
+// Up enables and starts features (building its image if missing), waits until it is healthy and says how to reach it.
+func (Features) Up(ctx context.Context) error { return up(ctx, "features") }
+
+// Down stops features gracefully (stop signal, then its grace period); its container and volumes are kept.
+func (Features) Down(ctx context.Context) error { return stop(ctx, "features") }
+
+// Restart restarts features gracefully.
+func (Features) Restart(ctx context.Context) error { return restart(ctx, "features") }
+
+// Status shows whether features is enabled, its state, health and ports.
+func (Features) Status(ctx context.Context) error { return status(ctx, "features") }
+
+// Logs prints the logs of features; -follow keeps streaming, -tail=N limits the lines.
+func (Features) Logs(ctx context.Context, follow *bool, tail *string) error {
+	return logs(ctx, follow, tail, "features")
+}
+
+// Shell opens a shell in the running features container (a real TTY when one is attached).
+func (Features) Shell(ctx context.Context) error { return shell(ctx, "features") }
+
+// Enable records features as enabled, so that stack:up starts it.
+func (Features) Enable(ctx context.Context) error { return enable(ctx, "features") }
+
+// Disable stops features if it runs and records it as disabled.
+func (Features) Disable(ctx context.Context) error { return disable(ctx, "features") }
+
 // FileBrowser manages file-browser: File Browser at /files/ over the QGIS projects, fonts, SVGs and the Hugo site; nginx's basic-auth users sign in through proxy authentication (pinned upstream image).
 type FileBrowser mg.Namespace
 
@@ -485,3 +514,32 @@ func (Swagger) Enable(ctx context.Context) error { return enable(ctx, "swagger")
 
 // Disable stops swagger if it runs and records it as disabled.
 func (Swagger) Disable(ctx context.Context) error { return disable(ctx, "swagger") }
+
+// Tiles manages tiles: Vector tiles (MVT) and a TileJSON per layer at /tiles/ over the tables and views of the publish schema.
+type Tiles mg.Namespace
+
+// Up enables and starts tiles (building its image if missing), waits until it is healthy and says how to reach it.
+func (Tiles) Up(ctx context.Context) error { return up(ctx, "tiles") }
+
+// Down stops tiles gracefully (stop signal, then its grace period); its container and volumes are kept.
+func (Tiles) Down(ctx context.Context) error { return stop(ctx, "tiles") }
+
+// Restart restarts tiles gracefully.
+func (Tiles) Restart(ctx context.Context) error { return restart(ctx, "tiles") }
+
+// Status shows whether tiles is enabled, its state, health and ports.
+func (Tiles) Status(ctx context.Context) error { return status(ctx, "tiles") }
+
+// Logs prints the logs of tiles; -follow keeps streaming, -tail=N limits the lines.
+func (Tiles) Logs(ctx context.Context, follow *bool, tail *string) error {
+	return logs(ctx, follow, tail, "tiles")
+}
+
+// Shell opens a shell in the running tiles container (a real TTY when one is attached).
+func (Tiles) Shell(ctx context.Context) error { return shell(ctx, "tiles") }
+
+// Enable records tiles as enabled, so that stack:up starts it.
+func (Tiles) Enable(ctx context.Context) error { return enable(ctx, "tiles") }
+
+// Disable stops tiles if it runs and records it as disabled.
+func (Tiles) Disable(ctx context.Context) error { return disable(ctx, "tiles") }

@@ -71,6 +71,90 @@ type DBRole struct {
 	// update and delete in those schemas (QGIS Server's WFS-T). Empty:
 	// read-only, always.
 	Write string `yaml:"write"`
+	// Create makes the schemas (owned by the superuser) in every database
+	// when they are missing, for services whose schema is where the admin
+	// publishes (the feature and tile services).
+	Create bool `yaml:"create"`
+}
+
+// GoBuild is a Go program that a service's image carries. Debian's Go is too
+// old for these programs and no registry answers, so osgs builds the module
+// at its pinned version from the Go module proxy with the host's Go, into
+// the service's build context under GoBuildDir, where its Dockerfile
+// COPYs it from.
+type GoBuild struct {
+	// Module is the module path, such as github.com/CrunchyData/pg_featureserv.
+	Module string `yaml:"module"`
+	// Version is the exact version (the proxy here serves no version lists),
+	// or "local" for a program of this checkout's own module, built from
+	// the working tree.
+	Version string `yaml:"version"`
+	// Package is the main package to build; the module itself when empty.
+	Package string `yaml:"package"`
+	// Binary is the program's file name in GoBuildDir.
+	Binary string `yaml:"binary"`
+	// Cgo builds with cgo (against the host's C libraries, which are
+	// Debian bookworm's like the image's).
+	Cgo bool `yaml:"cgo"`
+	// Files are files or folders of the module (templates, assets) copied
+	// to GoBuildDir under the same relative path.
+	Files []string `yaml:"files"`
+	// Sources are the folders of this checkout whose files a local
+	// program is built from; their contents enter the image's context hash.
+	Sources []string `yaml:"sources"`
+}
+
+// LocalVersion marks a Go program of this checkout's own module.
+const LocalVersion = "local"
+
+// Local reports whether g is built from this checkout.
+func (g GoBuild) Local() bool { return g.Version == LocalVersion }
+
+// GoBuildDir is the folder of a build context that holds the Go programs
+// osgs built for it (never checked in).
+const GoBuildDir = ".gobuild"
+
+// Stamp identifies what a build of g produces; it enters the image's
+// context hash in place of the binary.
+func (g GoBuild) Stamp() string {
+	return fmt.Sprintf("%s@%s pkg=%s bin=%s cgo=%t files=%s sources=%s", g.Module, g.Version, g.PackagePath(), g.Binary, g.Cgo, strings.Join(g.Files, ","), strings.Join(g.Sources, ","))
+}
+
+// PackagePath is the package go build builds.
+func (g GoBuild) PackagePath() string {
+	if g.Package == "" {
+		return g.Module
+	}
+	return g.Package
+}
+
+var (
+	versionRE = regexp.MustCompile(`^v[0-9]+\.[0-9]+\.[0-9]+(-[0-9A-Za-z.-]+)?(\+incompatible)?$`)
+	binaryRE  = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_.-]*$`)
+	moduleRE  = regexp.MustCompile(`^[a-z0-9.-]+\.[a-z]+(/[A-Za-z0-9_.~-]+)+$`)
+)
+
+func (g GoBuild) check() error {
+	switch {
+	case !moduleRE.MatchString(g.Module):
+		return fmt.Errorf("module %q is not a module path", g.Module)
+	case g.Local() && len(g.Sources) == 0:
+		return fmt.Errorf("local program %s needs its sources: folders", g.Binary)
+	case !g.Local() && len(g.Sources) > 0:
+		return fmt.Errorf("sources: are for local programs only (%s)", g.Module)
+	case !g.Local() && !versionRE.MatchString(g.Version):
+		return fmt.Errorf("version %q of %s must be an exact version such as v1.2.3", g.Version, g.Module)
+	case g.Package != "" && g.Package != g.Module && !strings.HasPrefix(g.Package, g.Module+"/"):
+		return fmt.Errorf("package %q is not in module %s", g.Package, g.Module)
+	case !binaryRE.MatchString(g.Binary):
+		return fmt.Errorf("binary %q must be a plain file name", g.Binary)
+	}
+	for _, f := range append(slices.Clone(g.Files), g.Sources...) {
+		if f == "" || !filepath.IsLocal(f) {
+			return fmt.Errorf("path %q must be relative, inside the module", f)
+		}
+	}
+	return nil
 }
 
 // Service is one catalog entry.
@@ -101,6 +185,8 @@ type Service struct {
 	Quiesce string
 	// DBRole is the database role the service logs in as, if it uses PostGIS.
 	DBRole *DBRole
+	// GoBuilds are the Go programs built for its image.
+	GoBuilds []GoBuild
 }
 
 // NginxTemplateName is the optional per-service nginx template file.
@@ -119,6 +205,7 @@ type meta struct {
 	URL         string     `yaml:"url"`
 	Quiesce     string     `yaml:"quiesce"`
 	DBRole      *DBRole    `yaml:"database_role"`
+	GoBuilds    []GoBuild  `yaml:"go_build"`
 }
 
 type fragment struct {
@@ -221,6 +308,15 @@ func parse(name, rel string, data []byte) (Service, error) {
 		URL:         m.URL,
 		Quiesce:     m.Quiesce,
 		DBRole:      m.DBRole,
+		GoBuilds:    m.GoBuilds,
+	}
+	for _, g := range s.GoBuilds {
+		if err := g.check(); err != nil {
+			return Service{}, fmt.Errorf("%s: x-osgs.go_build: %w", rel, err)
+		}
+		if !s.Built {
+			return Service{}, fmt.Errorf("%s: x-osgs.go_build needs a build: section whose Dockerfile copies %s/%s", rel, GoBuildDir, g.Binary)
+		}
 	}
 	if r := s.DBRole; r != nil && (!roleRE.MatchString(r.Name) || r.Password == "" || r.Schemas == "") {
 		return Service{}, fmt.Errorf("%s: x-osgs.database_role needs a lower-case name and the settings of its password and schemas", rel)

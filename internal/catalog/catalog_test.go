@@ -58,6 +58,14 @@ func TestFragmentValidation(t *testing.T) {
 		"misspelt web key":    "services:\n  x:\n    profiles: [x]\n    image: a:1\n    x-osgs: {description: d, web: [{path: /x/, port: 80, protect: true}]}\n",
 		"unknown x-osgs key":  "services:\n  x:\n    profiles: [x]\n    image: a:1\n    x-osgs: {description: d, backups: true}\n",
 		"misspelt volume key": "services:\n  x:\n    profiles: [x]\n    image: a:1\n    x-osgs: {description: d, volumes: [{name: v, path: /v, backups: true}]}\n",
+		// Go programs: pinned, in their module, plain names, and only for built images.
+		"go_build without build":   "services:\n  x:\n    profiles: [x]\n    image: a:1\n    x-osgs: {description: d, go_build: [{module: example.org/a, version: v1.0.0, binary: a}]}\n",
+		"go_build unpinned":        "services:\n  x:\n    profiles: [x]\n    image: a:1\n    build: .\n    x-osgs: {description: d, go_build: [{module: example.org/a, version: latest, binary: a}]}\n",
+		"go_build foreign package": "services:\n  x:\n    profiles: [x]\n    image: a:1\n    build: .\n    x-osgs: {description: d, go_build: [{module: example.org/a, version: v1.0.0, package: example.org/b, binary: a}]}\n",
+		"go_build binary path":     "services:\n  x:\n    profiles: [x]\n    image: a:1\n    build: .\n    x-osgs: {description: d, go_build: [{module: example.org/a, version: v1.0.0, binary: ../a}]}\n",
+		"go_build file outside":    "services:\n  x:\n    profiles: [x]\n    image: a:1\n    build: .\n    x-osgs: {description: d, go_build: [{module: example.org/a, version: v1.0.0, binary: a, files: [../etc]}]}\n",
+		"local without sources":    "services:\n  x:\n    profiles: [x]\n    image: a:1\n    build: .\n    x-osgs: {description: d, go_build: [{module: example.org/a, version: local, binary: a}]}\n",
+		"go_build misspelt key":    "services:\n  x:\n    profiles: [x]\n    image: a:1\n    build: .\n    x-osgs: {description: d, go_build: [{module: example.org/a, version: v1.0.0, binary: a, cgo_enabled: true}]}\n",
 	}
 	for name, y := range cases {
 		t.Run(name, func(t *testing.T) {

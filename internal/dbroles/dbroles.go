@@ -26,6 +26,7 @@ type Grant struct {
 	Password  string
 	Schemas   []string
 	Write     bool
+	Create    bool   // make the schemas when they are missing
 	Superuser string // whose future tables the role may read
 }
 
@@ -41,6 +42,7 @@ func ForService(svc catalog.Service, settings map[string]string) (*Grant, error)
 			g.Schemas = append(g.Schemas, s)
 		}
 	}
+	g.Create = r.Create
 	if r.Write != "" {
 		g.Write = strings.EqualFold(strings.TrimSpace(settings[r.Write]), "true")
 	}
@@ -81,7 +83,8 @@ SELECT format('ALTER ROLE %[2]s LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NOREPL
 // DatabaseSQL grants the role what it needs in database db: CONNECT, USAGE
 // and SELECT on its schemas (the tables there now, and those the superuser
 // makes later), and INSERT, UPDATE, DELETE only when it may write, which
-// is otherwise revoked. Schemas that do not exist are skipped.
+// is otherwise revoked. Schemas that do not exist are skipped, unless the
+// role's catalog entry says to create them.
 func (g *Grant) DatabaseSQL(db string) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "\\set ON_ERROR_STOP 1\nGRANT CONNECT ON DATABASE %s TO %s;\n", quoteIdent(db), g.Role)
@@ -90,6 +93,9 @@ func (g *Grant) DatabaseSQL(db string) string {
 			fmt.Fprintf(&b, "SELECT %s FROM pg_namespace WHERE nspname = '%s' \\gexec\n", quoteLiteral(stmt), s)
 		}
 		q := quoteIdent(s)
+		if g.Create {
+			fmt.Fprintf(&b, "CREATE SCHEMA IF NOT EXISTS %s AUTHORIZATION %s;\n", q, quoteIdent(g.Superuser))
+		}
 		each(fmt.Sprintf("GRANT USAGE ON SCHEMA %s TO %s", q, g.Role))
 		each(fmt.Sprintf("GRANT SELECT ON ALL TABLES IN SCHEMA %s TO %s", q, g.Role))
 		each(fmt.Sprintf("ALTER DEFAULT PRIVILEGES FOR ROLE %s IN SCHEMA %s GRANT SELECT ON TABLES TO %s", quoteIdent(g.Superuser), q, g.Role))

@@ -58,6 +58,14 @@ func TestDatabaseSQL(t *testing.T) {
 	if rw := g.DatabaseSQL("gis"); !strings.Contains(rw, "GRANT INSERT, UPDATE, DELETE ON ALL TABLES") || strings.Contains(rw, "REVOKE") {
 		t.Error("the writing role's script")
 	}
+	if strings.Contains(ro, "CREATE SCHEMA") {
+		t.Error("a role without create: makes its schemas")
+	}
+	g.Create = true
+	if c := g.DatabaseSQL("gis"); !strings.Contains(c, `CREATE SCHEMA IF NOT EXISTS "public" AUTHORIZATION "osgs";`) ||
+		strings.Index(c, "CREATE SCHEMA") > strings.Index(c, "GRANT USAGE") {
+		t.Errorf("a role with create: must make its schema before the grants:\n%s", c)
+	}
 	if r := g.RoleSQL(); strings.Contains(r, "SUPERUSER ") && !strings.Contains(r, "NOSUPERUSER") {
 		t.Error(r)
 	}

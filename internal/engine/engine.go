@@ -47,6 +47,9 @@ type Options struct {
 // engine (nginx's configuration, PostGIS roles). The engine runs them itself
 // in Up, Enable and Disable.
 type Hooks struct {
+	// BeforeStart runs before services are created or started (PostGIS
+	// roles, which services with a database_role need to start).
+	BeforeStart func(ctx context.Context, e *Engine, services []string) error
 	// AfterUp runs once services are up and healthy.
 	AfterUp func(ctx context.Context, e *Engine, services []string) error
 	// AfterChange runs after a service was enabled or disabled.

@@ -16,6 +16,8 @@ import (
 	"github.com/containerd/errdefs"
 	"github.com/docker/compose/v5/pkg/api"
 	"github.com/moby/moby/client"
+
+	"github.com/osgs/osgs/internal/catalog"
 )
 
 // BaseImage is the Debian base every image of ours is built on.
@@ -56,7 +58,11 @@ func (e *Engine) missingBuilds(ctx context.Context, p *types.Project) ([]string,
 		if s.Build == nil {
 			continue
 		}
-		sum, err := contextHash(s.Build.Context)
+		stamp, err := goBuildsStamp(e.Dir, e.goBuildsOf(name))
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", name, err)
+		}
+		sum, err := contextHash(s.Build.Context, stamp)
 		if err != nil {
 			return nil, fmt.Errorf("hash build context of %s: %w", name, err)
 		}
@@ -82,15 +88,19 @@ func (e *Engine) missingBuilds(ctx context.Context, p *types.Project) ([]string,
 // contextHash is a sha256 over the names, modes and contents of every file
 // in a build context folder, but for the files that never enter an image:
 // the compose fragment and the config templates rendered at create time
-// (changing those recreates the container, not the image).
-
-func contextHash(dir string) (string, error) {
+// (changing those recreates the container, not the image). The Go programs
+// osgs builds into the context count by their stamp (extra), not their bytes.
+func contextHash(dir, extra string) (string, error) {
 	h := sha256.New()
+	h.Write([]byte(extra))
 	err := filepath.WalkDir(dir, func(path string, d fs.DirEntry, err error) error {
 		if err != nil {
 			return err
 		}
 		rel, _ := filepath.Rel(dir, path)
+		if d.IsDir() && strings.HasPrefix(rel, catalog.GoBuildDir) {
+			return filepath.SkipDir
+		}
 		if rel == "compose.yaml" || strings.HasSuffix(rel, TemplateSuffix) {
 			return nil
 		}
@@ -112,6 +122,18 @@ func contextHash(dir string) (string, error) {
 		return nil
 	})
 	return hex.EncodeToString(h.Sum(nil)), err
+}
+
+// goBuildsOf lists the Go programs the catalog builds for a service's image.
+func (e *Engine) goBuildsOf(name string) []catalog.GoBuild {
+	if e.Catalog == nil {
+		return nil
+	}
+	s, err := e.Catalog.Get(name)
+	if err != nil {
+		return nil
+	}
+	return s.GoBuilds
 }
 
 // buildMissing builds the images of p's services that are absent or stale.
@@ -136,6 +158,13 @@ func (e *Engine) buildMissing(ctx context.Context, p *types.Project) error {
 func (e *Engine) build(ctx context.Context, p *types.Project, services []string) error {
 	if err := e.EnsureBaseImage(ctx); err != nil {
 		return err
+	}
+	for _, name := range services {
+		if s, ok := p.Services[name]; ok && s.Build != nil {
+			if err := e.ensureGoBuilds(ctx, s.Build.Context, e.goBuildsOf(name)); err != nil {
+				return fmt.Errorf("build %s: %w", name, err)
+			}
+		}
 	}
 	fmt.Fprintf(e.Err, "osgs: building %v from their Dockerfiles\n", services)
 	bp, err := p.WithSelectedServices(services)

@@ -7,6 +7,7 @@ import (
 	"os"
 	"time"
 
+	"github.com/compose-spec/compose-go/v2/types"
 	"github.com/docker/compose/v5/pkg/api"
 
 	"github.com/osgs/osgs/internal/config"
@@ -78,6 +79,21 @@ func (e *Engine) Up(ctx context.Context, opts UpOptions) error {
 	if err := e.buildMissing(ctx, project); err != nil {
 		return err
 	}
+	if db := e.databaseFirst(ctx, project); db != "" {
+		// Services that log in to PostGIS need their roles to start, and
+		// the roles are made once PostGIS runs: it comes up first, through
+		// this same path (hooks included).
+		first := opts
+		first.Services = []string{db}
+		if err := e.Up(ctx, first); err != nil {
+			return err
+		}
+	}
+	if e.hooks.BeforeStart != nil {
+		if err := e.hooks.BeforeStart(ctx, e, project.ServiceNames()); err != nil {
+			return err
+		}
+	}
 	if err := e.checkPorts(ctx, project); err != nil {
 		return err
 	}
@@ -106,4 +122,27 @@ func (e *Engine) Up(ctx context.Context, opts UpOptions) error {
 		return e.hooks.AfterUp(ctx, e, project.ServiceNames())
 	}
 	return nil
+}
+
+// databaseFirst names the database service when p starts it together with
+// services that have a database role, and it is not running yet.
+func (e *Engine) databaseFirst(ctx context.Context, p *types.Project) string {
+	db, roles := "", false
+	for _, name := range p.ServiceNames() {
+		svc, err := e.Catalog.Get(name)
+		if err != nil {
+			continue
+		}
+		if svc.Database {
+			db = name
+		}
+		roles = roles || svc.DBRole != nil
+	}
+	if db == "" || !roles {
+		return ""
+	}
+	if _, err := e.ContainerOf(ctx, db); err == nil {
+		return ""
+	}
+	return db
 }

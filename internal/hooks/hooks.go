@@ -39,12 +39,24 @@ var registry = map[string]Hooks{
 // Open opens the checkout's engine with the hooks: the one way every caller,
 // mage target or test, gets an engine whose Up, Enable and Disable run them.
 func Open(opts engine.Options) (*engine.Engine, error) {
-	opts.Hooks = engine.Hooks{AfterUp: AfterUp, AfterChange: AfterChange}
+	opts.Hooks = engine.Hooks{BeforeStart: BeforeStart, AfterUp: AfterUp, AfterChange: AfterChange}
 	return engine.Open(opts)
 }
 
 // For returns the hooks of service (zero Hooks when it has none).
 func For(service string) Hooks { return registry[service] }
+
+// BeforeStart makes the database roles of the services about to start,
+// when PostGIS runs (when it does not, its own up makes them): services such
+// as pg_featureserv log in as theirs as they start.
+func BeforeStart(ctx context.Context, e *engine.Engine, services []string) error {
+	for _, s := range services {
+		if svc, err := e.Catalog.Get(s); err == nil && svc.DBRole != nil {
+			return dbroles.Setup(ctx, e)
+		}
+	}
+	return nil
+}
 
 // AfterUp runs the AfterUp hooks of services, in order, then brings the
 // front door up to date and says where each web service answers.

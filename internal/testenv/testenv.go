@@ -59,16 +59,20 @@ type Checkout struct {
 	Project string
 }
 
-// NewCheckout copies compose.yaml, services/ and images/ into a temp dir and writes a
+// NewCheckout copies compose.yaml, services/, images/ and the Go module into a temp dir and writes a
 // .env naming a unique project and free host ports. extra adds settings.
 func NewCheckout(t testing.TB, extra map[string]string) *Checkout {
 	t.Helper()
 	dir := t.TempDir()
 	root := Root()
-	if err := copyFile(filepath.Join(root, "compose.yaml"), filepath.Join(dir, "compose.yaml")); err != nil {
-		t.Fatal(err)
+	for _, f := range []string{"compose.yaml", "go.mod", "go.sum"} {
+		if err := copyFile(filepath.Join(root, f), filepath.Join(dir, f)); err != nil {
+			t.Fatal(err)
+		}
 	}
-	for _, d := range []string{"services", "images"} {
+	// The Go module comes too: services build programs of this checkout
+	// (x-osgs.go_build, version local) from it.
+	for _, d := range []string{"services", "images", "cmd", "internal", "third_party"} {
 		if err := copyTree(filepath.Join(root, d), filepath.Join(dir, d)); err != nil {
 			t.Fatal(err)
 		}
