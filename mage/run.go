@@ -22,6 +22,7 @@ import (
 	"github.com/osgs/osgs/internal/engine"
 	"github.com/osgs/osgs/internal/envfile"
 	"github.com/osgs/osgs/internal/gisdata"
+	"github.com/osgs/osgs/internal/mapproxy"
 	"github.com/osgs/osgs/internal/hooks"
 )
 
@@ -86,7 +87,7 @@ func fatal(err error) error {
 		unknown *catalog.UnknownServiceError
 		confirm *engine.ConfirmError
 	)
-	if errors.As(err, &unknown) || errors.As(err, &confirm) || errors.Is(err, envfile.ErrMalformed) || errors.Is(err, engine.ErrModel) || errors.Is(err, gisdata.ErrRefused) {
+	if errors.As(err, &unknown) || errors.As(err, &confirm) || errors.Is(err, envfile.ErrMalformed) || errors.Is(err, engine.ErrModel) || errors.Is(err, gisdata.ErrRefused) || errors.Is(err, mapproxy.ErrRefused) {
 		code = exitBadInput
 	}
 	if errors.Is(err, context.Canceled) {

@@ -148,10 +148,12 @@ func ProjectName(f *envfile.File) string {
 
 // Enabled lists the enabled services recorded in f.
 func Enabled(f *envfile.File) []string {
-	return splitList(f.Value(KeyProfiles))
+	return SplitList(f.Value(KeyProfiles))
 }
 
-func splitList(v string) []string {
+// SplitList reads a comma-separated setting or flag: trimmed, without
+// empty items or duplicates.
+func SplitList(v string) []string {
 	var out []string
 	for _, p := range strings.Split(v, ",") {
 		if p = strings.TrimSpace(p); p != "" && !slices.Contains(out, p) {

@@ -291,8 +291,13 @@ func TestFeaturesAndTiles(t *testing.T) {
 			t.Errorf("a park is a %T", parks[0].Features[0].Geometry)
 		}
 		// The view (no declared SRID) is served too; a tile far away is empty.
-		if l := fetchTile(t, s, fmt.Sprintf("/tiles/big_places/14/%d/%d.pbf", tile.X, tile.Y)); len(l) != 1 || len(l[0].Features) == 0 {
-			t.Errorf("view tile: %+v", l)
+		// (pop >= 3000: the points east of 8.5).
+		vt := maptile.At(orb.Point{8.55, 48.95}, 14)
+		if l := fetchTile(t, s, fmt.Sprintf("/tiles/big_places/14/%d/%d.pbf", vt.X, vt.Y)); len(l) != 1 || len(l[0].Features) == 0 {
+			t.Errorf("view tile %v: %+v", vt, l)
+		}
+		if l := fetchTile(t, s, fmt.Sprintf("/tiles/big_places/14/%d/%d.pbf", tile.X, tile.Y)); len(l) != 0 {
+			t.Errorf("the view's rows are filtered, yet tile %v has %+v", tile, l)
 		}
 		if l := fetchTile(t, s, "/tiles/places/14/0/0.pbf"); len(l) != 0 {
 			t.Errorf("an empty tile has %d layers", len(l))

@@ -143,10 +143,10 @@ func TileSQL(l Layer, srid, extent, buffer int) string {
 		cols = append(cols, tileExpr(f))
 	}
 	g := "t." + quoteIdent(l.Geometry)
-	env := "e.m"
+	env := "m"
 	src := g
 	if srid != 3857 {
-		env = fmt.Sprintf("ST_Transform(e.m, %d)", srid)
+		env = fmt.Sprintf("ST_Transform(m, %d)", srid)
 		src = fmt.Sprintf("ST_Transform(ST_ClipByBox2D(%s, e.s), 3857)", g)
 	}
 	keyArg := ""

@@ -75,7 +75,7 @@ func TestTileSQL(t *testing.T) {
 		t.Errorf("a 3857 layer is transformed:\n%s", merc)
 	}
 	geo := TileSQL(l, 4326, 4096, 64)
-	for _, want := range []string{`ST_Transform(e.m, 4326) AS s`, `ST_Transform(ST_ClipByBox2D(t."geom", e.s), 3857)`} {
+	for _, want := range []string{`ST_Transform(m, 4326) AS s`, `ST_Transform(ST_ClipByBox2D(t."geom", e.s), 3857)`} {
 		if !strings.Contains(geo, want) {
 			t.Errorf("4326 tile SQL lacks %s:\n%s", want, geo)
 		}
