@@ -22,8 +22,8 @@ import (
 	"github.com/osgs/osgs/internal/engine"
 	"github.com/osgs/osgs/internal/envfile"
 	"github.com/osgs/osgs/internal/gisdata"
-	"github.com/osgs/osgs/internal/mapproxy"
 	"github.com/osgs/osgs/internal/hooks"
+	"github.com/osgs/osgs/internal/mapproxy"
 )
 
 //go:generate go run ../internal/gen/cmd
