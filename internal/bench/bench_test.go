@@ -367,7 +367,10 @@ func untarOne(b *testing.B, r io.Reader, dst string) int64 {
 	return n
 }
 
-func putFile(b *testing.B, e *engine.Engine, id, src, dst string) {
+func putFile(b *testing.B, e *engine.Engine, id, src, dst string) { putFileMode(b, e, id, src, dst, 0o644) }
+
+// putFileMode copies src into container id at dst, with mode.
+func putFileMode(b *testing.B, e *engine.Engine, id, src, dst string, mode int64) {
 	f, err := os.Open(src)
 	if err != nil {
 		b.Fatal(err)
@@ -377,7 +380,7 @@ func putFile(b *testing.B, e *engine.Engine, id, src, dst string) {
 	pr, pw := io.Pipe()
 	go func() {
 		tw := tar.NewWriter(pw)
-		tw.WriteHeader(&tar.Header{Name: filepath.Base(dst), Mode: 0o644, Size: info.Size(), Uid: 0, Gid: 0})
+		tw.WriteHeader(&tar.Header{Name: filepath.Base(dst), Mode: mode, Size: info.Size(), Uid: 0, Gid: 0})
 		io.Copy(tw, f)
 		pw.CloseWithError(tw.Close())
 	}()

@@ -1,0 +1,135 @@
+package bench
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/paulmach/orb"
+	"github.com/paulmach/orb/maptile"
+
+	"github.com/osgs/osgs/internal/engine"
+	"github.com/osgs/osgs/internal/testenv"
+)
+
+// BenchmarkServe measures the vector tile and OGC API Features services
+// through nginx against directly at the service, for the same requests, in
+// interleaved rounds, over a published table of OSGS_BENCH_ROWS points
+// (default 1,000,000) spread over one degree square (a z14 tile holds
+// about 300). The issue's goals: through nginx at least 0.9x the direct
+// throughput; and the p99 latency of a z14 tile, reported.
+//
+// The load generator (internal/bench/loadgen) runs inside the tiles
+// container, so both paths are asked from the same place on the project
+// network: direct over HTTP to the service, through nginx over HTTPS.
+//
+//	go test -run '^$' -bench Serve -benchtime 1x -timeout 60m ./internal/bench
+func BenchmarkServe(b *testing.B) {
+	rows, runs := envInt("OSGS_BENCH_ROWS", 1_000_000), envInt("OSGS_BENCH_RUNS", 3)
+	requests, clients := envInt("OSGS_BENCH_REQUESTS", 3000), envInt("OSGS_BENCH_CLIENTS", 8)
+	testenv.RequireDocker(b)
+	ctx := context.Background()
+	co := testenv.NewCheckout(b, nil)
+	co.Cleanup(b)
+	e := co.Engine(b)
+	e.Err = io.Discard
+	if err := e.Up(ctx, engine.UpOptions{Services: []string{"nginx", "postgis", "features", "tiles"}}); err != nil {
+		b.Fatal(err)
+	}
+	s := &bench{b: b, ctx: ctx, e: e}
+	start := time.Now()
+	s.psql(fmt.Sprintf(`CREATE TABLE publish.big AS SELECT i AS fid, 'feature ' || i AS name, i %% 1000 AS class,
+	  ST_SetSRID(ST_MakePoint(8 + random(), 48.5 + random()), 4326)::geometry(Point, 4326) AS geom FROM generate_series(1, %d) i;
+	  ALTER TABLE publish.big ADD PRIMARY KEY (fid); CREATE INDEX ON publish.big USING gist (geom); ANALYZE publish.big;`, rows))
+	b.Logf("publish.big: %d points in %.1f s", rows, time.Since(start).Seconds())
+
+	// The generator, built for the container and copied in with the site CA.
+	bin := filepath.Join(b.TempDir(), "loadgen")
+	build := exec.Command("go", "build", "-o", bin, "./internal/bench/loadgen")
+	build.Dir, build.Env = testenv.Root(), append(build.Environ(), "CGO_ENABLED=0")
+	if out, err := build.CombinedOutput(); err != nil {
+		b.Fatalf("build the load generator: %v: %s", err, out)
+	}
+	id, err := e.ContainerOf(ctx, "tiles")
+	if err != nil {
+		b.Fatal(err)
+	}
+	putFileMode(b, e, id, bin, "/tmp/loadgen", 0o755)
+	putFile(b, e, id, filepath.Join(co.Dir, "config", "tls", "site.crt"), "/tmp/site.crt")
+
+	// The same requests both ways: every z14 tile over the data, and a
+	// bbox query of about a z14 tile's size returning up to 100 features.
+	var tiles, items []string
+	lo, hi := maptile.At(orb.Point{8, 49.5}, 14), maptile.At(orb.Point{9, 48.5}, 14)
+	for x := lo.X; x <= hi.X; x += 3 {
+		for y := lo.Y; y <= hi.Y; y += 3 {
+			tiles = append(tiles, fmt.Sprintf("/tiles/big/14/%d/%d.pbf", x, y))
+			bb := maptile.New(x, y, 14).Bound()
+			items = append(items, fmt.Sprintf("/features/collections/publish.big/items.json?bbox=%f,%f,%f,%f&limit=100", bb.Min[0], bb.Min[1], bb.Max[0], bb.Max[1]))
+		}
+	}
+	type stats struct {
+		Errors, RPS, P50, P99 float64
+	}
+	load := func(base string, paths []string, via bool) stats {
+		var urls strings.Builder
+		for _, p := range paths {
+			urls.WriteString(base + p + "\n")
+		}
+		args := []string{"/tmp/loadgen", "-n", fmt.Sprint(requests), "-c", fmt.Sprint(clients)}
+		if via {
+			args = append(args, "-ca", "/tmp/site.crt", "-host", "localhost")
+		}
+		var out strings.Builder
+		if err := e.Exec(ctx, id, args, engine.ExecOptions{Stdin: strings.NewReader(urls.String()), Stdout: &out, Stderr: &out}); err != nil {
+			b.Fatalf("loadgen: %v: %s", err, out.String())
+		}
+		var m map[string]float64
+		if err := json.Unmarshal([]byte(out.String()), &m); err != nil {
+			b.Fatalf("loadgen: %v: %s", err, out.String())
+		}
+		if m["errors"] > 0 {
+			b.Fatalf("%s: %v failed requests", base, m["errors"])
+		}
+		return stats{m["errors"], m["rps"], m["p50_ms"], m["p99_ms"]}
+	}
+	variants := []struct {
+		name, base string
+		paths      []string
+		via        bool
+	}{
+		{"tiles direct (tiles:7800)", "http://tiles:7800", tiles, false},
+		{"tiles through nginx (https)", "https://nginx", tiles, true},
+		{"features direct (features:9000)", "http://features:9000", items, false},
+		{"features through nginx (https)", "https://nginx", items, true},
+	}
+	res := make([][]stats, len(variants))
+	load("http://tiles:7800", tiles[:min(len(tiles), 200)], false) // warm the server's and PostgreSQL's caches
+	for r := 0; r < runs; r++ {
+		for i, v := range variants {
+			res[i] = append(res[i], load(v.base, v.paths, v.via))
+		}
+	}
+	med := func(xs []stats, f func(stats) float64) float64 {
+		d := make([]time.Duration, len(xs))
+		for i, x := range xs {
+			d[i] = time.Duration(f(x) * 1e6)
+		}
+		return float64(median(d)) / 1e6
+	}
+	for i, v := range variants {
+		b.Logf("%-34s median %7.1f req/s  p50 %6.1f ms  p99 %6.1f ms  (%d rounds of %d requests, %d clients, %d distinct URLs)",
+			v.name, med(res[i], func(s stats) float64 { return s.RPS }), med(res[i], func(s stats) float64 { return s.P50 }),
+			med(res[i], func(s stats) float64 { return s.P99 }), runs, requests, clients, len(v.paths))
+	}
+	for i := 0; i < len(variants); i += 2 {
+		direct, via := med(res[i], func(s stats) float64 { return s.RPS }), med(res[i+1], func(s stats) float64 { return s.RPS })
+		b.Logf("%s: through nginx / direct = %.2fx (goal >= 0.9)", strings.Fields(variants[i].name)[0], via/direct)
+	}
+}
