@@ -367,7 +367,9 @@ func untarOne(b *testing.B, r io.Reader, dst string) int64 {
 	return n
 }
 
-func putFile(b *testing.B, e *engine.Engine, id, src, dst string) { putFileMode(b, e, id, src, dst, 0o644) }
+func putFile(b *testing.B, e *engine.Engine, id, src, dst string) {
+	putFileMode(b, e, id, src, dst, 0o644)
+}
 
 // putFileMode copies src into container id at dst, with mode.
 func putFileMode(b *testing.B, e *engine.Engine, id, src, dst string, mode int64) {
