@@ -38,7 +38,7 @@ func BenchmarkServe(b *testing.B) {
 	co := testenv.NewCheckout(b, nil)
 	co.Cleanup(b)
 	e := co.Engine(b)
-	e.Err = io.Discard
+	e.Out, e.Err = io.Discard, io.Discard // go test cuts a benchmark's long log: keep it to the figures
 	if err := e.Up(ctx, engine.UpOptions{Services: []string{"nginx", "postgis", "features", "tiles"}}); err != nil {
 		b.Fatal(err)
 	}

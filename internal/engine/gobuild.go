@@ -166,7 +166,11 @@ func runGo(ctx context.Context, goCmd, dir string, g catalog.GoBuild, args []str
 		if ctx.Err() != nil {
 			return "", ctx.Err()
 		}
-		return "", fmt.Errorf("go %s %s: %s", args[0], g.Module, lastLine(stderr.String(), err))
+		msg := oneLine(lastLines(stderr.String(), 1))
+		if msg == "" {
+			msg = err.Error()
+		}
+		return "", fmt.Errorf("go %s %s: %s", args[0], g.Module, msg)
 	}
 	return stdout.String(), nil
 }
@@ -182,14 +186,6 @@ func goTool() (string, error) {
 		return "", errors.New("go build: no go command on PATH: building this service's image needs Go 1.26")
 	}
 	return p, nil
-}
-
-func lastLine(s string, err error) string {
-	lines := strings.Split(strings.TrimSpace(s), "\n")
-	if l := strings.TrimSpace(lines[len(lines)-1]); l != "" {
-		return l
-	}
-	return err.Error()
 }
 
 // hashTree writes the names and contents of the regular files under path
