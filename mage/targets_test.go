@@ -108,7 +108,8 @@ func TestTargets(t *testing.T) {
 
 	t.Run("list", func(t *testing.T) {
 		r := runMage(t, bin, co.Dir, nil, "-l")
-		for _, want := range []string{"postgis:up", "postgis:psql", "postgis:sizes", "stack:nuke", "stack:enable", "images:build", "stack:config"} {
+		for _, want := range []string{"postgis:up", "postgis:psql", "postgis:sizes", "stack:nuke", "stack:enable", "images:build", "stack:config",
+			"features:up", "tiles:up", "mapproxy:seed", "mapproxy:cleanup"} {
 			if !strings.Contains(r.stdout, want) {
 				t.Errorf("mage -l lacks %s", want)
 			}
@@ -177,6 +178,16 @@ func TestTargets(t *testing.T) {
 			}
 		})
 	}
+
+	t.Run("bad seed flags", func(t *testing.T) {
+		for flag, want := range map[string]string{"-levels=9-1": "levels", "-bbox=1,2,3": "bbox"} {
+			r := runMage(t, bin, co.Dir, nil, "mapproxy:seed", flag)
+			msg := strings.TrimSpace(r.stderr + r.stdout)
+			if r.code != 2 || strings.Contains(msg, "\n") || !strings.Contains(msg, want) {
+				t.Errorf("mapproxy:seed %s: %+v", flag, r)
+			}
+		}
+	})
 
 	t.Run("malformed override", func(t *testing.T) {
 		testenv.RequireDocker(t) // the model is loaded after the daemon answers
