@@ -24,6 +24,7 @@ import (
 	"github.com/osgs/osgs/internal/gisdata"
 	"github.com/osgs/osgs/internal/hooks"
 	"github.com/osgs/osgs/internal/mapproxy"
+	"github.com/osgs/osgs/internal/qgis"
 )
 
 //go:generate go run ../internal/gen/cmd
@@ -87,7 +88,7 @@ func fatal(err error) error {
 		unknown *catalog.UnknownServiceError
 		confirm *engine.ConfirmError
 	)
-	if errors.As(err, &unknown) || errors.As(err, &confirm) || errors.Is(err, envfile.ErrMalformed) || errors.Is(err, engine.ErrModel) || errors.Is(err, gisdata.ErrRefused) || errors.Is(err, mapproxy.ErrRefused) {
+	if errors.As(err, &unknown) || errors.As(err, &confirm) || errors.Is(err, envfile.ErrMalformed) || errors.Is(err, engine.ErrModel) || errors.Is(err, gisdata.ErrRefused) || errors.Is(err, mapproxy.ErrRefused) || errors.Is(err, qgis.ErrRefused) {
 		code = exitBadInput
 	}
 	if errors.Is(err, context.Canceled) {

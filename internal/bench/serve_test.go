@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
@@ -27,7 +28,9 @@ import (
 //
 // The load generator (internal/bench/loadgen) runs inside the tiles
 // container, so both paths are asked from the same place on the project
-// network: direct over HTTP to the service, through nginx over HTTPS.
+// network: direct over HTTP to the service, through nginx over HTTPS. Each
+// client keeps its own HTTP/1.1 connection both ways; OSGS_BENCH_H2=1 lets
+// the nginx path use HTTP/2, where all clients share one connection.
 //
 //	go test -run '^$' -bench Serve -benchtime 1x -timeout 60m ./internal/bench
 func BenchmarkServe(b *testing.B) {
@@ -77,6 +80,7 @@ func BenchmarkServe(b *testing.B) {
 	type stats struct {
 		Errors, RPS, P50, P99 float64
 	}
+	h2 := os.Getenv("OSGS_BENCH_H2") == "1"
 	load := func(base string, paths []string, via bool) stats {
 		var urls strings.Builder
 		for _, p := range paths {
@@ -84,7 +88,7 @@ func BenchmarkServe(b *testing.B) {
 		}
 		args := []string{"/tmp/loadgen", "-n", fmt.Sprint(requests), "-c", fmt.Sprint(clients)}
 		if via {
-			args = append(args, "-ca", "/tmp/site.crt", "-host", "localhost")
+			args = append(args, "-ca", "/tmp/site.crt", "-host", "localhost", fmt.Sprintf("-h2=%t", h2))
 		}
 		var out strings.Builder
 		if err := e.Exec(ctx, id, args, engine.ExecOptions{Stdin: strings.NewReader(urls.String()), Stdout: &out, Stderr: &out}); err != nil {
@@ -111,8 +115,12 @@ func BenchmarkServe(b *testing.B) {
 	}
 	res := make([][]stats, len(variants))
 	load("http://tiles:7800", tiles[:min(len(tiles), 200)], false) // warm the server's and PostgreSQL's caches
+	// Interleaved rounds, each starting at another variant, so that no
+	// variant always runs first (after the warm-up) or last.
 	for r := 0; r < runs; r++ {
-		for i, v := range variants {
+		for k := range variants {
+			i := (k + r) % len(variants)
+			v := variants[i]
 			res[i] = append(res[i], load(v.base, v.paths, v.via))
 		}
 	}

@@ -27,6 +27,7 @@ func main() {
 	c := flag.Int("c", 8, "concurrent clients")
 	ca := flag.String("ca", "", "PEM file of the CA to trust for https")
 	host := flag.String("host", "", "Host header and TLS server name")
+	h2 := flag.Bool("h2", false, "allow HTTP/2 over TLS (all clients then share one connection); off, each client has its own HTTP/1.1 connection, as on the direct path")
 	flag.Parse()
 	var urls []string
 	sc := bufio.NewScanner(os.Stdin)
@@ -39,7 +40,10 @@ func main() {
 		fmt.Fprintln(os.Stderr, "loadgen: no URLs on stdin")
 		os.Exit(2)
 	}
-	tr := &http.Transport{MaxIdleConnsPerHost: *c, TLSClientConfig: &tls.Config{ServerName: *host}}
+	tr := &http.Transport{MaxIdleConnsPerHost: *c, TLSClientConfig: &tls.Config{ServerName: *host}, ForceAttemptHTTP2: *h2}
+	if !*h2 {
+		tr.TLSNextProto = map[string]func(string, *tls.Conn) http.RoundTripper{}
+	}
 	if *ca != "" {
 		pem, err := os.ReadFile(*ca)
 		if err != nil {

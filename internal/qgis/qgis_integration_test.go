@@ -1,0 +1,268 @@
+package qgis_test
+
+import (
+	"bytes"
+	"crypto/tls"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"image/png"
+	"io"
+	"math"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/osgs/osgs/internal/engine"
+	"github.com/osgs/osgs/internal/postgis"
+	"github.com/osgs/osgs/internal/qgis"
+	"github.com/osgs/osgs/internal/testenv"
+)
+
+// project writes a QGIS 3.22 project, made from testdata/places.qgs (one
+// PostGIS point layer drawn as red circles), with its layer renamed and its
+// data source replaced.
+func project(t *testing.T, file, layer, source string) string {
+	t.Helper()
+	b, err := os.ReadFile("testdata/places.qgs")
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := string(b)
+	const src = `service='osgs' key='id' srid=4326 type=Point checkPrimaryKeyUnicity='1' table="public"."places" (geom)`
+	esc := strings.NewReplacer(`"`, "&quot;").Replace
+	s = strings.ReplaceAll(s, esc(src), esc(source))
+	s = strings.ReplaceAll(s, src, source)
+	s = strings.ReplaceAll(s, "<layername>places</layername>", "<layername>"+layer+"</layername>")
+	s = strings.ReplaceAll(s, `name="places"`, `name="`+layer+`"`)
+	// Published for WFS (hence OGC API Features) and WMTS (PNG), as QGIS
+	// Desktop's project properties write it.
+	const id = "places_b347d0c8_58f5_45a0_9826_f8782c29e6d6"
+	s = strings.Replace(s, "<properties>", `<properties>
+    <WFSLayers type="QStringList"><value>`+id+`</value></WFSLayers>
+    <WMTSLayers><Layer type="QStringList"><value>`+id+`</value></Layer><Project type="bool">false</Project></WMTSLayers>
+    <WMTSPngLayers><Layer type="QStringList"><value>`+id+`</value></Layer><Project type="bool">false</Project></WMTSPngLayers>`, 1)
+	p := filepath.Join(t.TempDir(), file)
+	if err := os.WriteFile(p, []byte(s), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+type site struct {
+	t    *testing.T
+	cl   *http.Client
+	port string
+}
+
+func (s *site) get(path string) (int, []byte) {
+	s.t.Helper()
+	req, _ := http.NewRequest(http.MethodGet, "https://127.0.0.1:"+s.port+path, nil)
+	req.Host = "localhost:" + s.port
+	res, err := s.cl.Do(req)
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	defer res.Body.Close()
+	b, _ := io.ReadAll(res.Body)
+	return res.StatusCode, b
+}
+
+func redPixels(t *testing.T, data []byte) int {
+	t.Helper()
+	img, err := png.Decode(bytes.NewReader(data))
+	if err != nil {
+		t.Fatalf("not a PNG: %v (%.300s)", err, data)
+	}
+	n := 0
+	for y := img.Bounds().Min.Y; y < img.Bounds().Max.Y; y++ {
+		for x := img.Bounds().Min.X; x < img.Bounds().Max.X; x++ {
+			r, g, b, a := img.At(x, y).RGBA()
+			if a > 0xc000 && r > 0xc000 && g < 0x4000 && b < 0x4000 {
+				n++
+			}
+		}
+	}
+	return n
+}
+
+// TestPublish publishes projects through QGIS Server itself: a valid one is
+// served (GetMap draws the PostGIS layer, OGC API Features returns exactly
+// the table's features, qgis:projects lists it); a broken one is refused,
+// naming the layer, with the old version still served and nothing left
+// behind; unpublish removes it. The desktop service file logs in as
+// qgis_server with the same service names.
+func TestPublish(t *testing.T) {
+	ctx, c, e := testenv.Start(t, 20*time.Minute, nil, "nginx", "postgis", "qgis-server")
+	if _, err := postgis.Query(ctx, e, "gis", `CREATE TABLE public.places (id serial PRIMARY KEY, name text, geom geometry(Point, 4326));
+		INSERT INTO public.places (name, geom) SELECT 'p' || g, ST_SetSRID(ST_MakePoint(g % 10 - 5 + 0.25, g / 10 - 5 + 0.5), 4326) FROM generate_series(0, 99) g;
+		CREATE SCHEMA private; CREATE TABLE private.sites (id serial PRIMARY KEY, geom geometry(Point, 4326))`); err != nil {
+		t.Fatal(err)
+	}
+	s := &site{t: t, port: e.Env.Value("NGINX_HTTPS_PORT"), cl: &http.Client{Timeout: time.Minute,
+		Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: c.SitePool(t), ServerName: "localhost"}}}}
+	base := "https://localhost:" + s.port
+
+	good := project(t, "places.qgs", "places", `service='osgs' key='id' srid=4326 type=Point checkPrimaryKeyUnicity='1' table="public"."places" (geom)`)
+	info, err := qgis.Publish(ctx, e, qgis.PublishOptions{File: good})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if info.Name != "places" || info.URLs.OGC != base+"/ogc/places" || info.URLs.Features != base+"/ogc/places/wfs3/" {
+		t.Fatalf("published %+v", info)
+	}
+	getMap := "/ogc/places?SERVICE=WMS&VERSION=1.3.0&REQUEST=GetMap&LAYERS=places&STYLES=&CRS=EPSG:4326&BBOX=-10,-10,10,10&WIDTH=200&HEIGHT=200&FORMAT=image/png&TRANSPARENT=true"
+	served := func() {
+		t.Helper()
+		code, body := s.get(getMap)
+		if code != 200 {
+			t.Fatalf("GetMap: %d %.300s", code, body)
+		}
+		if n := redPixels(t, body); n < 100 {
+			t.Fatalf("GetMap drew %d red pixels; the PostGIS points are missing", n)
+		}
+	}
+	served()
+
+	t.Run("OGC API Features", func(t *testing.T) {
+		code, body := s.get("/ogc/places/wfs3/collections/places/items.json?limit=1000")
+		if code != 200 {
+			t.Fatalf("items: %d %.500s", code, body)
+		}
+		var fc struct {
+			Features []struct {
+				ID       any `json:"id"`
+				Geometry struct {
+					Type        string    `json:"type"`
+					Coordinates []float64 `json:"coordinates"`
+				} `json:"geometry"`
+				Properties map[string]any `json:"properties"`
+			} `json:"features"`
+			Links []struct {
+				Href string `json:"href"`
+			} `json:"links"`
+		}
+		if err := json.Unmarshal(body, &fc); err != nil {
+			t.Fatalf("%v: %.300s", err, body)
+		}
+		if len(fc.Features) != 100 {
+			t.Fatalf("%d features, the table has 100", len(fc.Features))
+		}
+		rows, err := postgis.Query(ctx, e, "gis", `SELECT name, ST_X(geom), ST_Y(geom) FROM public.places`)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := map[string][2]string{}
+		for _, r := range rows {
+			want[r[0]] = [2]string{r[1], r[2]}
+		}
+		for _, f := range fc.Features {
+			w, ok := want[fmt.Sprint(f.Properties["name"])]
+			if !ok || f.Geometry.Type != "Point" || len(f.Geometry.Coordinates) != 2 ||
+				math.Abs(f.Geometry.Coordinates[0]-atof(w[0])) > 1e-7 || math.Abs(f.Geometry.Coordinates[1]-atof(w[1])) > 1e-7 {
+				t.Fatalf("feature %v at %v, the table has %v", f.Properties["name"], f.Geometry.Coordinates, w)
+			}
+		}
+		for _, l := range fc.Links {
+			if !strings.HasPrefix(l.Href, base+"/ogc/places/wfs3") {
+				t.Errorf("link %s is not under the public %s/ogc/places/wfs3", l.Href, base)
+			}
+		}
+		if code, body := s.get("/ogc/places/wfs3"); code != 200 || !strings.Contains(string(body), base+"/ogc/places/wfs3") {
+			t.Errorf("OGC API landing page: %d %.300s", code, body)
+		}
+	})
+
+	t.Run("broken projects are refused and change nothing", func(t *testing.T) {
+		for _, c := range []struct {
+			name, layer, source, want string
+		}{
+			{"missing table", "roads", `service='osgs' key='id' srid=4326 type=Point table="public"."nope" (geom)`, `layer "roads": not valid in QGIS Server`},
+			{"wrong service", "rivers", `service='prod' key='id' srid=4326 type=Point table="public"."places" (geom)`, `layer "rivers": service "prod" is not one osgs provides`},
+			{"own credentials", "lakes", `service='osgs' user='osgs' password='x' key='id' table="public"."places" (geom)`, `layer "lakes": its data source carries a user, password`},
+			{"a table the role may not read", "secret", `service='osgs' key='id' srid=4326 type=Point table="private"."sites" (geom)`, `layer "secret": not valid`},
+		} {
+			t.Run(c.name, func(t *testing.T) {
+				_, err := qgis.Publish(ctx, e, qgis.PublishOptions{File: project(t, "places.qgs", c.layer, c.source)})
+				if !errors.Is(err, qgis.ErrRefused) || !strings.Contains(err.Error(), c.want) || strings.Contains(err.Error(), "\n") {
+					t.Fatalf("got %v, want a one-line refusal with %q", err, c.want)
+				}
+				served() // the old version
+				out, err := e.Output(ctx, qgis.Service, "", "ls", "-A", "/io/data/places")
+				if err != nil || strings.TrimSpace(string(out)) != "places.qgz" {
+					t.Fatalf("the project folder holds %q (%v)", out, err)
+				}
+			})
+		}
+		// A new name that fails leaves no folder.
+		if _, err := qgis.Publish(ctx, e, qgis.PublishOptions{File: project(t, "roads.qgs", "roads", `service='osgs' key='id' table="public"."nope" (geom)`)}); !errors.Is(err, qgis.ErrRefused) {
+			t.Fatal(err)
+		}
+		if out, _ := e.Output(ctx, qgis.Service, "", "ls", "-A", "/io/data"); strings.TrimSpace(string(out)) != "places" {
+			t.Fatalf("/io/data holds %q", out)
+		}
+	})
+
+	t.Run("projects and unpublish", func(t *testing.T) {
+		infos, err := qgis.Projects(ctx, e)
+		if err != nil || len(infos) != 1 || infos[0].Name != "places" || len(infos[0].Project.Layers) != 1 || infos[0].Project.Layers[0].Name != "places" {
+			t.Fatalf("projects %+v %v", infos, err)
+		}
+		var b bytes.Buffer
+		qgis.PrintProjects(&b, infos)
+		if !strings.Contains(b.String(), base+"/ogc/places/wfs3/") {
+			t.Errorf("%s", b.String())
+		}
+		var confirm *engine.ConfirmError
+		if err := qgis.Unpublish(ctx, e, "places", false); !errors.As(err, &confirm) {
+			t.Fatalf("unpublish without -yes: %v", err)
+		}
+		served()
+		if err := qgis.Unpublish(ctx, e, "nope", true); !errors.Is(err, qgis.ErrRefused) {
+			t.Fatalf("unpublish of an unknown project: %v", err)
+		}
+		if err := qgis.Unpublish(ctx, e, "places", true); err != nil {
+			t.Fatal(err)
+		}
+		if code, _ := s.get(getMap); code == 200 {
+			t.Fatal("an unpublished project is still served")
+		}
+		if infos, err := qgis.Projects(ctx, e); err != nil || len(infos) != 0 {
+			t.Fatalf("projects after unpublish: %+v %v", infos, err)
+		}
+	})
+
+	t.Run("service file for QGIS Desktop", func(t *testing.T) {
+		path, err := qgis.WriteServiceFile(c.Dir, e.Catalog, e.Env.Map(), postgis.Load(e), qgis.ServiceFileOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if fi, err := os.Stat(path); err != nil || fi.Mode().Perm() != 0o600 {
+			t.Fatalf("%s: %v %v", path, fi, err)
+		}
+		conn, err := pgx.Connect(ctx, "service=osgs servicefile="+path)
+		if err != nil {
+			t.Fatalf("connect with the service file: %v", err)
+		}
+		defer conn.Close(ctx)
+		var user string
+		var n int
+		if err := conn.QueryRow(ctx, "SELECT current_user, (SELECT count(*) FROM public.places)").Scan(&user, &n); err != nil || user != "qgis_server" || n != 100 {
+			t.Fatalf("as %s: %d rows, %v", user, n, err)
+		}
+		if _, err := conn.Exec(ctx, "DELETE FROM public.places"); err == nil {
+			t.Fatal("the desktop role can delete")
+		}
+	})
+}
+
+func atof(s string) float64 {
+	var f float64
+	fmt.Sscan(s, &f)
+	return f
+}
