@@ -8,7 +8,6 @@ import (
 	"errors"
 	"fmt"
 
-	"image/png"
 	"io"
 	"net"
 	"net/http"
@@ -133,26 +132,6 @@ func putProject(t *testing.T, ctx context.Context, e *engine.Engine, name string
 	}
 }
 
-// redPixels counts the opaque red pixels of a PNG (the project's point symbol).
-func redPixels(t *testing.T, data []byte) int {
-	t.Helper()
-	img, err := png.Decode(bytes.NewReader(data))
-	if err != nil {
-		t.Fatalf("not a PNG: %v (%.200s)", err, data)
-	}
-	n := 0
-	bounds := img.Bounds()
-	for y := bounds.Min.Y; y < bounds.Max.Y; y++ {
-		for x := bounds.Min.X; x < bounds.Max.X; x++ {
-			r, g, b, a := img.At(x, y).RGBA()
-			if a > 0xc000 && r > 0xc000 && g < 0x4000 && b < 0x4000 {
-				n++
-			}
-		}
-	}
-	return n
-}
-
 func TestFrontDoor(t *testing.T) {
 	testenv.RequireDocker(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Minute)
@@ -235,7 +214,7 @@ func TestFrontDoor(t *testing.T) {
 			t.Errorf("capabilities advertise another URL: %.800s", r.body)
 		}
 		r = fd.must("/ogc/places?SERVICE=WMS&VERSION=1.3.0&REQUEST=GetMap&LAYERS=places&STYLES=&CRS=EPSG:4326&BBOX=-10,-10,10,10&WIDTH=200&HEIGHT=200&FORMAT=image/png&TRANSPARENT=true", 200)
-		if n := redPixels(t, r.body); n < 100 {
+		if n := testenv.RedPixels(t, r.body); n < 100 {
 			t.Fatalf("GetMap drew %d red pixels; the points are missing", n)
 		}
 	})
@@ -246,7 +225,7 @@ func TestFrontDoor(t *testing.T) {
 			t.Fatalf("capabilities: %.500s", r.body)
 		}
 		r = fd.must("/mapproxy/service?SERVICE=WMS&VERSION=1.1.1&REQUEST=GetMap&LAYERS=source&SRS=EPSG:3857&BBOX=-1113194,-1118890,1113194,1118890&WIDTH=256&HEIGHT=256&FORMAT=image/png&STYLES=", 200)
-		if n := redPixels(t, r.body); n < 100 {
+		if n := testenv.RedPixels(t, r.body); n < 100 {
 			t.Fatalf("MapProxy tile drew %d red pixels; the source's points are missing", n)
 		}
 	})

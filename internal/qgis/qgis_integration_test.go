@@ -2,14 +2,10 @@ package qgis_test
 
 import (
 	"bytes"
-	"crypto/tls"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"image/png"
-	"io"
 	"math"
-	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
@@ -54,43 +50,6 @@ func project(t *testing.T, file, layer, source string) string {
 	return p
 }
 
-type site struct {
-	t    *testing.T
-	cl   *http.Client
-	port string
-}
-
-func (s *site) get(path string) (int, []byte) {
-	s.t.Helper()
-	req, _ := http.NewRequest(http.MethodGet, "https://127.0.0.1:"+s.port+path, nil)
-	req.Host = "localhost:" + s.port
-	res, err := s.cl.Do(req)
-	if err != nil {
-		s.t.Fatal(err)
-	}
-	defer res.Body.Close()
-	b, _ := io.ReadAll(res.Body)
-	return res.StatusCode, b
-}
-
-func redPixels(t *testing.T, data []byte) int {
-	t.Helper()
-	img, err := png.Decode(bytes.NewReader(data))
-	if err != nil {
-		t.Fatalf("not a PNG: %v (%.300s)", err, data)
-	}
-	n := 0
-	for y := img.Bounds().Min.Y; y < img.Bounds().Max.Y; y++ {
-		for x := img.Bounds().Min.X; x < img.Bounds().Max.X; x++ {
-			r, g, b, a := img.At(x, y).RGBA()
-			if a > 0xc000 && r > 0xc000 && g < 0x4000 && b < 0x4000 {
-				n++
-			}
-		}
-	}
-	return n
-}
-
 // TestPublish publishes projects through QGIS Server itself: a valid one is
 // served (GetMap draws the PostGIS layer, OGC API Features returns exactly
 // the table's features, qgis:projects lists it); a broken one is refused,
@@ -104,9 +63,8 @@ func TestPublish(t *testing.T) {
 		CREATE SCHEMA private; CREATE TABLE private.sites (id serial PRIMARY KEY, geom geometry(Point, 4326))`); err != nil {
 		t.Fatal(err)
 	}
-	s := &site{t: t, port: e.Env.Value("NGINX_HTTPS_PORT"), cl: &http.Client{Timeout: time.Minute,
-		Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: c.SitePool(t), ServerName: "localhost"}}}}
-	base := "https://localhost:" + s.port
+	s := c.Site(t, e)
+	base := s.Base()
 
 	good := project(t, "places.qgs", "places", `service='osgs' key='id' srid=4326 type=Point checkPrimaryKeyUnicity='1' table="public"."places" (geom)`)
 	info, err := qgis.Publish(ctx, e, qgis.PublishOptions{File: good})
@@ -119,18 +77,18 @@ func TestPublish(t *testing.T) {
 	getMap := "/ogc/places?SERVICE=WMS&VERSION=1.3.0&REQUEST=GetMap&LAYERS=places&STYLES=&CRS=EPSG:4326&BBOX=-10,-10,10,10&WIDTH=200&HEIGHT=200&FORMAT=image/png&TRANSPARENT=true"
 	served := func() {
 		t.Helper()
-		code, body := s.get(getMap)
+		code, body := s.Get(getMap)
 		if code != 200 {
 			t.Fatalf("GetMap: %d %.300s", code, body)
 		}
-		if n := redPixels(t, body); n < 100 {
+		if n := testenv.RedPixels(t, body); n < 100 {
 			t.Fatalf("GetMap drew %d red pixels; the PostGIS points are missing", n)
 		}
 	}
 	served()
 
 	t.Run("OGC API Features", func(t *testing.T) {
-		code, body := s.get("/ogc/places/wfs3/collections/places/items.json?limit=1000")
+		code, body := s.Get("/ogc/places/wfs3/collections/places/items.json?limit=1000")
 		if code != 200 {
 			t.Fatalf("items: %d %.500s", code, body)
 		}
@@ -173,7 +131,7 @@ func TestPublish(t *testing.T) {
 				t.Errorf("link %s is not under the public %s/ogc/places/wfs3", l.Href, base)
 			}
 		}
-		if code, body := s.get("/ogc/places/wfs3"); code != 200 || !strings.Contains(string(body), base+"/ogc/places/wfs3") {
+		if code, body := s.Get("/ogc/places/wfs3"); code != 200 || !strings.Contains(string(body), base+"/ogc/places/wfs3") {
 			t.Errorf("OGC API landing page: %d %.300s", code, body)
 		}
 	})
@@ -229,7 +187,7 @@ func TestPublish(t *testing.T) {
 		if err := qgis.Unpublish(ctx, e, "places", true); err != nil {
 			t.Fatal(err)
 		}
-		if code, _ := s.get(getMap); code == 200 {
+		if code, _ := s.Get(getMap); code == 200 {
 			t.Fatal("an unpublished project is still served")
 		}
 		if infos, err := qgis.Projects(ctx, e); err != nil || len(infos) != 0 {

@@ -88,13 +88,13 @@ func TestMapproxySeed(t *testing.T) {
 		}
 		return n
 	}
-	s := newSite(t, c, e)
+	s := c.Site(t, e)
 	tile := func(z int, p orb.Point) {
 		t.Helper()
 		tl := maptile.At(p, maptile.Zoom(z))
 		// WMTS REST: rows from the north, as maptile's (TMS counts from the south).
 		path := fmt.Sprintf("/mapproxy/wmts/source/GLOBAL_WEBMERCATOR/%d/%d/%d.png", z, tl.X, tl.Y)
-		code, body := s.get(path)
+		code, body := s.Get(path)
 		if code != http.StatusOK {
 			t.Fatalf("GET %s: %d %.200s", path, code, body)
 		}

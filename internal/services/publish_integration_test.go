@@ -2,16 +2,13 @@ package services_test
 
 import (
 	"context"
-	"crypto/tls"
 	"encoding/json"
 	"fmt"
-	"io"
 	"math"
 	"net/http"
 	"slices"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/paulmach/orb"
@@ -22,51 +19,6 @@ import (
 	"github.com/osgs/osgs/internal/postgis"
 	"github.com/osgs/osgs/internal/testenv"
 )
-
-// site is an https client of the stack's front door.
-type site struct {
-	t    *testing.T
-	cl   *http.Client
-	port string
-}
-
-func newSite(t *testing.T, c *testenv.Checkout, e *engine.Engine) *site {
-	return &site{t: t, port: e.Env.Value("NGINX_HTTPS_PORT"), cl: &http.Client{
-		Timeout:       60 * time.Second,
-		Transport:     &http.Transport{TLSClientConfig: &tls.Config{RootCAs: c.SitePool(t), ServerName: "localhost"}},
-		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
-	}}
-}
-
-// base is the public URL services must advertise.
-func (s *site) base() string { return "https://localhost:" + s.port }
-
-func (s *site) get(path string) (int, []byte) {
-	s.t.Helper()
-	req, _ := http.NewRequest(http.MethodGet, "https://127.0.0.1:"+s.port+path, nil)
-	req.Host = "localhost:" + s.port
-	res, err := s.cl.Do(req)
-	if err != nil {
-		s.t.Fatal(err)
-	}
-	defer res.Body.Close()
-	b, err := io.ReadAll(res.Body)
-	if err != nil {
-		s.t.Fatal(err)
-	}
-	return res.StatusCode, b
-}
-
-func (s *site) getJSON(path string, v any) {
-	s.t.Helper()
-	code, b := s.get(path)
-	if code != http.StatusOK {
-		s.t.Fatalf("GET %s: %d %s", path, code, b)
-	}
-	if err := json.Unmarshal(b, v); err != nil {
-		s.t.Fatalf("GET %s: %v: %s", path, err, b)
-	}
-}
 
 // publishFixture makes the published data: points in 4326 with names and
 // populations, polygons in UTM 32N (25832), a view over the points, and a
@@ -113,7 +65,7 @@ func TestFeaturesAndTiles(t *testing.T) {
 		secretNowhere(t, ctx, e, svc, e.Env.Value(key))
 	}
 	db := publishFixture(ctx, t, e)
-	s := newSite(t, c, e)
+	s := c.Site(t, e)
 
 	t.Run("features", func(t *testing.T) {
 		var cols struct {
@@ -124,13 +76,13 @@ func TestFeaturesAndTiles(t *testing.T) {
 				} `json:"links"`
 			} `json:"collections"`
 		}
-		s.getJSON("/features/collections.json", &cols)
+		s.GetJSON("/features/collections.json", &cols)
 		var ids []string
 		for _, col := range cols.Collections {
 			ids = append(ids, col.ID)
 			for _, l := range col.Links {
-				if !strings.HasPrefix(l.Href, s.base()+"/features/") {
-					t.Errorf("collection %s links to %s, not the public %s/features/", col.ID, l.Href, s.base())
+				if !strings.HasPrefix(l.Href, s.Base()+"/features/") {
+					t.Errorf("collection %s links to %s, not the public %s/features/", col.ID, l.Href, s.Base())
 				}
 			}
 		}
@@ -154,7 +106,7 @@ func TestFeaturesAndTiles(t *testing.T) {
 				Properties map[string]any `json:"properties"`
 			} `json:"features"`
 		}
-		s.getJSON(fmt.Sprintf("/features/collections/publish.places/items.json?bbox=%g,%g,%g,%g&limit=10000", bbox[0], bbox[1], bbox[2], bbox[3]), &fc)
+		s.GetJSON(fmt.Sprintf("/features/collections/publish.places/items.json?bbox=%g,%g,%g,%g&limit=10000", bbox[0], bbox[1], bbox[2], bbox[3]), &fc)
 		if want == 0 || fc.Type != "FeatureCollection" || len(fc.Features) != want {
 			t.Fatalf("bbox items: %d features (numberReturned %d), PostGIS counts %d", len(fc.Features), fc.Returned, want)
 		}
@@ -170,7 +122,7 @@ func TestFeaturesAndTiles(t *testing.T) {
 			}
 		}
 		// UTM polygons come back in longitude and latitude, where PostGIS puts them.
-		s.getJSON("/features/collections/publish.parks/items.json", &fc)
+		s.GetJSON("/features/collections/publish.parks/items.json", &fc)
 		if len(fc.Features) != 2 {
 			t.Fatalf("parks: %d features", len(fc.Features))
 		}
@@ -194,7 +146,7 @@ func TestFeaturesAndTiles(t *testing.T) {
 			}
 		}
 		// The private table is not reachable by URL.
-		if code, body := s.get("/features/collections/public.secret_sites/items.json"); code != http.StatusNotFound || strings.Contains(string(body), "s3cret") {
+		if code, body := s.Get("/features/collections/public.secret_sites/items.json"); code != http.StatusNotFound || strings.Contains(string(body), "s3cret") {
 			t.Errorf("the private table through /features/: %d %s", code, body)
 		}
 	})
@@ -204,11 +156,11 @@ func TestFeaturesAndTiles(t *testing.T) {
 			ID       string `json:"id"`
 			TileJSON string `json:"tilejson"`
 		}
-		s.getJSON("/tiles/index.json", &index)
+		s.GetJSON("/tiles/index.json", &index)
 		var ids []string
 		for _, l := range index {
 			ids = append(ids, l.ID)
-			if l.TileJSON != s.base()+"/tiles/"+l.ID+".json" {
+			if l.TileJSON != s.Base()+"/tiles/"+l.ID+".json" {
 				t.Errorf("layer %s: TileJSON at %s", l.ID, l.TileJSON)
 			}
 		}
@@ -223,8 +175,8 @@ func TestFeaturesAndTiles(t *testing.T) {
 				Fields map[string]string `json:"fields"`
 			} `json:"vector_layers"`
 		}
-		s.getJSON("/tiles/places.json", &tj)
-		if len(tj.Tiles) != 1 || tj.Tiles[0] != s.base()+"/tiles/places/{z}/{x}/{y}.pbf" {
+		s.GetJSON("/tiles/places.json", &tj)
+		if len(tj.Tiles) != 1 || tj.Tiles[0] != s.Base()+"/tiles/places/{z}/{x}/{y}.pbf" {
 			t.Errorf("TileJSON tiles %v", tj.Tiles)
 		}
 		if len(tj.Bounds) != 4 || math.Abs(tj.Bounds[0]-8.2) > 0.02 || math.Abs(tj.Bounds[3]-49.14) > 0.02 {
@@ -304,7 +256,7 @@ func TestFeaturesAndTiles(t *testing.T) {
 		}
 		// Nothing outside the schema, and no bad coordinates.
 		for _, p := range []string{"/tiles/secret_sites/0/0/0.pbf", "/tiles/secret_sites.json", "/tiles/places/3/8/0.pbf", "/tiles/places/x/0/0.pbf"} {
-			if code, body := s.get(p); code != http.StatusNotFound || strings.Contains(string(body), "s3cret") {
+			if code, body := s.Get(p); code != http.StatusNotFound || strings.Contains(string(body), "s3cret") {
 				t.Errorf("GET %s: %d %s", p, code, body)
 			}
 		}
@@ -343,9 +295,9 @@ func TestFeaturesAndTiles(t *testing.T) {
 	}
 }
 
-func fetchTile(t *testing.T, s *site, path string) mvt.Layers {
+func fetchTile(t *testing.T, s *testenv.Site, path string) mvt.Layers {
 	t.Helper()
-	code, body := s.get(path)
+	code, body := s.Get(path)
 	if code != http.StatusOK {
 		t.Fatalf("GET %s: %d %s", path, code, body)
 	}
