@@ -45,11 +45,17 @@ type Project struct {
 // nameRE is what nginx's location accepts as a project name.
 var nameRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$`)
 
-// CheckName refuses a name nginx would not route to the project, or that a
-// hidden staging file could take.
+// reserved are the landing page's own paths under /ogc/.
+var reserved = []string{"map", "static", "project", "index.json", "index.html"}
+
+// CheckName refuses a name nginx would not route to the project, one a
+// hidden staging file could take, and the landing page's own paths.
 func CheckName(name string) error {
 	if !nameRE.MatchString(name) || strings.Contains(name, "..") {
 		return fmt.Errorf("%w: project name %q: letters, digits, '_', '-' and '.' only, starting with a letter or digit", ErrRefused, name)
+	}
+	if contains(reserved, name) {
+		return fmt.Errorf("%w: project name %q is a path of QGIS Server's landing page at /ogc/; choose another with -name", ErrRefused, name)
 	}
 	return nil
 }

@@ -82,7 +82,7 @@ func TestNames(t *testing.T) {
 			t.Errorf("%q: %v", ok, err)
 		}
 	}
-	for _, bad := range []string{"", ".hidden", "a/b", "a b", "..", "a..b", "é", strings.Repeat("x", 64), "-x"} {
+	for _, bad := range []string{"", ".hidden", "a/b", "a b", "..", "a..b", "é", strings.Repeat("x", 64), "-x", "map", "static", "project", "index.json"} {
 		if err := CheckName(bad); !errors.Is(err, ErrRefused) {
 			t.Errorf("%q accepted", bad)
 		}

@@ -28,6 +28,10 @@ const Service = "qgis-server"
 // ProjectsDir is the qgis_projects volume's mount point in the container.
 const ProjectsDir = "/io/data"
 
+// CatalogDir holds a link to each published project: the folder QGIS
+// Server's landing page lists (it does not look into sub-folders).
+const CatalogDir = ProjectsDir + "/.osgs-catalog"
+
 // owner is the uid:gid QGIS Server runs as, which owns what it serves.
 const owner = 1000
 
@@ -133,6 +137,10 @@ func Publish(ctx context.Context, e *engine.Engine, o PublishOptions) (*Info, er
 		return nil, fmt.Errorf("publish %s: %w", name, err)
 	}
 	committed = true
+	link := []string{"sh", "-c", `mkdir -p "$1" && ln -sfn "../$2/$2.qgz" "$1/$2.qgz"`, "sh", CatalogDir, name}
+	if err := e.Exec(ctx, id, link, engine.ExecOptions{Stdout: io.Discard, Stderr: io.Discard}); err != nil {
+		return nil, fmt.Errorf("publish %s: served, but not listed on the landing page: %w", name, err)
+	}
 	return &Info{Name: name, Project: p, URLs: ProjectURLs(e, name)}, nil
 }
 
@@ -292,7 +300,7 @@ func Unpublish(ctx context.Context, e *engine.Engine, name string, yes bool) err
 	if !yes {
 		return &engine.ConfirmError{What: "remove the published project " + name + " and its folder"}
 	}
-	return e.Exec(ctx, id, []string{"rm", "-rf", dir}, engine.ExecOptions{Stdout: io.Discard, Stderr: io.Discard})
+	return e.Exec(ctx, id, []string{"rm", "-rf", path.Join(CatalogDir, name+".qgz"), dir}, engine.ExecOptions{Stdout: io.Discard, Stderr: io.Discard})
 }
 
 func randHex() string {

@@ -126,6 +126,9 @@ func TestPublish(t *testing.T) {
 				t.Fatalf("feature %v at %v, the table has %v", f.Properties["name"], f.Geometry.Coordinates, w)
 			}
 		}
+		if len(fc.Links) == 0 {
+			t.Error("items without links")
+		}
 		for _, l := range fc.Links {
 			if !strings.HasPrefix(l.Href, base+"/ogc/places/wfs3") {
 				t.Errorf("link %s is not under the public %s/ogc/places/wfs3", l.Href, base)
@@ -133,6 +136,39 @@ func TestPublish(t *testing.T) {
 		}
 		if code, body := s.Get("/ogc/places/wfs3"); code != 200 || !strings.Contains(string(body), base+"/ogc/places/wfs3") {
 			t.Errorf("OGC API landing page: %d %.300s", code, body)
+		}
+	})
+
+	t.Run("WMTS", func(t *testing.T) {
+		code, body := s.Get("/ogc/places?SERVICE=WMTS&REQUEST=GetCapabilities")
+		if code != 200 || !strings.Contains(string(body), "<ows:Identifier>places</ows:Identifier>") || !strings.Contains(string(body), `xlink:href="`+base+`/ogc/places?"`) {
+			t.Fatalf("WMTS capabilities: %d %.800s", code, body)
+		}
+		code, body = s.Get("/ogc/places?SERVICE=WMTS&REQUEST=GetTile&VERSION=1.0.0&LAYER=places&STYLE=&TILEMATRIXSET=EPSG:3857&TILEMATRIX=3&TILEROW=3&TILECOL=3&FORMAT=image/png")
+		if code != 200 || testenv.RedPixels(t, body) == 0 {
+			t.Fatalf("WMTS tile 3/3/3 (holds the points around 0,0): %d, %d red pixels", code, testenv.RedPixels(t, body))
+		}
+	})
+
+	t.Run("landing page", func(t *testing.T) {
+		var lp struct {
+			Links []struct {
+				Href string `json:"href"`
+			} `json:"links"`
+			Projects []struct {
+				ID string `json:"id"`
+			} `json:"projects"`
+		}
+		code, body := s.Get("/ogc/index.json")
+		if code != 200 || json.Unmarshal(body, &lp) != nil || len(lp.Projects) != 1 || len(lp.Links) == 0 || lp.Links[0].Href != base+"/ogc/index.json" {
+			t.Fatalf("landing page: %d %.500s", code, body)
+		}
+		code, body = s.Get("/ogc/project/" + lp.Projects[0].ID + "/?SERVICE=WMS&VERSION=1.3.0&REQUEST=GetMap&LAYERS=places&STYLES=&CRS=EPSG:4326&BBOX=-10,-10,10,10&WIDTH=200&HEIGHT=200&FORMAT=image/png")
+		if code != 200 || testenv.RedPixels(t, body) < 100 {
+			t.Fatalf("the landing page's WMS of the project: %d", code)
+		}
+		if code, _ := s.Get("/ogc/map/" + lp.Projects[0].ID); code != 200 {
+			t.Errorf("the landing page's map: %d", code)
 		}
 	})
 
@@ -161,7 +197,7 @@ func TestPublish(t *testing.T) {
 		if _, err := qgis.Publish(ctx, e, qgis.PublishOptions{File: project(t, "roads.qgs", "roads", `service='osgs' key='id' table="public"."nope" (geom)`)}); !errors.Is(err, qgis.ErrRefused) {
 			t.Fatal(err)
 		}
-		if out, _ := e.Output(ctx, qgis.Service, "", "ls", "-A", "/io/data"); strings.TrimSpace(string(out)) != "places" {
+		if out, _ := e.Output(ctx, qgis.Service, "", "ls", "-A", "/io/data", "/io/data/.osgs-catalog"); !strings.Contains(string(out), "/io/data:\n.osgs-catalog\nplaces\n\n") || !strings.HasSuffix(string(out), "catalog:\nplaces.qgz\n") {
 			t.Fatalf("/io/data holds %q", out)
 		}
 	})
@@ -192,6 +228,9 @@ func TestPublish(t *testing.T) {
 		}
 		if infos, err := qgis.Projects(ctx, e); err != nil || len(infos) != 0 {
 			t.Fatalf("projects after unpublish: %+v %v", infos, err)
+		}
+		if code, body := s.Get("/ogc/index.json"); code != 200 || !strings.Contains(string(body), `"projects":[]`) {
+			t.Fatalf("the landing page after unpublish: %d %.300s", code, body)
 		}
 	})
 
