@@ -2,9 +2,12 @@ package engine
 
 import (
 	"archive/tar"
+	"bytes"
 	"context"
 	"fmt"
 	"io"
+	"path/filepath"
+	"time"
 
 	"github.com/moby/moby/api/types/container"
 	"github.com/moby/moby/client"
@@ -42,6 +45,27 @@ func (e *Engine) RunContainer(ctx context.Context, opts client.ContainerCreateOp
 		return "", nil, err
 	}
 	return res.ID, remove, nil
+}
+
+// WriteFile writes data as one file at path in container id through the
+// archive API, with mode and owner uid:gid (the container's folder must
+// exist).
+func (e *Engine) WriteFile(ctx context.Context, id, path string, data []byte, mode int64, uid, gid int) error {
+	var b bytes.Buffer
+	tw := tar.NewWriter(&b)
+	if err := tw.WriteHeader(&tar.Header{Name: filepath.Base(path), Mode: mode, Size: int64(len(data)), Uid: uid, Gid: gid, ModTime: time.Now()}); err != nil {
+		return err
+	}
+	if _, err := tw.Write(data); err != nil {
+		return err
+	}
+	if err := tw.Close(); err != nil {
+		return err
+	}
+	if _, err := e.docker.CopyToContainer(ctx, id, client.CopyToContainerOptions{DestinationPath: filepath.Dir(path), Content: &b}); err != nil {
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	return nil
 }
 
 // ReadFile reads one file (at most 16 MiB) out of a container through the

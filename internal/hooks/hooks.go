@@ -61,21 +61,13 @@ func BeforeStart(ctx context.Context, e *engine.Engine, services []string) error
 // AfterUp runs the AfterUp hooks of services, in order, then brings the
 // front door up to date and says where each web service answers.
 func AfterUp(ctx context.Context, e *engine.Engine, services []string) error {
-	roles := false
+	// Database roles were made before the services started (BeforeStart,
+	// or PostGIS's own hook when it came up first).
 	for _, s := range services {
 		if h := For(s).AfterUp; h != nil {
 			if err := h(ctx, e); err != nil {
 				return err
 			}
-		}
-		svc, err := e.Catalog.Get(s)
-		roles = roles || (err == nil && svc.DBRole != nil && s != postgis.Service)
-	}
-	if roles && !slices.Contains(services, postgis.Service) {
-		// A service with its own database role came up: make sure the role
-		// exists (PostGIS's own hook does it when it comes up too).
-		if err := dbroles.Setup(ctx, e); err != nil {
-			return err
 		}
 	}
 	if !slices.Contains(services, nginx.Service) {

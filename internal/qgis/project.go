@@ -22,6 +22,7 @@ import (
 	"io"
 	"path"
 	"regexp"
+	"slices"
 	"strings"
 )
 
@@ -54,7 +55,7 @@ func CheckName(name string) error {
 	if !nameRE.MatchString(name) || strings.Contains(name, "..") {
 		return fmt.Errorf("%w: project name %q: letters, digits, '_', '-' and '.' only, starting with a letter or digit", ErrRefused, name)
 	}
-	if contains(reserved, name) {
+	if slices.Contains(reserved, name) {
 		return fmt.Errorf("%w: project name %q is a path of QGIS Server's landing page at /ogc/; choose another with -name", ErrRefused, name)
 	}
 	return nil
@@ -161,7 +162,7 @@ func CheckSources(p *Project, services []string) []Problem {
 			out = append(out, Problem{l.Name, "its data source carries a user, password or authcfg; use only service='" + services[0] + "' (the server logs in as qgis_server)"})
 		case c["service"] == "":
 			out = append(out, Problem{l.Name, fmt.Sprintf("its data source names no service; use service='%s' (or one of %s)", services[0], strings.Join(services, ", "))})
-		case !contains(services, c["service"]):
+		case !slices.Contains(services, c["service"]):
 			out = append(out, Problem{l.Name, fmt.Sprintf("service %q is not one osgs provides (%s)", c["service"], strings.Join(services, ", "))})
 		}
 	}
@@ -185,7 +186,7 @@ func BadLayers(log string, p *Project) []string {
 			if name, ok := byID[n]; ok {
 				n = name
 			}
-			if n = strings.TrimSpace(n); n != "" && !contains(out, n) {
+			if n = strings.TrimSpace(n); n != "" && !slices.Contains(out, n) {
 				out = append(out, n)
 			}
 		}
@@ -208,13 +209,4 @@ func MakeQGZ(name string, qgs []byte) ([]byte, error) {
 		return nil, err
 	}
 	return b.Bytes(), nil
-}
-
-func contains(list []string, s string) bool {
-	for _, v := range list {
-		if v == s {
-			return true
-		}
-	}
-	return false
 }

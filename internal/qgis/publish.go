@@ -1,7 +1,6 @@
 package qgis
 
 import (
-	"archive/tar"
 	"bytes"
 	"context"
 	"crypto/rand"
@@ -14,10 +13,8 @@ import (
 	"sort"
 	"strings"
 	"text/tabwriter"
-	"time"
 
-	"github.com/moby/moby/client"
-
+	"github.com/osgs/osgs/internal/config"
 	"github.com/osgs/osgs/internal/engine"
 	"github.com/osgs/osgs/internal/nginx"
 )
@@ -39,8 +36,8 @@ const owner = 1000
 // pg_service.conf.tmpl): osgs, the first database, and one per database.
 func Services(settings map[string]string) []string {
 	out := []string{"osgs"}
-	for _, db := range strings.Split(settings["POSTGRES_DBS"], ",") {
-		if db = strings.TrimSpace(db); db != "" && !contains(out, db) {
+	for _, db := range config.SplitList(settings["POSTGRES_DBS"]) {
+		if db != "osgs" {
 			out = append(out, db)
 		}
 	}
@@ -127,7 +124,7 @@ func Publish(ctx context.Context, e *engine.Engine, o PublishOptions) (*Info, er
 		}
 		_ = e.Exec(context.WithoutCancel(ctx), id, clean, engine.ExecOptions{Stdout: io.Discard, Stderr: io.Discard})
 	}()
-	if err := putFile(ctx, e, id, stage, data); err != nil {
+	if err := e.WriteFile(ctx, id, stage, data, 0o644, owner, owner); err != nil {
 		return nil, err
 	}
 	if err := Check(ctx, e, id, stage, name, p); err != nil {
@@ -211,26 +208,6 @@ func ensureDir(ctx context.Context, e *engine.Engine, id, dir string) (bool, err
 		return false, fmt.Errorf("make %s: %w", dir, err)
 	}
 	return strings.TrimSpace(out.String()) == "made", nil
-}
-
-// putFile writes data into the container at p through the archive API,
-// owned by QGIS Server's user.
-func putFile(ctx context.Context, e *engine.Engine, id, p string, data []byte) error {
-	var b bytes.Buffer
-	tw := tar.NewWriter(&b)
-	if err := tw.WriteHeader(&tar.Header{Name: path.Base(p), Mode: 0o644, Size: int64(len(data)), Uid: owner, Gid: owner, ModTime: time.Now()}); err != nil {
-		return err
-	}
-	if _, err := tw.Write(data); err != nil {
-		return err
-	}
-	if err := tw.Close(); err != nil {
-		return err
-	}
-	if _, err := e.Docker().CopyToContainer(ctx, id, client.CopyToContainerOptions{DestinationPath: path.Dir(p), Content: &b}); err != nil {
-		return fmt.Errorf("copy %s into %s: %w", path.Base(p), Service, err)
-	}
-	return nil
 }
 
 // Projects lists the published projects with their layers.
