@@ -1,0 +1,253 @@
+package testenv
+
+import (
+	"bytes"
+	"crypto/ed25519"
+	"crypto/rand"
+	"encoding/pem"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"syscall"
+	"testing"
+	"time"
+
+	"golang.org/x/crypto/ssh"
+
+	"github.com/osgs/osgs/internal/site"
+)
+
+// need skips the test (or under CI=true fails it) when a program a test
+// server needs is missing; .ci/run installs them.
+func need(t testing.TB, prog, pkg string) string {
+	t.Helper()
+	p, err := exec.LookPath(prog)
+	if err != nil {
+		if os.Getenv("CI") == "true" {
+			t.Fatalf("CI=true and %s is missing (Debian package %s)", prog, pkg)
+		}
+		t.Skipf("%s is missing (apt-get install %s)", prog, pkg)
+	}
+	return p
+}
+
+// VersityGW is the S3 server the tests use: versitygw, built from the Go
+// module proxy on first use into the user's cache folder.
+const VersityGW = "github.com/versity/versitygw/cmd/versitygw@v1.8.0"
+
+// versitygw returns the cached binary, building it if missing (about 90 s).
+func versitygw(t testing.TB) string {
+	t.Helper()
+	cache, err := os.UserCacheDir()
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := filepath.Join(cache, "osgs-test", "versitygw-v1.8.0")
+	bin := filepath.Join(dir, "versitygw")
+	if _, err := os.Stat(bin); err == nil {
+		return bin
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	lock, err := os.OpenFile(filepath.Join(dir, ".lock"), os.O_CREATE|os.O_RDWR, 0o600)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer lock.Close()
+	if err := syscall.Flock(int(lock.Fd()), syscall.LOCK_EX); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(bin); err == nil {
+		return bin
+	}
+	t.Logf("building %s (once per machine)", VersityGW)
+	cmd := exec.Command("go", "install", VersityGW)
+	cmd.Dir = os.TempDir()
+	cmd.Env = append(os.Environ(), "GOBIN="+dir, "GOWORK=off", "GOFLAGS=")
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("go install %s: %v\n%s", VersityGW, err, out)
+	}
+	return bin
+}
+
+// S3 is a running S3 server on loopback, with TLS.
+type S3 struct {
+	Endpoint string // 127.0.0.1:port
+	CAFile   string // its certificate, self-signed
+	Access   string
+	Secret   string
+	Data     string // the posix backend's folder: one folder per bucket
+}
+
+// URL is an s3:// destination for bucket and prefix.
+func (s *S3) URL(bucket, prefix string) string {
+	u := "s3://" + s.Endpoint + "/" + bucket
+	if prefix != "" {
+		u += "/" + prefix
+	}
+	return u
+}
+
+// StartS3 starts versitygw with TLS and versioning on a free port; it stops
+// with the test.
+func StartS3(t testing.TB) *S3 {
+	t.Helper()
+	bin := versitygw(t)
+	dir := t.TempDir()
+	certPEM, keyPEM, err := site.SelfSigned("127.0.0.1", time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := &S3{
+		Endpoint: "127.0.0.1:" + strconv.Itoa(FreePort(t)),
+		CAFile:   filepath.Join(dir, "ca.pem"),
+		Access:   "osgs" + randHex(6),
+		Secret:   randHex(20),
+		Data:     filepath.Join(dir, "data"),
+	}
+	for f, data := range map[string][]byte{s.CAFile: certPEM, filepath.Join(dir, "key.pem"): keyPEM} {
+		if err := os.WriteFile(f, data, 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, d := range []string{s.Data, filepath.Join(dir, "versions")} {
+		if err := os.Mkdir(d, 0o700); err != nil {
+			t.Fatal(err)
+		}
+	}
+	cmd := exec.Command(bin, "--port", s.Endpoint, "--cert", s.CAFile, "--key", filepath.Join(dir, "key.pem"),
+		"posix", "--versioning-dir", filepath.Join(dir, "versions"), s.Data)
+	// The keys go through the environment, not argv.
+	cmd.Env = append(os.Environ(), "ROOT_ACCESS_KEY_ID="+s.Access, "ROOT_SECRET_ACCESS_KEY="+s.Secret)
+	startServer(t, cmd, s.Endpoint, filepath.Join(dir, "versitygw.log"))
+	return s
+}
+
+// startServer runs cmd until the test ends and waits until addr accepts.
+func startServer(t testing.TB, cmd *exec.Cmd, addr, logFile string) {
+	t.Helper()
+	log, err := os.Create(logFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd.Stdout, cmd.Stderr = log, log
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan struct{})
+	go func() { _ = cmd.Wait(); close(done) }()
+	t.Cleanup(func() {
+		_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
+		<-done
+		log.Close()
+	})
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		c, err := net.DialTimeout("tcp", addr, time.Second)
+		if err == nil {
+			c.Close()
+			return
+		}
+		select {
+		case <-done:
+			out, _ := os.ReadFile(logFile)
+			t.Fatalf("%s exited at start:\n%s", filepath.Base(cmd.Path), out)
+		default:
+		}
+		if time.Now().After(deadline) {
+			out, _ := os.ReadFile(logFile)
+			t.Fatalf("%s does not answer on %s:\n%s", filepath.Base(cmd.Path), addr, out)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// SFTP is Debian's sshd on loopback, serving SFTP to one key.
+type SFTP struct {
+	Addr       string // 127.0.0.1:port
+	User       string
+	Dir        string // a folder for the test's files on the server
+	KeyFile    string // the client's private key, mode 0600
+	KnownHosts string // a known_hosts line for the server
+	Stop       func() // stops sshd before the test ends (an unreachable server)
+}
+
+// URL is the sftp:// destination of folder sub under Dir.
+func (s *SFTP) URL(sub string) string {
+	return "sftp://" + s.User + "@" + s.Addr + filepath.Join(s.Dir, sub)
+}
+
+// StartSFTP starts sshd on a free loopback port with fresh host and client
+// keys; it stops with the test.
+func StartSFTP(t testing.TB) *SFTP {
+	t.Helper()
+	sshd := need(t, "/usr/sbin/sshd", "openssh-server")
+	dir := t.TempDir()
+	hostPub, hostKey := sshKey(t)
+	clientPub, clientKey := sshKey(t)
+	s := &SFTP{
+		Addr:       "127.0.0.1:" + strconv.Itoa(FreePort(t)),
+		User:       "root",
+		Dir:        filepath.Join(dir, "files"),
+		KeyFile:    filepath.Join(dir, "client_key"),
+		KnownHosts: filepath.Join(dir, "known_hosts"),
+	}
+	if u := os.Getenv("USER"); u != "" && u != "root" {
+		s.User = u
+	}
+	host, port, _ := net.SplitHostPort(s.Addr)
+	files := map[string][]byte{
+		filepath.Join(dir, "host_key"):        hostKey,
+		s.KeyFile:                             clientKey,
+		filepath.Join(dir, "authorized_keys"): clientPub,
+		s.KnownHosts:                          []byte(fmt.Sprintf("[%s]:%s %s", host, port, hostPub)),
+		filepath.Join(dir, "sshd_config"): []byte(fmt.Sprintf(`Port %s
+ListenAddress %s
+HostKey %s/host_key
+AuthorizedKeysFile %s/authorized_keys
+PidFile %s/sshd.pid
+PasswordAuthentication no
+KbdInteractiveAuthentication no
+UsePAM no
+StrictModes no
+PermitRootLogin prohibit-password
+Subsystem sftp internal-sftp
+`, port, host, dir, dir, dir)),
+	}
+	for f, data := range files {
+		if err := os.WriteFile(f, data, 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := os.MkdirAll(s.Dir, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	_ = os.MkdirAll("/run/sshd", 0o755) // sshd's privilege separation folder
+	cmd := exec.Command(sshd, "-D", "-e", "-f", filepath.Join(dir, "sshd_config"))
+	startServer(t, cmd, s.Addr, filepath.Join(dir, "sshd.log"))
+	s.Stop = func() { _ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }
+	return s
+}
+
+// sshKey makes an ed25519 key pair: the authorized_keys line and the PEM.
+func sshKey(t testing.TB) (pub, priv []byte) {
+	t.Helper()
+	pk, sk, err := ed25519.GenerateKey(rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sp, err := ssh.NewPublicKey(pk)
+	if err != nil {
+		t.Fatal(err)
+	}
+	block, err := ssh.MarshalPrivateKey(sk, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return bytes.TrimSpace(ssh.MarshalAuthorizedKey(sp)), pem.EncodeToMemory(block)
+}
