@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"path/filepath"
 	"time"
 
 	"github.com/magefile/mage/mg"
@@ -11,6 +12,8 @@ import (
 
 	"github.com/osgs/osgs/internal/backup"
 	"github.com/osgs/osgs/internal/engine"
+	"github.com/osgs/osgs/internal/offsite"
+	"github.com/osgs/osgs/internal/postgis"
 )
 
 // Backup makes, lists, checks, restores and prunes backup sets in backups/ (or $OSGS_BACKUP_DIR).
@@ -24,12 +27,91 @@ func backupOpts(e *engine.Engine, o backup.Options) backup.Options {
 	return o
 }
 
-// All makes one backup set of every enabled service, plus .env and the other configuration.
+// All makes one backup set of every enabled service, plus .env and the other configuration; -push also sends it off-site (-to=NAME).
 //
 // The set is backups/<UTC timestamp>/ with a manifest.json recording each
 // file's service, kind, size and sha256; it appears only when complete.
-func (Backup) All(ctx context.Context) error {
-	return newSet(ctx, backup.Options{Config: true})
+func (Backup) All(ctx context.Context, push *bool, to *string) error {
+	return run(ctx, func(ctx context.Context, e *engine.Engine) error {
+		dir, err := backup.Run(ctx, e, backupOpts(e, backup.Options{Config: true}))
+		if err != nil {
+			return err
+		}
+		fmt.Fprintln(e.Out, dir)
+		if !deref(push) {
+			return nil
+		}
+		return pushSet(ctx, e, filepath.Base(dir), deref(to))
+	})
+}
+
+// Push encrypts a local set (-set=NAME, default the newest) with age and uploads it to BACKUP_REMOTE (-to=NAME: BACKUP_REMOTE_<NAME>).
+//
+// Only the public keys of BACKUP_AGE_RECIPIENTS are needed. The index that
+// makes the remote set complete is uploaded last; a push that was killed
+// is redone by the next one, and a set already there is not sent twice.
+func (Backup) Push(ctx context.Context, set, to *string) error {
+	return run(ctx, func(ctx context.Context, e *engine.Engine) error {
+		return pushSet(ctx, e, deref(set), deref(to))
+	})
+}
+
+func pushSet(ctx context.Context, e *engine.Engine, set, to string) error {
+	res, err := offsite.PushSet(ctx, e, backup.Root(e), set, to)
+	if err != nil {
+		return err
+	}
+	what := "already there"
+	if res.Uploaded {
+		what = fmt.Sprintf("%d files, %s encrypted", res.Files, postgis.HumanBytes(res.Bytes))
+	}
+	if res.Verified {
+		what += ", verified"
+	}
+	fmt.Fprintf(e.Out, "pushed %s (%s)\n", res.Set, what)
+	return nil
+}
+
+// Pull downloads a remote set into backups/ (-from=NAME), decrypting it with -identity=FILE (or BACKUP_AGE_IDENTITY) and checking every checksum.
+func (Backup) Pull(ctx context.Context, set string, from, identity *string) error {
+	return run(ctx, func(ctx context.Context, e *engine.Engine) error {
+		dir, err := offsite.PullSet(ctx, e, backup.Root(e), set, deref(from), deref(identity))
+		if err != nil {
+			return err
+		}
+		fmt.Fprintln(e.Out, dir)
+		return nil
+	})
+}
+
+// Remote lists the sets at BACKUP_REMOTE (-from=NAME) with the columns of backup:list.
+func (Backup) Remote(ctx context.Context, from *string) error {
+	return run(ctx, func(ctx context.Context, e *engine.Engine) error {
+		sets, where, err := offsite.ListSets(ctx, e, deref(from))
+		if err != nil {
+			return err
+		}
+		fmt.Fprintln(e.Err, "osgs: sets at", where)
+		backup.PrintList(e.Out, sets, time.Now())
+		return nil
+	})
+}
+
+// Keygen makes an age key pair for off-site backups: it writes the identity (mode 0600), adds the public key to BACKUP_AGE_RECIPIENTS and prints only the public key.
+//
+// Move the identity file off the server: the server needs only the public
+// key to push, and the identity to pull. -out=FILE names the file.
+func (Backup) Keygen(ctx context.Context, out *string) error {
+	return run(ctx, func(ctx context.Context, e *engine.Engine) error {
+		path, pub, err := offsite.Keygen(e, deref(out))
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(e.Err, "osgs: identity written to %s (mode 0600): move it off this server and keep it safe; without it no pushed set can be read\n", path)
+		fmt.Fprintf(e.Err, "osgs: public key added to %s in .env\n", "BACKUP_AGE_RECIPIENTS")
+		fmt.Fprintln(e.Out, pub)
+		return nil
+	})
 }
 
 // List shows the backup sets with their size, age and whether they were verified.
@@ -51,13 +133,25 @@ func (Backup) Verify(ctx context.Context, set string) error {
 	})
 }
 
-// Prune deletes old sets: -keep=N newest and/or -daily=N, -weekly=N, -monthly=N; the newest verified set is never deleted.
+// Prune deletes old sets, locally and at every destination: -keep=N newest and/or -daily=N, -weekly=N, -monthly=N; the newest verified set is never deleted, nor a set under an S3 Object Lock retention.
 func (Backup) Prune(ctx context.Context, keep, daily, weekly, monthly *int, dryrun *bool) error {
 	return run(ctx, func(ctx context.Context, e *engine.Engine) error {
 		p := backup.Policy{Last: deref(keep), Daily: deref(daily), Weekly: deref(weekly), Monthly: deref(monthly)}
 		gone, err := backup.Prune(backup.Root(e), p, deref(dryrun))
 		for _, g := range gone {
 			fmt.Fprintln(e.Out, "pruned", g)
+		}
+		if err != nil {
+			return err
+		}
+		remote, err := offsite.PruneAll(ctx, e, backup.Root(e), "", p, deref(dryrun))
+		for where, res := range remote {
+			for _, g := range res.Gone {
+				fmt.Fprintf(e.Out, "pruned %s%s\n", where, g)
+			}
+			for _, l := range res.Locked {
+				fmt.Fprintf(e.Out, "kept %s%s\n", where, l)
+			}
 		}
 		return err
 	})

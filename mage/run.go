@@ -24,7 +24,9 @@ import (
 	"github.com/osgs/osgs/internal/gisdata"
 	"github.com/osgs/osgs/internal/hooks"
 	"github.com/osgs/osgs/internal/mapproxy"
+	"github.com/osgs/osgs/internal/offsite"
 	"github.com/osgs/osgs/internal/qgis"
+	"github.com/osgs/osgs/internal/seal"
 )
 
 //go:generate go run ../internal/gen/cmd
@@ -85,10 +87,12 @@ func fatal(err error) error {
 	}
 	code := exitFailure
 	var (
-		unknown *catalog.UnknownServiceError
-		confirm *engine.ConfirmError
+		unknown  *catalog.UnknownServiceError
+		confirm  *engine.ConfirmError
+		identity *seal.WrongIdentityError
+		missing  *offsite.NotCompleteError
 	)
-	if errors.As(err, &unknown) || errors.As(err, &confirm) || errors.Is(err, envfile.ErrMalformed) || errors.Is(err, engine.ErrModel) || errors.Is(err, gisdata.ErrRefused) || errors.Is(err, mapproxy.ErrRefused) || errors.Is(err, qgis.ErrRefused) {
+	if errors.As(err, &unknown) || errors.As(err, &confirm) || errors.As(err, &identity) || errors.As(err, &missing) || errors.Is(err, envfile.ErrMalformed) || errors.Is(err, engine.ErrModel) || errors.Is(err, gisdata.ErrRefused) || errors.Is(err, mapproxy.ErrRefused) || errors.Is(err, qgis.ErrRefused) {
 		code = exitBadInput
 	}
 	if errors.Is(err, context.Canceled) {

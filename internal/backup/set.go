@@ -40,8 +40,9 @@ func (l *LockedError) Error() string {
 	return fmt.Sprintf("another backup is running in %s (it holds %s/.lock); try again when it ends", l.Dir, l.Dir)
 }
 
-// lockDir takes the backups folder's lock without waiting.
-func lockDir(root string) (*os.File, error) {
+// LockDir takes the backups folder's lock without waiting: backups,
+// prunes, pushes and pulls of one folder run one at a time.
+func LockDir(root string) (*os.File, error) {
 	if err := os.MkdirAll(root, 0o700); err != nil {
 		return nil, err
 	}
@@ -63,7 +64,7 @@ func lockDir(root string) (*os.File, error) {
 // were interrupted (temporary folders) are removed first: holding the lock
 // proves nobody is writing them.
 func NewSet(root string, now time.Time) (*Set, error) {
-	lock, err := lockDir(root)
+	lock, err := LockDir(root)
 	if err != nil {
 		return nil, err
 	}

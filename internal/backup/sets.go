@@ -29,7 +29,8 @@ type Info struct {
 	Size     int64
 	Files    int
 	Verified bool
-	Err      error // the manifest could not be read
+	Err      error  // the manifest could not be read
+	Note     string // shown instead of VERIFIED (a remote set's upload that did not finish)
 }
 
 // List returns the sets in root, newest first.
@@ -80,6 +81,9 @@ func PrintList(w io.Writer, sets []Info, now time.Time) {
 		}
 		if s.Err != nil {
 			verified = "unreadable manifest"
+		}
+		if s.Note != "" {
+			verified = s.Note
 		}
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%s\n", s.Name, age(now.Sub(s.Created)), postgis.HumanBytes(s.Size), s.Files, verified)
 	}
@@ -149,7 +153,7 @@ func Prune(root string, p Policy, dryRun bool) ([]string, error) {
 	if p.empty() {
 		return nil, errors.New("prune needs a policy: -keep=N and/or -daily=N, -weekly=N, -monthly=N")
 	}
-	lock, err := lockDir(root)
+	lock, err := LockDir(root)
 	if err != nil {
 		return nil, err
 	}

@@ -346,3 +346,21 @@ func NewSecret(n int) (string, error) {
 	}
 	return string(out), nil
 }
+
+// ReadSecret reads a file that holds a secret (a key, a password), which
+// must not be readable by group or others. Surrounding white space is
+// trimmed. Errors name the file, never its content.
+func ReadSecret(path string) (string, error) {
+	st, err := os.Stat(path)
+	if err != nil {
+		return "", err
+	}
+	if st.Mode().Perm()&0o077 != 0 {
+		return "", fmt.Errorf("%s holds a secret but has mode %04o: run chmod 600 %s", path, st.Mode().Perm(), path)
+	}
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return "", err
+	}
+	return strings.TrimSpace(string(data)), nil
+}

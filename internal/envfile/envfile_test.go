@@ -123,3 +123,17 @@ func TestNewSecret(t *testing.T) {
 		seen[s] = true
 	}
 }
+
+func TestReadSecret(t *testing.T) {
+	p := filepath.Join(t.TempDir(), "key")
+	if err := os.WriteFile(p, []byte(" s3cret\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := ReadSecret(p); err == nil || !strings.Contains(err.Error(), "chmod 600") || strings.Contains(err.Error(), "s3cret") {
+		t.Fatalf("ReadSecret of a 0644 file: %v", err)
+	}
+	os.Chmod(p, 0o600)
+	if v, err := ReadSecret(p); err != nil || v != "s3cret" {
+		t.Fatalf("ReadSecret = %q, %v", v, err)
+	}
+}

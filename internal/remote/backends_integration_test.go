@@ -78,7 +78,7 @@ func TestS3(t *testing.T) {
 	t.Run("ObjectLock", func(t *testing.T) {
 		u, _ := url.Parse(srv.URL("x", ""))
 		mc, err := minio.New(u.Host, &minio.Options{Creds: credentials.NewStaticV4(srv.Access, srv.Secret, ""), Secure: true,
-			Transport: caTransport(t, srv.CAFile), BucketLookup: minio.BucketLookupPath})
+			Transport: testenv.CATransport(t, srv.CAFile), BucketLookup: minio.BucketLookupPath})
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -12,7 +12,6 @@ import (
 	"io"
 	"net"
 	"net/url"
-	"os"
 	"path/filepath"
 	"sort"
 	"strings"
@@ -91,23 +90,6 @@ func (c Config) Path(p string) string {
 		return p
 	}
 	return filepath.Join(c.Dir, p)
-}
-
-// SecretFile reads a file of credentials, which must not be readable by
-// group or others. Its content is trimmed of surrounding white space.
-func SecretFile(path string) (string, error) {
-	st, err := os.Stat(path)
-	if err != nil {
-		return "", err
-	}
-	if st.Mode().Perm()&0o077 != 0 {
-		return "", fmt.Errorf("%s holds a secret but has mode %04o: run chmod 600 %s", path, st.Mode().Perm(), path)
-	}
-	data, err := os.ReadFile(path)
-	if err != nil {
-		return "", err
-	}
-	return strings.TrimSpace(string(data)), nil
 }
 
 // Opener opens a Store for a URL of its scheme.

@@ -1,8 +1,6 @@
 package remote
 
 import (
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 )
@@ -80,21 +78,6 @@ func TestPrivate(t *testing.T) {
 		if Private(host) != want {
 			t.Errorf("Private(%s) != %v", host, want)
 		}
-	}
-}
-
-func TestSecretFile(t *testing.T) {
-	dir := t.TempDir()
-	p := filepath.Join(dir, "key")
-	if err := os.WriteFile(p, []byte(" s3cret\n"), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := SecretFile(p); err == nil || !strings.Contains(err.Error(), "chmod 600") || strings.Contains(err.Error(), "s3cret") {
-		t.Fatalf("SecretFile of a 0644 file: %v", err)
-	}
-	os.Chmod(p, 0o600)
-	if v, err := SecretFile(p); err != nil || v != "s3cret" {
-		t.Fatalf("SecretFile = %q, %v", v, err)
 	}
 }
 

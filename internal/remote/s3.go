@@ -16,6 +16,8 @@ import (
 
 	"github.com/minio/minio-go/v7"
 	"github.com/minio/minio-go/v7/pkg/credentials"
+
+	"github.com/osgs/osgs/internal/envfile"
 )
 
 // S3 settings (each may be suffixed _<NAME> for a named destination).
@@ -75,7 +77,7 @@ func s3Credentials(c Config) (id, secret string, err error) {
 	}
 	var vals [2]string
 	for i, f := range files {
-		vals[i], err = SecretFile(c.Path(f))
+		vals[i], err = envfile.ReadSecret(c.Path(f))
 		if errors.Is(err, os.ErrNotExist) {
 			return "", "", fmt.Errorf("no S3 credentials: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or write %s and %s (mode 0600)", files[0], files[1])
 		}

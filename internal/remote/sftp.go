@@ -17,6 +17,8 @@ import (
 	"time"
 
 	"github.com/pkg/sftp"
+
+	"github.com/osgs/osgs/internal/envfile"
 	"golang.org/x/crypto/ssh"
 	"golang.org/x/crypto/ssh/knownhosts"
 )
@@ -58,7 +60,7 @@ func openSFTP(ctx context.Context, u *url.URL, c Config) (Store, error) {
 	if keyFile == "" {
 		keyFile = "config/backup-ssh-key" + suffix
 	}
-	key, err := SecretFile(c.Path(keyFile))
+	key, err := envfile.ReadSecret(c.Path(keyFile))
 	if err != nil {
 		return nil, fmt.Errorf("sftp key: %w", err)
 	}

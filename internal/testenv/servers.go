@@ -4,9 +4,12 @@ import (
 	"bytes"
 	"crypto/ed25519"
 	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
 	"encoding/pem"
 	"fmt"
 	"net"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -250,4 +253,18 @@ func sshKey(t testing.TB) (pub, priv []byte) {
 		t.Fatal(err)
 	}
 	return bytes.TrimSpace(ssh.MarshalAuthorizedKey(sp)), pem.EncodeToMemory(block)
+}
+
+// CATransport is an HTTP transport that trusts only the certificate in caFile.
+func CATransport(t testing.TB, caFile string) *http.Transport {
+	t.Helper()
+	pem, err := os.ReadFile(caFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pool := x509.NewCertPool()
+	pool.AppendCertsFromPEM(pem)
+	tr := http.DefaultTransport.(*http.Transport).Clone()
+	tr.TLSClientConfig = &tls.Config{RootCAs: pool}
+	return tr
 }

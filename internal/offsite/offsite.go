@@ -1,0 +1,171 @@
+// Package offsite copies backup sets to and from a remote.Store, encrypted
+// with age on their way out: push, pull, list and prune.
+//
+// A remote set is the folder <set>/ under the destination's URL:
+//
+//	<set>/<path>.age        every file of the local set, encrypted
+//	<set>/manifest.json.age the local manifest, encrypted
+//	<set>/index.json        the stored objects' sizes and sha256s (uploaded last)
+//	<set>/verified.json     present when the set passed backup:verify
+//
+// A set is complete only when index.json is there, and it is written last:
+// an upload killed halfway leaves no complete-looking set, and the next
+// push redoes it. index.json holds no content of the database, only object
+// names, sizes, checksums, dates and the public recipients.
+package offsite
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path"
+	"strings"
+	"time"
+
+	"filippo.io/age"
+
+	"github.com/osgs/osgs/internal/engine"
+	"github.com/osgs/osgs/internal/remote"
+	"github.com/osgs/osgs/internal/seal"
+)
+
+// Format names the remote layout; an index of another format is foreign.
+const Format = "osgs-remote/1"
+
+// Object names inside a remote set.
+const (
+	IndexName    = "index.json"
+	ManifestKey  = "manifest.json" + seal.Ext
+	VerifiedName = "verified.json"
+)
+
+// Index describes a complete remote set.
+type Index struct {
+	Format     string    `json:"format"`
+	Set        string    `json:"set"`
+	Project    string    `json:"project"`
+	Created    time.Time `json:"created"`
+	Pushed     time.Time `json:"pushed"`
+	Recipients []string  `json:"recipients"` // the public keys it was encrypted to
+	Files      []Stored  `json:"files"`      // the manifest is the one with Path manifest.json
+}
+
+// Stored is one encrypted object of a remote set.
+type Stored struct {
+	Key    string `json:"key"`  // inside the set folder
+	Path   string `json:"path"` // the local file it holds
+	Size   int64  `json:"size"` // stored (encrypted) bytes
+	SHA256 string `json:"sha256"`
+}
+
+// Remote is an open destination.
+type Remote struct {
+	Name  string
+	Store remote.Store
+	// recipients are set when the checkout can push (BACKUP_AGE_RECIPIENTS).
+	recipients []age.Recipient
+	keys       []string
+	recErr     error
+}
+
+// Lookup reads a setting of e: .env first, then the process environment
+// (where AWS_ACCESS_KEY_ID and friends usually live).
+func Lookup(e *engine.Engine) func(string) string {
+	return func(k string) string {
+		if v := e.Env.Value(k); v != "" {
+			return v
+		}
+		return os.Getenv(k)
+	}
+}
+
+// Destinations lists e's configured destinations.
+func Destinations(e *engine.Engine) ([]remote.Destination, error) {
+	settings := e.Env.Map()
+	for _, kv := range os.Environ() {
+		if k, v, _ := strings.Cut(kv, "="); settings[k] == "" && strings.HasPrefix(k, remote.RemoteKey) {
+			settings[k] = v
+		}
+	}
+	return remote.Destinations(settings)
+}
+
+// Open connects to the destination called name ("" for the default).
+func Open(ctx context.Context, e *engine.Engine, name string) (*Remote, error) {
+	dests, err := Destinations(e)
+	if err != nil {
+		return nil, err
+	}
+	d, err := remote.Pick(dests, name)
+	if err != nil {
+		return nil, err
+	}
+	lookup := Lookup(e)
+	s, err := remote.Open(ctx, d.URL, remote.Config{Name: d.Name, Dir: e.Dir, Lookup: lookup})
+	if err != nil {
+		return nil, fmt.Errorf("backup destination %s: %w", d.Name, err)
+	}
+	r := &Remote{Name: d.Name, Store: s}
+	r.recipients, r.keys, r.recErr = seal.Recipients(lookup(seal.RecipientsKey))
+	return r, nil
+}
+
+// Close disconnects.
+func (r *Remote) Close() error { return r.Store.Close() }
+
+func (r *Remote) String() string { return r.Store.String() }
+
+// readIndex loads and checks the index of set; os.ErrNotExist when the set
+// is not complete there.
+func (r *Remote) readIndex(ctx context.Context, set string) (*Index, error) {
+	rc, err := r.Store.Get(ctx, path.Join(set, IndexName))
+	if err != nil {
+		return nil, err
+	}
+	defer rc.Close()
+	data, err := io.ReadAll(io.LimitReader(rc, 16<<20))
+	if err != nil {
+		return nil, fmt.Errorf("%s%s: %w", r, path.Join(set, IndexName), err)
+	}
+	var ix Index
+	if err := json.Unmarshal(data, &ix); err != nil {
+		return nil, fmt.Errorf("%s%s: corrupt index: %v", r, path.Join(set, IndexName), err)
+	}
+	if ix.Format != Format {
+		return nil, fmt.Errorf("%s%s: foreign format %q (want %q)", r, path.Join(set, IndexName), ix.Format, Format)
+	}
+	for _, f := range ix.Files {
+		if !safe(f.Key) || !safe(f.Path) {
+			return nil, fmt.Errorf("%s%s: the index names an unsafe path %q", r, path.Join(set, IndexName), f.Path)
+		}
+	}
+	return &ix, nil
+}
+
+// complete reports whether set is complete at r.
+func (r *Remote) complete(ctx context.Context, set string) (bool, error) {
+	_, err := r.readIndex(ctx, set)
+	if errors.Is(err, os.ErrNotExist) {
+		return false, nil
+	}
+	return err == nil, err
+}
+
+// putJSON uploads v as a small plaintext object.
+func (r *Remote) putJSON(ctx context.Context, key string, v any) error {
+	data, err := json.MarshalIndent(v, "", "  ")
+	if err != nil {
+		return err
+	}
+	data = append(data, '\n')
+	return r.Store.Put(ctx, key, bytes.NewReader(data), int64(len(data)))
+}
+
+// safe reports whether p is a plain relative path inside a set.
+func safe(p string) bool {
+	return p != "" && !path.IsAbs(p) && path.Clean(p) == p && p != ".." && !strings.HasPrefix(p, "../")
+}

@@ -1,0 +1,162 @@
+package offsite
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/osgs/osgs/internal/backup"
+	"github.com/osgs/osgs/internal/config"
+	"github.com/osgs/osgs/internal/engine"
+	"github.com/osgs/osgs/internal/seal"
+)
+
+// The verbs below are what the backup:push, pull, remote and keygen targets
+// call: each opens the destination, takes the backups lock where it reads or
+// writes local sets, and does one thing.
+
+// IdentityKey names the age identity file pull uses when -identity is not given.
+const IdentityKey = "BACKUP_AGE_IDENTITY"
+
+// PushSet pushes the local set called set (the newest complete one when
+// empty) to the destination called to.
+func PushSet(ctx context.Context, e *engine.Engine, root, set, to string) (*PushResult, error) {
+	r, err := Open(ctx, e, to)
+	if err != nil {
+		return nil, err
+	}
+	defer r.Close()
+	lock, err := backup.LockDir(root)
+	if err != nil {
+		return nil, err
+	}
+	defer lock.Close()
+	dir, err := localSet(root, set)
+	if err != nil {
+		return nil, err
+	}
+	return r.Push(ctx, dir, time.Now())
+}
+
+// localSet finds a complete local set by name, or the newest one.
+func localSet(root, set string) (string, error) {
+	if set != "" {
+		dir := filepath.Join(root, set)
+		if _, err := backup.ReadManifest(dir); err != nil {
+			return "", err
+		}
+		return dir, nil
+	}
+	sets, err := backup.List(root)
+	if err != nil {
+		return "", err
+	}
+	for _, s := range sets {
+		if s.Err == nil {
+			return s.Dir, nil
+		}
+	}
+	return "", fmt.Errorf("no backup set in %s to push: run backup:all first", root)
+}
+
+// PullSet pulls set from the destination called from into root, opening
+// it with the identity file (or BACKUP_AGE_IDENTITY).
+func PullSet(ctx context.Context, e *engine.Engine, root, set, from, identity string) (string, error) {
+	if identity == "" {
+		identity = Lookup(e)(IdentityKey)
+	}
+	if identity != "" && !filepath.IsAbs(identity) {
+		if _, err := os.Stat(identity); err != nil {
+			identity = filepath.Join(e.Dir, identity)
+		}
+	}
+	ids, err := seal.Identities(identity)
+	if err != nil {
+		return "", err
+	}
+	r, err := Open(ctx, e, from)
+	if err != nil {
+		return "", err
+	}
+	defer r.Close()
+	lock, err := backup.LockDir(root)
+	if err != nil {
+		return "", err
+	}
+	defer lock.Close()
+	return r.Pull(ctx, root, set, ids)
+}
+
+// ListSets lists the sets at the destination called from.
+func ListSets(ctx context.Context, e *engine.Engine, from string) ([]backup.Info, string, error) {
+	r, err := Open(ctx, e, from)
+	if err != nil {
+		return nil, "", err
+	}
+	defer r.Close()
+	sets, err := r.List(ctx)
+	return sets, r.String(), err
+}
+
+// PruneAll applies p at every configured destination (only the one called
+// to, when given). It returns what each did; with no destination it does
+// nothing.
+func PruneAll(ctx context.Context, e *engine.Engine, root, to string, p backup.Policy, dryRun bool) (map[string]*PruneResult, error) {
+	dests, err := Destinations(e)
+	if err != nil || len(dests) == 0 && to == "" {
+		return nil, err
+	}
+	lock, err := backup.LockDir(root)
+	if err != nil {
+		return nil, err
+	}
+	defer lock.Close()
+	out := map[string]*PruneResult{}
+	var errs []error
+	for _, d := range dests {
+		if to != "" && d.Name != to {
+			continue
+		}
+		r, err := Open(ctx, e, d.Name)
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		res, err := r.Prune(ctx, p, dryRun)
+		r.Close()
+		out[r.String()] = res
+		if err != nil {
+			errs = append(errs, fmt.Errorf("prune %s: %w", d.Name, err))
+		}
+	}
+	return out, errors.Join(errs...)
+}
+
+// DefaultIdentityFile is where backup:keygen writes the identity: in the
+// checkout, outside config/ (so that no backup set holds it) and ignored
+// by git. The admin moves it off the server.
+const DefaultIdentityFile = "backup-age-identity.txt"
+
+// Keygen makes a key pair, writes the identity to out (DefaultIdentityFile
+// when empty) and adds the public key to BACKUP_AGE_RECIPIENTS in .env.
+func Keygen(e *engine.Engine, out string) (path, pub string, err error) {
+	if out == "" {
+		out = filepath.Join(e.Dir, DefaultIdentityFile)
+	}
+	if err := e.Configured(); err != nil {
+		return "", "", err
+	}
+	pub, err = seal.Keygen(out, time.Now())
+	if err != nil {
+		return "", "", err
+	}
+	e.Env.Set(seal.RecipientsKey, seal.AddRecipient(e.Env.Value(seal.RecipientsKey), pub))
+	if err := e.Env.Write(config.Path(e.Dir)); err != nil {
+		return "", "", err
+	}
+	abs, _ := filepath.Abs(out)
+	return abs, pub, nil
+}
