@@ -2,9 +2,12 @@ package targets
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
+	"slices"
 	"time"
 
 	"github.com/magefile/mage/mg"
@@ -14,6 +17,8 @@ import (
 	"github.com/osgs/osgs/internal/engine"
 	"github.com/osgs/osgs/internal/offsite"
 	"github.com/osgs/osgs/internal/postgis"
+	"github.com/osgs/osgs/internal/schedule"
+	"github.com/osgs/osgs/internal/watch"
 )
 
 // Backup makes, lists, checks, restores and prunes backup sets in backups/ (or $OSGS_BACKUP_DIR).
@@ -202,4 +207,130 @@ func restoreService(ctx context.Context, service, set string, yes *bool) error {
 		}
 		return backup.RestoreSet(ctx, e, src.Only(service), deref(yes))
 	})
+}
+
+// Job runs the scheduled work once: backup:all, backup:verify of the new set, then with -push backup:push, then with a policy (-keep=N, -daily=N, ...) backup:prune; failures are notified.
+//
+// The run is recorded in backups/.state.json (read by backup:check and
+// stack:status) and, with BACKUP_METRICS_DIR, as Prometheus metrics for
+// node-exporter's textfile collector.
+func (Backup) Job(ctx context.Context, push *bool, to *string, keep, daily, weekly, monthly *int, noverify *bool) error {
+	return run(ctx, func(ctx context.Context, e *engine.Engine) error {
+		return schedule.Job(ctx, e, schedule.JobOptions{
+			Root: backup.Root(e), Push: deref(push), To: deref(to), NoVerify: deref(noverify),
+			Policy: backup.Policy{Last: deref(keep), Daily: deref(daily), Weekly: deref(weekly), Monthly: deref(monthly)},
+		})
+	})
+}
+
+// Check prints one line and fails when the newest verified set, locally or at any destination, is older than -maxage (default 26h) or the last job failed; -local skips the destinations, -notify sends the failure.
+func (Backup) Check(ctx context.Context, maxage *string, local, notify *bool) error {
+	return run(ctx, func(ctx context.Context, e *engine.Engine) error {
+		age := 26 * time.Hour
+		if m := deref(maxage); m != "" {
+			d, err := time.ParseDuration(m)
+			if err != nil || d <= 0 {
+				return fmt.Errorf("-maxage=%q: want a duration such as 26h or 90m: %w", m, engine.ErrModel)
+			}
+			age = d
+		}
+		v, err := schedule.Check(ctx, e, backup.Root(e), age, deref(local), deref(notify))
+		if err != nil {
+			return err
+		}
+		if !v.OK {
+			return errors.New(v.Line)
+		}
+		fmt.Fprintln(e.Out, v.Line)
+		return nil
+	})
+}
+
+// Notify sends the reason of the last failed job (or -unit's failure) to the configured webhook and e-mail; the schedule's OnFailure unit calls it.
+func (Backup) Notify(ctx context.Context, unit *string) error {
+	return run(ctx, func(ctx context.Context, e *engine.Engine) error {
+		st, err := watch.Load(backup.Root(e))
+		if err != nil {
+			return err
+		}
+		line := "the backup job failed"
+		if u := deref(unit); u != "" {
+			line = "systemd unit " + u + " failed"
+		}
+		if st.LastRun != nil && !st.LastRun.OK {
+			line += ": " + st.LastRun.Error
+		} else {
+			line += " before it could record why (see journalctl, or backups/job.log)"
+		}
+		return schedule.Notify(ctx, e, line)
+	})
+}
+
+// Schedule installs systemd units that run backup:job for this checkout (-at=CALENDAR, default 02:30 daily; -push; -keep=N, -daily=N, -weekly=N, -monthly=N); without systemd it prints the cron line instead.
+func (Backup) Schedule(ctx context.Context, at *string, push *bool, keep, daily, weekly, monthly *int) error {
+	return run(ctx, func(ctx context.Context, e *engine.Engine) error {
+		o, err := scheduleOptions(e, deref(at), deref(push), backup.Policy{Last: deref(keep), Daily: deref(daily), Weekly: deref(weekly), Monthly: deref(monthly)})
+		if err != nil {
+			return err
+		}
+		if !schedule.SystemdRunning() {
+			line, err := schedule.CronLine(o)
+			if err != nil {
+				return err
+			}
+			fmt.Fprintln(e.Err, "osgs: systemd is not PID 1 here, so no units were installed; add this line to root's crontab (crontab -e) instead:")
+			fmt.Fprintln(e.Out, line)
+			return nil
+		}
+		if err := schedule.Install(ctx, o); err != nil {
+			return err
+		}
+		_, timer, _ := schedule.Names(o.Project)
+		fmt.Fprintf(e.Out, "installed %s (%s, Persistent, RandomizedDelaySec=%s) in %s; see systemctl list-timers %s\n", timer, o.At, o.Delay, schedule.UnitDir, timer)
+		return nil
+	})
+}
+
+// Unschedule stops the backup timer of this checkout and removes its units (without systemd: says which cron line to remove).
+func (Backup) Unschedule(ctx context.Context) error {
+	return run(ctx, func(ctx context.Context, e *engine.Engine) error {
+		if !schedule.SystemdRunning() {
+			fmt.Fprintf(e.Err, "osgs: systemd is not PID 1 here: remove the crontab line that runs backup:job in %s (crontab -e)\n", e.Dir)
+			return nil
+		}
+		gone, err := schedule.Uninstall(ctx, e.ProjectName())
+		for _, g := range gone {
+			fmt.Fprintln(e.Out, "removed", g)
+		}
+		if len(gone) == 0 && err == nil {
+			fmt.Fprintln(e.Out, "no backup units were installed for", e.ProjectName())
+		}
+		return err
+	})
+}
+
+// scheduleOptions builds the units' options for e's checkout.
+func scheduleOptions(e *engine.Engine, at string, push bool, p backup.Policy) (schedule.Options, error) {
+	goBin, err := exec.LookPath("go")
+	if err == nil {
+		goBin, err = filepath.Abs(goBin)
+	}
+	if err != nil {
+		return schedule.Options{}, fmt.Errorf("the go command is not on PATH: %w", err)
+	}
+	if at == "" {
+		at = schedule.DefaultAt
+	}
+	var args []string
+	if push {
+		args = append(args, "-push")
+	}
+	for flag, n := range map[string]int{"keep": p.Last, "daily": p.Daily, "weekly": p.Weekly, "monthly": p.Monthly} {
+		if n > 0 {
+			args = append(args, fmt.Sprintf("-%s=%d", flag, n))
+		}
+	}
+	slices.Sort(args)
+	path := filepath.Dir(goBin) + ":/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+	return schedule.Options{Project: e.ProjectName(), Dir: e.Dir, Go: goBin, At: at, Args: args, Delay: "15m", Path: path}, nil
 }

@@ -12,6 +12,7 @@ import (
 	"github.com/osgs/osgs/internal/config"
 	"github.com/osgs/osgs/internal/engine"
 	"github.com/osgs/osgs/internal/seal"
+	"github.com/osgs/osgs/internal/watch"
 )
 
 // The verbs below are what the backup:push, pull, remote and keygen targets
@@ -38,7 +39,11 @@ func PushSet(ctx context.Context, e *engine.Engine, root, set, to string) (*Push
 	if err != nil {
 		return nil, err
 	}
-	return r.Push(ctx, dir, time.Now())
+	res, err := r.Push(ctx, dir, time.Now())
+	if err != nil {
+		return nil, err
+	}
+	return res, watch.RecordPush(root, r.Name, r.String(), res.Set, time.Now())
 }
 
 // localSet finds a complete local set by name, or the newest one.

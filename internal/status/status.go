@@ -10,9 +10,11 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/osgs/osgs/internal/backup"
 	"github.com/osgs/osgs/internal/engine"
 	"github.com/osgs/osgs/internal/nginx"
 	"github.com/osgs/osgs/internal/postgis"
+	"github.com/osgs/osgs/internal/watch"
 )
 
 // Row is one service's line.
@@ -91,5 +93,19 @@ func Show(ctx context.Context, e *engine.Engine) error {
 		return err
 	}
 	Print(e.Out, e.Err, rows, Warnings(e, time.Now()))
+	// The last backup, the last verified set and the last push.
+	root := backup.Root(e)
+	st, err := watch.Load(root)
+	if err != nil {
+		return err
+	}
+	local, err := backup.List(root)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintln(e.Out)
+	for _, l := range watch.Summary(st, local, time.Now()) {
+		fmt.Fprintln(e.Out, l)
+	}
 	return nil
 }
