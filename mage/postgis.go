@@ -8,6 +8,7 @@ import (
 	"github.com/osgs/osgs/internal/backup"
 	"github.com/osgs/osgs/internal/engine"
 	"github.com/osgs/osgs/internal/gisdata"
+	"github.com/osgs/osgs/internal/pitr"
 	"github.com/osgs/osgs/internal/postgis"
 )
 
@@ -115,4 +116,27 @@ func (Postgis) Export(ctx context.Context, table, file string, sql, format, db *
 			postgis.HumanBytes(res.Bytes), res.Elapsed.Round(time.Millisecond))
 		return nil
 	})
+}
+
+// Basebackup takes a pgBackRest base backup of the cluster into every repository (the postgis-wal volume, and the S3 destination, encrypted): -type=full, diff, incr or auto (the default: full weekly, else diff).
+func (Postgis) Basebackup(ctx context.Context, typ *string) error {
+	return run(ctx, func(ctx context.Context, e *engine.Engine) error {
+		return pitr.Basebackup(ctx, e, deref(typ))
+	})
+}
+
+// Recover rewinds every database to -to="2026-11-29 14:05:00+00" from the base backups and archived WAL; it checks the time lies in the recoverable range before it touches anything, and needs -yes (-repo=2 restores from the S3 destination).
+func (Postgis) Recover(ctx context.Context, to *string, repo *int, yes *bool) error {
+	return run(ctx, func(ctx context.Context, e *engine.Engine) error {
+		t, err := pitr.ParseTarget(deref(to))
+		if err != nil {
+			return fmt.Errorf("%w: %w", engine.ErrModel, err)
+		}
+		return pitr.Recover(ctx, e, pitr.RecoverOptions{Target: t, Repo: deref(repo), Yes: deref(yes)})
+	})
+}
+
+// Wal shows WAL archiving's status, the recoverable range, pgBackRest's repositories and the base backups.
+func (Postgis) Wal(ctx context.Context) error {
+	return run(ctx, func(ctx context.Context, e *engine.Engine) error { return pitr.Status(ctx, e, e.Out) })
 }

@@ -18,6 +18,12 @@ import (
 // stopped container is left for the caller (to copy into, or export), and
 // remove deletes it with its anonymous volumes, even after ctx ended.
 func (e *Engine) RunContainer(ctx context.Context, opts client.ContainerCreateOptions) (id string, remove func(), err error) {
+	return e.RunPrepared(ctx, opts, nil)
+}
+
+// RunPrepared is RunContainer with prepare called on the created container
+// before it starts (to write files into it, such as a secret).
+func (e *Engine) RunPrepared(ctx context.Context, opts client.ContainerCreateOptions, prepare func(id string) error) (id string, remove func(), err error) {
 	if err := e.Connect(ctx); err != nil {
 		return "", nil, err
 	}
@@ -27,6 +33,12 @@ func (e *Engine) RunContainer(ctx context.Context, opts client.ContainerCreateOp
 	}
 	remove = func() {
 		_, _ = e.docker.ContainerRemove(context.WithoutCancel(ctx), res.ID, client.ContainerRemoveOptions{Force: true, RemoveVolumes: true})
+	}
+	if prepare != nil {
+		if err := prepare(res.ID); err != nil {
+			remove()
+			return "", nil, err
+		}
 	}
 	wait := e.docker.ContainerWait(ctx, res.ID, client.ContainerWaitOptions{Condition: container.WaitConditionNextExit})
 	if _, err := e.docker.ContainerStart(ctx, res.ID, client.ContainerStartOptions{}); err != nil {

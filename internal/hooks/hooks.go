@@ -12,6 +12,7 @@ import (
 	"github.com/osgs/osgs/internal/dbroles"
 	"github.com/osgs/osgs/internal/engine"
 	"github.com/osgs/osgs/internal/nginx"
+	"github.com/osgs/osgs/internal/pitr"
 	"github.com/osgs/osgs/internal/postgis"
 	"github.com/osgs/osgs/internal/postgrest"
 )
@@ -25,6 +26,9 @@ type Hooks struct {
 var registry = map[string]Hooks{
 	postgis.Service: {AfterUp: func(ctx context.Context, e *engine.Engine) error {
 		if err := postgis.AfterUp(ctx, e); err != nil {
+			return err
+		}
+		if err := pitr.Setup(ctx, e); err != nil { // WAL archiving's stanza and first base backup
 			return err
 		}
 		if err := postgrest.Setup(ctx, e); err != nil { // when PostgREST is enabled

@@ -267,3 +267,38 @@ func (s *s3Store) Clean(ctx context.Context, prefix string) error {
 	}
 	return nil
 }
+
+// S3Target is an s3:// destination resolved for another S3 client (such as
+// pgBackRest's repository 2): where it is and the credentials to use.
+type S3Target struct {
+	Host, Port     string // Port is "" for 443
+	Bucket, Prefix string // Prefix is "" or "a/b/"
+	Region         string
+	CAFile         string // a private CA's PEM file, or ""
+	Key, Secret    string
+}
+
+// ResolveS3 reads an s3:// destination's settings and credentials.
+func ResolveS3(raw string, c Config) (*S3Target, error) {
+	u, err := Parse(raw)
+	if err != nil {
+		return nil, err
+	}
+	if u.Scheme != "s3" {
+		return nil, fmt.Errorf("%s:// is not an s3:// (TLS) destination", u.Scheme)
+	}
+	bucket, prefix, err := s3Target(u)
+	if err != nil {
+		return nil, err
+	}
+	id, secret, err := s3Credentials(c)
+	if err != nil {
+		return nil, err
+	}
+	region := c.Setting(S3RegionKey)
+	if region == "" {
+		region = "us-east-1"
+	}
+	return &S3Target{Host: u.Hostname(), Port: u.Port(), Bucket: bucket, Prefix: prefix, Region: region,
+		CAFile: c.Path(c.Setting(S3CAFileKey)), Key: id, Secret: secret}, nil
+}

@@ -6,12 +6,15 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 
 	"github.com/osgs/osgs/internal/backup"
 	"github.com/osgs/osgs/internal/engine"
 	"github.com/osgs/osgs/internal/offsite"
+	"github.com/osgs/osgs/internal/pitr"
+	"github.com/osgs/osgs/internal/postgis"
 	"github.com/osgs/osgs/internal/watch"
 )
 
@@ -24,7 +27,8 @@ type JobOptions struct {
 	NoVerify bool
 }
 
-// Job runs backup, verify, push, then prune, and records the run in
+// Job runs backup, a pgBackRest base backup (when PITR is on), verify,
+// push, then prune, and records the run in
 // backups/.state.json (and the metrics file, when BACKUP_METRICS_DIR is
 // set). A failure is notified (webhook, e-mail) with its reason, unless
 // systemd runs the job: then the unit's OnFailure does it, which also
@@ -56,6 +60,11 @@ func Job(ctx context.Context, e *engine.Engine, o JobOptions) (err error) {
 		}
 		return err
 	})
+	if pitr.Enabled(e) && slices.Contains(e.Enabled(), postgis.Service) {
+		// pgBackRest's base backups bound its WAL (its retention expires
+		// the old ones as it goes).
+		step("basebackup", func() error { return pitr.Basebackup(ctx, e, "auto") })
+	}
 	if !o.NoVerify {
 		step("verify", func() error {
 			if err := backup.Verify(ctx, e, o.Root, run.Set); err != nil {

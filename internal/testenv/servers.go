@@ -95,18 +95,38 @@ func (s *S3) URL(bucket, prefix string) string {
 	return u
 }
 
-// StartS3 starts versitygw with TLS and versioning on a free port; it stops
-// with the test.
-func StartS3(t testing.TB) *S3 {
+// StartS3 starts versitygw with TLS and versioning on a free loopback
+// port; it stops with the test.
+func StartS3(t testing.TB) *S3 { return startS3(t, "127.0.0.1") }
+
+// StartS3For starts versitygw on the host's address on Docker's default
+// bridge (docker0), so that containers (pgBackRest in PostGIS) reach it too.
+func StartS3For(t testing.TB) *S3 {
+	t.Helper()
+	ifc, err := net.InterfaceByName("docker0")
+	if err != nil {
+		t.Fatalf("no docker0 bridge: %v", err)
+	}
+	addrs, _ := ifc.Addrs()
+	for _, a := range addrs {
+		if ipn, ok := a.(*net.IPNet); ok && ipn.IP.To4() != nil {
+			return startS3(t, ipn.IP.String())
+		}
+	}
+	t.Fatal("docker0 has no IPv4 address")
+	return nil
+}
+
+func startS3(t testing.TB, host string) *S3 {
 	t.Helper()
 	bin := versitygw(t)
 	dir := t.TempDir()
-	certPEM, keyPEM, err := site.SelfSigned("127.0.0.1", time.Now())
+	certPEM, keyPEM, err := site.SelfSigned(host, time.Now())
 	if err != nil {
 		t.Fatal(err)
 	}
 	s := &S3{
-		Endpoint: "127.0.0.1:" + strconv.Itoa(FreePort(t)),
+		Endpoint: net.JoinHostPort(host, strconv.Itoa(FreePort(t))),
 		CAFile:   filepath.Join(dir, "ca.pem"),
 		Access:   "osgs" + randHex(6),
 		Secret:   randHex(20),

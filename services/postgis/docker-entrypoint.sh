@@ -43,6 +43,43 @@ if [ "${1:-}" = ensure-databases ]; then
 	exit 0
 fi
 
+# Point-in-time recovery: pgBackRest, stanza "osgs". Repository 1 is the
+# postgis-wal volume. osgs writes repository 2 (the S3 destination,
+# encrypted) into conf.d, mode 0600, since it holds credentials.
+: "${POSTGIS_PITR:=on}"
+: "${PITR_RETENTION_FULL:=2}"
+write_pgbackrest_conf() {
+	umask 077
+	cat >/etc/pgbackrest/pgbackrest.conf <<-CONF
+		# written by osgs-postgis at every start; repository 2 is in conf.d
+		[global]
+		repo1-path=/var/lib/pgbackrest
+		repo1-retention-full=$PITR_RETENTION_FULL
+		repo1-retention-full-type=count
+		compress-type=zst
+		compress-level=3
+		start-fast=y
+		log-level-console=warn
+		log-level-file=info
+		log-path=/var/log/pgbackrest
+		spool-path=/var/spool/pgbackrest
+		lock-path=/tmp/pgbackrest
+
+		[osgs]
+		pg1-path=$PGDATA
+		pg1-socket-path=$SOCK
+		pg1-user=$POSTGRES_USER
+	CONF
+	umask 022
+}
+
+# restore: run by osgs in a helper, with the server stopped, for postgis:recover.
+if [ "${1:-}" = pitr-restore ]; then
+	shift
+	write_pgbackrest_conf
+	exec pgbackrest --stanza=osgs "$@" restore
+fi
+
 if [ "${1:-}" = postgres ] && [ ! -s "$PGDATA/PG_VERSION" ]; then
 	if [ ! -s "$PWFILE" ]; then
 		log "no superuser password in $PWFILE; refusing to create an unprotected cluster"
@@ -94,6 +131,12 @@ fi
 
 if [ "${1:-}" = postgres ]; then
 	shift
+	write_pgbackrest_conf
+	if [ "$POSTGIS_PITR" = on ]; then
+		# archive_timeout bounds what a lost server can lose to a minute.
+		set -- -c wal_level=replica -c archive_mode=on -c archive_timeout=60 \
+			-c "archive_command=pgbackrest --stanza=osgs archive-push %p" "$@"
+	fi
 	exec postgres -D "$PGDATA" "$@"
 fi
 exec "$@"

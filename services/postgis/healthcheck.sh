@@ -1,5 +1,8 @@
 #!/bin/sh
-# Healthy means: the server accepts connections and answers a query.
+# Healthy means: the server accepts connections, answers a query, and is
+# not replaying WAL (after postgis:recover, services may only connect once
+# the server has been promoted at the recovery target).
 set -e
 pg_isready -q -h /var/run/postgresql -U "${POSTGRES_USER:-osgs}" -d postgres
-exec psql -h /var/run/postgresql -U "${POSTGRES_USER:-osgs}" -d postgres -XqtAc 'SELECT 1' >/dev/null
+recovering=$(psql -h /var/run/postgresql -U "${POSTGRES_USER:-osgs}" -d postgres -XqtAc 'SELECT pg_is_in_recovery()')
+[ "$recovering" = f ]
