@@ -59,6 +59,9 @@ write_pgbackrest_conf() {
 		compress-type=zst
 		compress-level=3
 		start-fast=y
+		# A destination that is down must not fill pg_wal: past 2 GiB queued,
+		# WAL is let go (PITR then has a gap, which postgis:wal shows).
+		archive-push-queue-max=2GiB
 		log-level-console=warn
 		log-level-file=info
 		log-path=/var/log/pgbackrest
