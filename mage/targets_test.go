@@ -109,7 +109,8 @@ func TestTargets(t *testing.T) {
 	t.Run("list", func(t *testing.T) {
 		r := runMage(t, bin, co.Dir, nil, "-l")
 		for _, want := range []string{"postgis:up", "postgis:psql", "postgis:sizes", "stack:nuke", "stack:enable", "images:build", "stack:config",
-			"features:up", "tiles:up", "mapproxy:seed", "mapproxy:cleanup"} {
+			"features:up", "tiles:up", "mapproxy:seed", "mapproxy:cleanup", "backup:push", "backup:pull", "backup:remote", "backup:keygen",
+			"backup:job", "backup:check", "backup:schedule", "backup:unschedule", "postgis:basebackup", "postgis:recover", "postgis:wal"} {
 			if !strings.Contains(r.stdout, want) {
 				t.Errorf("mage -l lacks %s", want)
 			}
@@ -186,6 +187,53 @@ func TestTargets(t *testing.T) {
 			if r.code != 2 || strings.Contains(msg, "\n") || !strings.Contains(msg, want) {
 				t.Errorf("mapproxy:seed %s: %+v", flag, r)
 			}
+		}
+	})
+
+	t.Run("off-site bad input", func(t *testing.T) {
+		for _, tc := range []struct {
+			args []string
+			code int
+			want string
+		}{
+			{[]string{"backup:push"}, 1, "no backup destination: set BACKUP_REMOTE"},
+			{[]string{"backup:remote", "-from=office"}, 1, "no backup destination"},
+			{[]string{"backup:pull", "20260101T000000Z", "-identity=/nonexistent/key.txt"}, 1, "age identity"},
+			{[]string{"postgis:recover", "-to=yesterday", "-yes"}, 2, "want a time"},
+			{[]string{"backup:check", "-maxage=soon"}, 2, "want a duration"},
+			{[]string{"backup:schedule", "-at=every other tuesday"}, 1, "every other tuesday"},
+		} {
+			r := runMage(t, bin, co.Dir, nil, tc.args...)
+			msg := strings.TrimSpace(r.stderr + r.stdout)
+			if r.code != tc.code || strings.Contains(msg, "\n") || !strings.Contains(msg, tc.want) {
+				t.Errorf("%v: %+v, want exit %d and one line with %q", tc.args, r, tc.code, tc.want)
+			}
+		}
+	})
+
+	t.Run("keygen and schedule", func(t *testing.T) {
+		r := runMage(t, bin, co.Dir, nil, "backup:keygen")
+		pub := strings.TrimSpace(r.stdout)
+		if r.code != 0 || !regexp.MustCompile(`^age1[0-9a-z]{58}$`).MatchString(pub) || strings.Contains(r.stderr+r.stdout, "AGE-SECRET-KEY") {
+			t.Fatalf("backup:keygen: %+v", r)
+		}
+		id := filepath.Join(co.Dir, "backup-age-identity.txt")
+		if fi, err := os.Stat(id); err != nil || fi.Mode().Perm() != 0o600 || !strings.Contains(r.stderr, id) {
+			t.Fatalf("identity %s: %v %v", id, fi, err)
+		}
+		if env, _ := os.ReadFile(filepath.Join(co.Dir, ".env")); !strings.Contains(string(env), "BACKUP_AGE_RECIPIENTS="+pub) {
+			t.Fatal(".env lacks the public key")
+		}
+		if r := runMage(t, bin, co.Dir, nil, "backup:keygen"); r.code == 0 || !strings.Contains(r.stderr, "already exists") {
+			t.Fatalf("a second keygen over the identity: %+v", r)
+		}
+		os.Remove(id)
+		if _, err := os.Stat("/run/systemd/system"); err == nil {
+			t.Skip("systemd is PID 1 here: backup:schedule would install units")
+		}
+		r = runMage(t, bin, co.Dir, nil, "backup:schedule", "-push", "-keep=7")
+		if r.code != 0 || !strings.Contains(r.stderr, "systemd is not PID 1") || !strings.HasPrefix(r.stdout, "30 2 * * * cd "+co.Dir+" && ") || !strings.Contains(r.stdout, "backup:job -keep=7 -push") {
+			t.Fatalf("backup:schedule without systemd: %+v", r)
 		}
 	})
 

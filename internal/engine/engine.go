@@ -235,3 +235,12 @@ func (e *Engine) CheckServices(names ...string) error {
 	}
 	return nil
 }
+
+// Setting reads a setting: .env first, then the process environment (where
+// AWS_ACCESS_KEY_ID and friends usually live).
+func (e *Engine) Setting(key string) string {
+	if v := e.Env.Value(key); v != "" {
+		return v
+	}
+	return os.Getenv(key)
+}

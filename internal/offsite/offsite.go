@@ -72,16 +72,8 @@ type Remote struct {
 	recErr     error
 }
 
-// Lookup reads a setting of e: .env first, then the process environment
-// (where AWS_ACCESS_KEY_ID and friends usually live).
-func Lookup(e *engine.Engine) func(string) string {
-	return func(k string) string {
-		if v := e.Env.Value(k); v != "" {
-			return v
-		}
-		return os.Getenv(k)
-	}
-}
+// Lookup reads a setting of e: .env first, then the process environment.
+func Lookup(e *engine.Engine) func(string) string { return e.Setting }
 
 // Destinations lists e's configured destinations.
 func Destinations(e *engine.Engine) ([]remote.Destination, error) {

@@ -17,7 +17,6 @@ import (
 	"github.com/moby/moby/client"
 
 	"github.com/osgs/osgs/internal/engine"
-	"github.com/osgs/osgs/internal/offsite"
 	"github.com/osgs/osgs/internal/postgis"
 	"github.com/osgs/osgs/internal/remote"
 )
@@ -100,7 +99,7 @@ func countBackups(in *Info, repo int) int {
 // is s3://, reachable from the container. It returns "" when there is no
 // repository 2 (and why, for a notice).
 func repo2Settings(ctx context.Context, e *engine.Engine) (conf string, ca []byte, why string, err error) {
-	lookup := offsite.Lookup(e)
+	lookup := e.Setting
 	raw := lookup(remote.RemoteKey)
 	if raw == "" {
 		return "", nil, "", nil
