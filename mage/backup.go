@@ -32,21 +32,31 @@ func backupOpts(e *engine.Engine, o backup.Options) backup.Options {
 	return o
 }
 
-// All makes one backup set of every enabled service, plus .env and the other configuration; -push also sends it off-site (-to=NAME).
+// All makes one backup set of every enabled service, plus .env and the other configuration; -push also sends it, encrypted, to BACKUP_REMOTE (-to=NAME) in the same pass.
 //
 // The set is backups/<UTC timestamp>/ with a manifest.json recording each
 // file's service, kind, size and sha256; it appears only when complete.
 func (Backup) All(ctx context.Context, push *bool, to *string) error {
 	return run(ctx, func(ctx context.Context, e *engine.Engine) error {
-		dir, err := backup.Run(ctx, e, backupOpts(e, backup.Options{Config: true}))
-		if err != nil {
-			return err
+		o := backupOpts(e, backup.Options{Config: true})
+		var r *offsite.Remote
+		if deref(push) {
+			var err error
+			if r, err = offsite.Open(ctx, e, deref(to)); err != nil {
+				return err
+			}
+			defer r.Close()
+			o.Mirror = func(set string) (backup.Mirror, error) { return r.Mirror(ctx, set) }
 		}
-		fmt.Fprintln(e.Out, dir)
-		if !deref(push) {
-			return nil
+		dir, err := backup.Run(ctx, e, o)
+		if dir != "" {
+			fmt.Fprintln(e.Out, dir)
 		}
-		return pushSet(ctx, e, filepath.Base(dir), deref(to))
+		if err == nil && r != nil {
+			fmt.Fprintf(e.Out, "pushed %s to %s\n", filepath.Base(dir), r)
+			return watch.RecordPush(backup.Root(e), r.Name, r.String(), filepath.Base(dir), time.Now())
+		}
+		return err
 	})
 }
 

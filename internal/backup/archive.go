@@ -55,8 +55,9 @@ type written struct {
 }
 
 // writeCompressed streams src through zstd into a new file at path, hashing
-// what it writes, and syncs it. On any error the file is removed.
-func writeCompressed(path string, src io.Reader, progress io.Writer) (w written, err error) {
+// what it writes (and copying it to also, when not nil), and syncs it. On
+// any error the file is removed.
+func writeCompressed(path string, src io.Reader, progress, also io.Writer) (w written, err error) {
 	f, err := os.OpenFile(path, os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o600)
 	if err != nil {
 		return w, err
@@ -68,7 +69,11 @@ func writeCompressed(path string, src io.Reader, progress io.Writer) (w written,
 		}
 	}()
 	h := sha256.New()
-	out := &countingWriter{w: io.MultiWriter(f, h)}
+	sinks := []io.Writer{f, h}
+	if also != nil {
+		sinks = append(sinks, also)
+	}
+	out := &countingWriter{w: io.MultiWriter(sinks...)}
 	enc, err := zstd.NewWriter(out, encoderOptions()...)
 	if err != nil {
 		return w, err

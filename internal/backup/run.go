@@ -46,6 +46,9 @@ type Options struct {
 	NoStats  bool     // PostGIS: skip the content stats that verify compares
 	Now      time.Time
 	Progress func(label string) io.Writer
+	// Mirror, when set, opens a copy of the set named set that receives
+	// every file as it is written (backup:all -push).
+	Mirror func(set string) (Mirror, error)
 }
 
 // Run makes one backup set and returns its folder. On any error, or when ctx
@@ -77,9 +80,20 @@ func Run(ctx context.Context, e *engine.Engine, o Options) (dir string, err erro
 	}
 	removeStaleHelpers(ctx, e)
 	since(ctx, "open the set, remove stale helpers", start)
+	if o.Mirror != nil {
+		m, err := o.Mirror(set.Name)
+		if err != nil {
+			set.Abort()
+			return "", err
+		}
+		set.mirror = m
+	}
 	defer func() {
 		if err != nil {
 			set.Abort()
+			if set.mirror != nil {
+				set.mirror.Abort()
+			}
 		}
 	}()
 	// Services are independent and each writes its own files, so they back
@@ -138,8 +152,21 @@ func Run(ctx context.Context, e *engine.Engine, o Options) (dir string, err erro
 		return "", err
 	}
 	start = time.Now()
-	defer since(ctx, "commit the set (manifest, fsync, rename)", start)
-	return set.Commit(e.ProjectName(), o.Now)
+	dir, err = set.Commit(e.ProjectName(), o.Now)
+	since(ctx, "commit the set (manifest, fsync, rename)", start)
+	if err != nil || set.mirror == nil {
+		return dir, err
+	}
+	// The local set is complete: the copy's failure no longer undoes it.
+	if set.mirrorErr != nil {
+		set.mirror.Abort()
+		return dir, &MirrorError{Dir: dir, Err: set.mirrorErr}
+	}
+	if merr := set.mirror.Commit(ctx, dir); merr != nil {
+		set.mirror.Abort()
+		return dir, &MirrorError{Dir: dir, Err: merr}
+	}
+	return dir, nil
 }
 
 // addConfig copies .env, the override file, and the site configuration

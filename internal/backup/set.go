@@ -31,6 +31,9 @@ type Set struct {
 	mu    sync.Mutex
 	files []Entry
 	lock  *os.File
+	// mirror, when set, gets a copy of every file as it is written.
+	mirror    Mirror
+	mirrorErr error
 }
 
 // LockedError reports another backup in progress.
@@ -99,7 +102,9 @@ func (s *Set) AddStream(rel string, src io.Reader, e Entry, progress io.Writer) 
 	if err != nil {
 		return e, err
 	}
-	w, err := writeCompressed(p, src, progress)
+	c := s.mirrorTo(rel)
+	w, err := writeCompressed(p, src, progress, c.writer())
+	c.finish(err)
 	if d, ok := progress.(interface{ Done() }); ok && err == nil {
 		d.Done()
 	}
@@ -122,7 +127,13 @@ func (s *Set) AddFile(rel, src string, e Entry) error {
 	if err != nil {
 		return err
 	}
-	w, err := writePlain(p, in, 0o600)
+	c := s.mirrorTo(rel)
+	var src2 io.Reader = in
+	if c != nil {
+		src2 = io.TeeReader(in, c)
+	}
+	w, err := writePlain(p, src2, 0o600)
+	c.finish(err)
 	if err != nil {
 		return fmt.Errorf("write %s: %w", rel, err)
 	}

@@ -44,7 +44,7 @@ func TestVerifyVolumeReadsToTheEnd(t *testing.T) {
 	dir := t.TempDir()
 	write := func(name string, data []byte) Entry {
 		t.Helper()
-		w, err := writeCompressed(filepath.Join(dir, name), bytes.NewReader(data), nil)
+		w, err := writeCompressed(filepath.Join(dir, name), bytes.NewReader(data), nil, nil)
 		if err != nil {
 			t.Fatal(err)
 		}

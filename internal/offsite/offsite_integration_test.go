@@ -209,6 +209,59 @@ func TestPushPullRestore(t *testing.T) {
 	}
 }
 
+// TestOnePass: backup:all -push copies each file as it is written, and a
+// destination that fails halfway never costs the local set.
+func TestOnePass(t *testing.T) {
+	f := setup(t)
+	r, err := Open(f.ctx, f.e, "office")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	dir, err := backup.Run(f.ctx, f.e, backup.Options{Root: f.root, Services: []string{postgis.Service}, Config: true,
+		Mirror: func(set string) (backup.Mirror, error) { return r.Mirror(f.ctx, set) }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	set := filepath.Base(dir)
+	sets, err := r.List(f.ctx)
+	if err != nil || len(sets) != 1 || sets[0].Name != set || sets[0].Note != "" {
+		t.Fatalf("remote after one pass: %+v, %v", sets, err)
+	}
+	root2 := t.TempDir()
+	ids, _ := seal.Identities(f.identity)
+	pulled, err := r.Pull(f.ctx, root2, set, ids)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m1, _ := backup.ReadManifest(dir)
+	m2, _ := backup.ReadManifest(pulled)
+	if len(m1.Files) != len(m2.Files) || m1.Files[0].SHA256 != m2.Files[0].SHA256 {
+		t.Fatal("the one-pass copy differs")
+	}
+
+	// The destination dies after two files: the local set is complete,
+	// the error says how to send it again, the remote set is not complete.
+	real := r.Store
+	r.Store = &dying{Store: real, after: 2}
+	dir2, err := backup.Run(f.ctx, f.e, backup.Options{Root: f.root, Services: []string{postgis.Service}, Config: true, Now: time.Now().Add(time.Minute),
+		Mirror: func(set string) (backup.Mirror, error) { return r.Mirror(f.ctx, set) }})
+	var me *backup.MirrorError
+	if !errors.As(err, &me) || dir2 == "" || !strings.Contains(err.Error(), "backup:push -set=") {
+		t.Fatalf("one pass with a dying destination: %q, %v", dir2, err)
+	}
+	if _, err := backup.ReadManifest(dir2); err != nil {
+		t.Fatalf("the local set is not complete: %v", err)
+	}
+	r.Store = real
+	if ok, _ := r.complete(f.ctx, filepath.Base(dir2)); ok {
+		t.Fatal("a failed one-pass copy looks complete")
+	}
+	if res, err := r.Push(f.ctx, dir2, time.Now()); err != nil || !res.Uploaded {
+		t.Fatalf("push after the failed copy: %+v, %v", res, err)
+	}
+}
+
 // TestKilledUpload: an upload that dies halfway leaves no complete-looking
 // set, pull refuses it, and the next push finishes it.
 func TestKilledUploadPruneAndLock(t *testing.T) {

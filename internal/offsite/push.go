@@ -47,17 +47,8 @@ func (r *Remote) Push(ctx context.Context, dir string, now time.Time) (*PushResu
 	}
 	if !done {
 		// Leftovers of a push that was killed: hidden parts, then objects.
-		if err := r.Store.Clean(ctx, set+"/"); err != nil {
+		if err := r.clearIncomplete(ctx, set); err != nil {
 			return nil, err
-		}
-		left, err := r.Store.List(ctx, set+"/")
-		if err != nil {
-			return nil, err
-		}
-		for _, o := range left {
-			if err := r.Store.Delete(ctx, o.Key); err != nil {
-				return nil, fmt.Errorf("remove the unfinished upload of %s: %w", set, err)
-			}
 		}
 		ix := Index{Format: Format, Set: set, Project: m.Project, Created: m.Created, Recipients: r.keys}
 		for _, f := range append(m.Files, backup.Entry{Path: backup.ManifestName}) {

@@ -1,0 +1,223 @@
+package bench
+
+import (
+	"context"
+	"fmt"
+	"net/url"
+	"os"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/minio/minio-go/v7"
+	"github.com/minio/minio-go/v7/pkg/credentials"
+
+	"github.com/osgs/osgs/internal/backup"
+	"github.com/osgs/osgs/internal/engine"
+	"github.com/osgs/osgs/internal/offsite"
+	"github.com/osgs/osgs/internal/postgis"
+	"github.com/osgs/osgs/internal/testenv"
+)
+
+// BenchmarkOffsite measures, in interleaved rounds against versitygw (TLS,
+// loopback) on a PostGIS set of OSGS_BENCH_MB (default 300) of data:
+//
+//   - (a) backup:push against (b) a plain minio-go upload of the same files
+//     (PutObject with their sizes): goal at least 0.9x b's throughput;
+//   - (c) backup:all -push (one pass) against (d) backup:all, then
+//     backup:push.
+//
+//	go test -run '^$' -bench Offsite -benchtime 1x -timeout 60m ./internal/bench
+func BenchmarkOffsite(b *testing.B) {
+	testenv.RequireDocker(b)
+	mb, runs := envInt("OSGS_BENCH_MB", 300), envInt("OSGS_BENCH_RUNS", 3)
+	s3 := testenv.StartS3(b)
+	b.Setenv("AWS_ACCESS_KEY_ID", s3.Access)
+	b.Setenv("AWS_SECRET_ACCESS_KEY", s3.Secret)
+	co := testenv.NewCheckout(b, map[string]string{"BACKUP_S3_CA_FILE": s3.CAFile, "POSTGIS_PITR": "off"})
+	co.Cleanup(b)
+	e := co.Engine(b)
+	ctx, cancel := context.WithTimeout(context.Background(), 55*time.Minute)
+	defer cancel()
+	if err := e.Up(ctx, engine.UpOptions{Services: []string{postgis.Service}}); err != nil {
+		b.Fatal(err)
+	}
+	if _, _, err := offsite.Keygen(e, filepath.Join(b.TempDir(), "id.txt")); err != nil {
+		b.Fatal(err)
+	}
+	// Points with random attributes: compressible like real data, not trivially.
+	rows := mb * 1024 * 1024 / 120
+	if _, err := postgis.Query(ctx, e, "gis", fmt.Sprintf(`CREATE TABLE pts AS SELECT i AS id, md5(i::text) AS a, random() AS b,
+	  ST_SetSRID(ST_MakePoint(random() * 360 - 180, random() * 180 - 90), 4326) AS geom FROM generate_series(1, %d) i`, rows)); err != nil {
+		b.Fatal(err)
+	}
+	root := filepath.Join(co.Dir, "backups")
+	base, err := backup.Run(ctx, e, backup.Options{Root: root, Services: []string{postgis.Service}, Config: true, NoStats: true})
+	if err != nil {
+		b.Fatal(err)
+	}
+	m, _ := backup.ReadManifest(base)
+	var size int64
+	for _, f := range m.Files {
+		size += f.Size
+	}
+	b.Logf("set of %d files, %.1f MiB stored (%d rows)", len(m.Files), float64(size)/(1<<20), rows)
+
+	round := 0
+	remoteAt := func(prefix string) *offsite.Remote {
+		e.Env.Set("BACKUP_REMOTE", s3.URL("bench", fmt.Sprintf("%s-%d-%d", prefix, round, time.Now().UnixNano())))
+		r, err := offsite.Open(ctx, e, "")
+		if err != nil {
+			b.Fatal(err)
+		}
+		return r
+	}
+	u, _ := url.Parse(s3.URL("bench", ""))
+	mc, err := minio.New(u.Host, &minio.Options{Creds: credentials.NewStaticV4(s3.Access, s3.Secret, ""), Secure: true,
+		Transport: testenv.CATransport(b, s3.CAFile), BucketLookup: minio.BucketLookupPath})
+	if err != nil {
+		b.Fatal(err)
+	}
+	now := time.Now()
+	newSet := func(mirror func(string) (backup.Mirror, error)) string {
+		now = now.Add(time.Minute)
+		dir, err := backup.Run(ctx, e, backup.Options{Root: root, Services: []string{postgis.Service}, Config: true, NoStats: true, Now: now, Mirror: mirror})
+		if err != nil {
+			b.Fatal(err)
+		}
+		return dir
+	}
+	push := &result{name: "(a) backup:push (age, multipart stream)", f: func() int64 {
+		r := remoteAt("push")
+		defer r.Close()
+		res, err := r.Push(ctx, base, time.Now())
+		if err != nil {
+			b.Fatal(err)
+		}
+		return res.Bytes
+	}}
+	plain := &result{name: "(b) minio-go PutObject of the same files", f: func() int64 {
+		prefix := fmt.Sprintf("plain-%d-%d/", round, time.Now().UnixNano())
+		var n int64
+		for _, f := range append(m.Files, backup.Entry{Path: backup.ManifestName}) {
+			p := filepath.Join(base, filepath.FromSlash(f.Path))
+			in, err := os.Open(p)
+			if err != nil {
+				b.Fatal(err)
+			}
+			st, _ := in.Stat()
+			info, err := mc.PutObject(ctx, "bench", prefix+f.Path, in, st.Size(), minio.PutObjectOptions{ContentType: "application/octet-stream"})
+			in.Close()
+			if err != nil {
+				b.Fatal(err)
+			}
+			n += info.Size
+		}
+		return n
+	}}
+	onePass := &result{name: "(c) backup:all -push (one pass)", f: func() int64 {
+		r := remoteAt("onepass")
+		defer r.Close()
+		dir := newSet(func(set string) (backup.Mirror, error) { return r.Mirror(ctx, set) })
+		defer os.RemoveAll(dir)
+		return 0
+	}}
+	twoPass := &result{name: "(d) backup:all, then backup:push", f: func() int64 {
+		r := remoteAt("twopass")
+		defer r.Close()
+		dir := newSet(nil)
+		defer os.RemoveAll(dir)
+		if _, err := r.Push(ctx, dir, time.Now()); err != nil {
+			b.Fatal(err)
+		}
+		return 0
+	}}
+	all := []*result{push, plain, onePass, twoPass}
+	for round = 0; round < runs; round++ {
+		// The order rotates per round, so no variant always goes first.
+		for i := range all {
+			r := all[(i+round)%len(all)]
+			if !selected(r) {
+				continue
+			}
+			c0, start := busyCPU(), time.Now()
+			if n := r.f(); n > 0 {
+				r.size = n
+			}
+			r.times = append(r.times, time.Since(start))
+			r.cpu = append(r.cpu, busyCPU()-c0)
+		}
+	}
+	for _, r := range all {
+		if len(r.times) > 0 {
+			r.report(b)
+		}
+	}
+	if len(push.times) > 0 && len(plain.times) > 0 {
+		mibs := func(r *result) float64 { return float64(size) / (1 << 20) / r.median().Seconds() }
+		b.Logf("push throughput %.1f MiB/s against minio-go's %.1f MiB/s: %.2fx (goal at least 0.9x); stored %.1f MiB encrypted against %.1f MiB plain",
+			mibs(push), mibs(plain), plain.median().Seconds()/push.median().Seconds(), float64(push.size)/(1<<20), float64(plain.size)/(1<<20))
+	}
+	if len(onePass.times) > 0 && len(twoPass.times) > 0 {
+		b.Logf("backup:all -push / (backup:all; backup:push): %.2fx the time", onePass.median().Seconds()/twoPass.median().Seconds())
+	}
+}
+
+// BenchmarkWALArchiving measures pgbench's write load (TPC-B-like, 4
+// clients, OSGS_BENCH_SECONDS each, default 30) with WAL archiving to
+// pgBackRest's repository 1 on and off, in interleaved rounds.
+//
+//	go test -run '^$' -bench WALArchiving -benchtime 1x -timeout 60m ./internal/bench
+func BenchmarkWALArchiving(b *testing.B) {
+	testenv.RequireDocker(b)
+	runs, secs := envInt("OSGS_BENCH_RUNS", 3), envInt("OSGS_BENCH_SECONDS", 30)
+	co := testenv.NewCheckout(b, nil)
+	co.Cleanup(b)
+	e := co.Engine(b)
+	ctx, cancel := context.WithTimeout(context.Background(), 55*time.Minute)
+	defer cancel()
+	tpsRe := regexp.MustCompile(`tps = ([0-9.]+) \(without initial connection time\)`)
+	user := e.Env.Value("POSTGRES_USER")
+	if user == "" {
+		user = "osgs"
+	}
+	pgbench := func(args ...string) string {
+		out, err := e.Output(ctx, postgis.Service, postgis.OSUser, append([]string{"pgbench", "-h", postgis.Socket, "-U", user}, args...)...)
+		if err != nil {
+			b.Fatalf("pgbench %v: %v\n%s", args, err, out)
+		}
+		return string(out)
+	}
+	mode := func(on string) {
+		e.Env.Set("POSTGIS_PITR", on)
+		if err := e.Up(ctx, engine.UpOptions{Services: []string{postgis.Service}}); err != nil {
+			b.Fatal(err)
+		}
+	}
+	mode("on")
+	pgbench("-i", "-q", "-s", "20", "gis")
+	tps := map[string][]float64{}
+	for i := 0; i < runs; i++ {
+		order := []string{"on", "off"}
+		if i%2 == 1 { // the order alternates, so neither always goes first
+			order = []string{"off", "on"}
+		}
+		for _, on := range order {
+			mode(on)
+			m := tpsRe.FindStringSubmatch(pgbench("-c", "4", "-j", "2", "-T", strconv.Itoa(secs), "gis"))
+			if m == nil {
+				b.Fatal("pgbench printed no tps")
+			}
+			v, _ := strconv.ParseFloat(m[1], 64)
+			tps[on] = append(tps[on], v)
+		}
+	}
+	med := func(v []float64) float64 {
+		s := slices.Sorted(slices.Values(v))
+		return s[len(s)/2]
+	}
+	b.Logf("pgbench tps with archiving on %v, off %v: medians %.0f against %.0f, %.2fx", tps["on"], tps["off"], med(tps["on"]), med(tps["off"]), med(tps["on"])/med(tps["off"]))
+}
