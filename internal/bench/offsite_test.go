@@ -27,10 +27,11 @@ import (
 //
 //   - (a) backup:push against (b) a plain minio-go upload of the same files
 //     (PutObject with their sizes): goal at least 0.9x b's throughput;
+//
 //   - (c) backup:all -push (one pass) against (d) backup:all, then
 //     backup:push.
 //
-//	go test -run '^$' -bench Offsite -benchtime 1x -timeout 60m ./internal/bench
+//     go test -run '^$' -bench Offsite -benchtime 1x -timeout 60m ./internal/bench
 func BenchmarkOffsite(b *testing.B) {
 	testenv.RequireDocker(b)
 	mb, runs := envInt("OSGS_BENCH_MB", 300), envInt("OSGS_BENCH_RUNS", 3)
