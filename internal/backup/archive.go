@@ -120,21 +120,6 @@ func writePlain(path string, src io.Reader, mode os.FileMode) (written, error) {
 	return written{Size: n, RawSize: n, SHA256: hex.EncodeToString(h.Sum(nil))}, nil
 }
 
-// fileSHA256 hashes a file.
-func fileSHA256(path string) (string, int64, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return "", 0, err
-	}
-	defer f.Close()
-	h := sha256.New()
-	n, err := io.Copy(h, f)
-	if err != nil {
-		return "", 0, err
-	}
-	return hex.EncodeToString(h.Sum(nil)), n, nil
-}
-
 // openDecompressed opens a .zst file for streaming decompression.
 func openDecompressed(path string) (io.ReadCloser, error) {
 	f, err := os.Open(path)

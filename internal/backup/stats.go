@@ -7,27 +7,11 @@ import (
 	"fmt"
 	"io"
 	"maps"
-	"slices"
-	"sort"
 	"strings"
 
 	"github.com/osgs/osgs/internal/engine"
 	"github.com/osgs/osgs/internal/postgis"
 )
-
-// DBStats describe a database's content: what backup:verify compares after
-// restoring a dump into a throwaway server.
-type DBStats struct {
-	Tables         map[string]int64  `json:"tables"`           // schema.table -> rows
-	Extensions     map[string]string `json:"extensions"`       // name -> version
-	GeometryColumn []string          `json:"geometry_columns"` // schema.table.column type srid dims
-	// GeometryDigest is, per schema.table.column, an order-independent digest
-	// of the md5 of every geometry's EWKB: the sum of each md5's first 60 bits.
-	GeometryDigest map[string]string `json:"geometry_md5"`
-	// CustomSRIDs are the spatial_ref_sys entries the user added (neither
-	// EPSG's nor ESRI's, which PostGIS ships).
-	CustomSRIDs []int `json:"custom_srids,omitempty"`
-}
 
 // geomDigestSQL is the per-column digest: the sum of the first 60 bits of the
 // md5 of each geometry's EWKB, and the count (%1$I: the column, %2$I.%3$I:
@@ -154,56 +138,6 @@ func (s *session) queryJSON(q, noPostGIS string, v any) error {
 		return fmt.Errorf("stats: %v", err)
 	}
 	return nil
-}
-
-// Diff lists the differences between want (at backup) and got (restored).
-func (want *DBStats) Diff(got *DBStats) []string {
-	var d []string
-	for _, k := range sortedKeys(want.Tables) {
-		if g, ok := got.Tables[k]; !ok {
-			d = append(d, "table "+k+" missing")
-		} else if g != want.Tables[k] {
-			d = append(d, fmt.Sprintf("table %s has %d rows, backup had %d", k, g, want.Tables[k]))
-		}
-	}
-	for _, k := range sortedKeys(want.Extensions) {
-		switch g, ok := got.Extensions[k]; {
-		case !ok:
-			d = append(d, fmt.Sprintf("extension %s missing (backup had %s)", k, want.Extensions[k]))
-		case g != want.Extensions[k]:
-			d = append(d, fmt.Sprintf("extension %s is %q, backup had %q", k, g, want.Extensions[k]))
-		}
-	}
-	for _, c := range want.GeometryColumn {
-		if !slices.Contains(got.GeometryColumn, c) {
-			d = append(d, "geometry column "+c+" missing")
-		}
-	}
-	for _, c := range got.GeometryColumn {
-		if !slices.Contains(want.GeometryColumn, c) {
-			d = append(d, "geometry column "+c+" was not in the backup")
-		}
-	}
-	for _, k := range sortedKeys(want.GeometryDigest) {
-		if got.GeometryDigest[k] != want.GeometryDigest[k] {
-			d = append(d, "geometries of "+k+" differ")
-		}
-	}
-	for _, srid := range want.CustomSRIDs {
-		if !slices.Contains(got.CustomSRIDs, srid) {
-			d = append(d, fmt.Sprintf("custom SRID %d missing from spatial_ref_sys", srid))
-		}
-	}
-	return d
-}
-
-func sortedKeys[V any](m map[string]V) []string {
-	ks := make([]string, 0, len(m))
-	for k := range m {
-		ks = append(ks, k)
-	}
-	sort.Strings(ks)
-	return ks
 }
 
 // At backup time the stats are read in three steps, all in the dump's

@@ -10,16 +10,6 @@ import (
 	"strconv"
 )
 
-// TarSummary describes a volume archive's entries, so that verify can read
-// the archive to its end and check that it holds what was written: a torn
-// or short archive, or one whose checksum still matches a file that lost
-// entries, is caught.
-type TarSummary struct {
-	Entries int    `json:"entries"`
-	Bytes   int64  `json:"bytes"`  // content of regular files
-	Digest  string `json:"digest"` // sha256 over every header: type, name, size, mode, owner, link, mtime
-}
-
 // summarizeTar reads a tar stream to its end (past the end-of-archive
 // blocks) and summarizes its entries.
 func summarizeTar(r io.Reader) (TarSummary, error) {
