@@ -34,7 +34,7 @@ func startScratch(ctx context.Context, e *engine.Engine, image, db string) (*scr
 	res, err := e.Docker().ContainerCreate(ctx, client.ContainerCreateOptions{
 		Config: &container.Config{
 			Image:  image,
-			Env:    []string{"POSTGRES_USER=" + postgis.Load(e).User, "POSTGRES_DBS=" + db},
+			Env:    []string{"POSTGRES_USER=" + postgis.Load(e).User, "POSTGRES_DBS=" + db, "POSTGIS_PITR=off"}, // no WAL archiving in a throwaway
 			Labels: map[string]string{api.ProjectLabel: e.ProjectName(), api.OneoffLabel: "True", "org.osgs.helper": "verify"},
 		},
 		HostConfig: &container.HostConfig{NetworkMode: "none"},
