@@ -152,23 +152,7 @@ func (Backup) Verify(ctx context.Context, set string) error {
 func (Backup) Prune(ctx context.Context, keep, daily, weekly, monthly *int, dryrun *bool) error {
 	return run(ctx, func(ctx context.Context, e *engine.Engine) error {
 		p := backup.Policy{Last: deref(keep), Daily: deref(daily), Weekly: deref(weekly), Monthly: deref(monthly)}
-		gone, err := backup.Prune(backup.Root(e), p, deref(dryrun))
-		for _, g := range gone {
-			fmt.Fprintln(e.Out, "pruned", g)
-		}
-		if err != nil {
-			return err
-		}
-		remote, err := offsite.PruneAll(ctx, e, backup.Root(e), "", p, deref(dryrun))
-		for where, res := range remote {
-			for _, g := range res.Gone {
-				fmt.Fprintf(e.Out, "pruned %s%s\n", where, g)
-			}
-			for _, l := range res.Locked {
-				fmt.Fprintf(e.Out, "kept %s%s\n", where, l)
-			}
-		}
-		return err
+		return offsite.PruneEverywhere(ctx, e, backup.Root(e), p, deref(dryrun), e.Out, "")
 	})
 }
 

@@ -57,23 +57,6 @@ func (r *Remote) List(ctx context.Context) ([]backup.Info, error) {
 	return out, nil
 }
 
-// Newest returns the newest complete set and the newest complete verified
-// set (zero when there is none).
-func Newest(sets []backup.Info) (newest, verified backup.Info) {
-	for _, s := range sets {
-		if s.Err != nil || s.Note != "" {
-			continue
-		}
-		if newest.Name == "" {
-			newest = s
-		}
-		if s.Verified && verified.Name == "" {
-			verified = s
-		}
-	}
-	return newest, verified
-}
-
 // PruneResult says what a remote prune did.
 type PruneResult struct {
 	Gone   []string // sets deleted (or, with a dry run, to delete)
@@ -129,17 +112,5 @@ func (r *Remote) deleteSet(ctx context.Context, set string) error {
 	if err := r.Store.Delete(ctx, path.Join(set, IndexName)); err != nil {
 		return err
 	}
-	if err := r.Store.Clean(ctx, set+"/"); err != nil {
-		return err
-	}
-	objs, err := r.Store.List(ctx, set+"/")
-	if err != nil {
-		return err
-	}
-	for _, o := range objs {
-		if err := r.Store.Delete(ctx, o.Key); err != nil {
-			return err
-		}
-	}
-	return nil
+	return r.clearIncomplete(ctx, set)
 }

@@ -4,8 +4,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
+	"maps"
 	"os"
 	"path/filepath"
+	"slices"
 	"time"
 
 	"github.com/osgs/osgs/internal/backup"
@@ -138,6 +141,29 @@ func PruneAll(ctx context.Context, e *engine.Engine, root, to string, p backup.P
 		}
 	}
 	return out, errors.Join(errs...)
+}
+
+// PruneEverywhere applies p to the local sets, then at every destination,
+// writing a line to w (after prefix) for each set deleted, or kept by a
+// retention.
+func PruneEverywhere(ctx context.Context, e *engine.Engine, root string, p backup.Policy, dryRun bool, w io.Writer, prefix string) error {
+	gone, err := backup.Prune(root, p, dryRun)
+	for _, g := range gone {
+		fmt.Fprintf(w, "%spruned %s\n", prefix, g)
+	}
+	if err != nil {
+		return err
+	}
+	res, err := PruneAll(ctx, e, root, "", p, dryRun)
+	for _, where := range slices.Sorted(maps.Keys(res)) {
+		for _, g := range res[where].Gone {
+			fmt.Fprintf(w, "%spruned %s%s\n", prefix, where, g)
+		}
+		for _, l := range res[where].Locked {
+			fmt.Fprintf(w, "%skept %s%s\n", prefix, where, l)
+		}
+	}
+	return err
 }
 
 // DefaultIdentityFile is where backup:keygen writes the identity: in the

@@ -98,25 +98,7 @@ func Job(ctx context.Context, e *engine.Engine, o JobOptions) (err error) {
 		})
 	}
 	if o.Policy != (backup.Policy{}) {
-		step("prune", func() error {
-			gone, err := backup.Prune(o.Root, o.Policy, false)
-			for _, g := range gone {
-				fmt.Fprintln(e.Err, "osgs: pruned", g)
-			}
-			if err != nil {
-				return err
-			}
-			res, err := offsite.PruneAll(ctx, e, o.Root, "", o.Policy, false)
-			for where, r := range res {
-				for _, g := range r.Gone {
-					fmt.Fprintf(e.Err, "osgs: pruned %s%s\n", where, g)
-				}
-				for _, l := range r.Locked {
-					fmt.Fprintf(e.Err, "osgs: kept %s%s\n", where, l)
-				}
-			}
-			return err
-		})
+		step("prune", func() error { return offsite.PruneEverywhere(ctx, e, o.Root, o.Policy, false, e.Err, "osgs: ") })
 	}
 	run.Finished = time.Now().UTC()
 	run.OK = err == nil
