@@ -70,11 +70,8 @@ func (m *mirror) File(rel string, size int64) (backup.MirrorFile, error) {
 	pr, pw := io.Pipe()
 	h := sha256.New()
 	counted := &counter{w: io.MultiWriter(pw, h)}
-	enc, err := seal.Encrypt(counted, m.r.recipients)
-	if err != nil {
-		return nil, err
-	}
-	f := &mirrorFile{m: m, st: Stored{Key: rel + seal.Ext, Path: rel}, enc: enc, pw: pw, counted: counted, hash: h, done: make(chan error, 1)}
+	f := &mirrorFile{m: m, st: Stored{Key: rel + seal.Ext, Path: rel}, pw: pw, counted: counted, hash: h, done: make(chan error, 1)}
+	// The upload reads first: age writes its header as the stream opens.
 	go func() {
 		err := m.r.Store.Put(m.ctx, path.Join(m.set, f.st.Key), pr, size)
 		if err == nil {
@@ -86,6 +83,13 @@ func (m *mirror) File(rel string, size int64) (backup.MirrorFile, error) {
 		}
 		f.done <- err
 	}()
+	enc, err := seal.Encrypt(counted, m.r.recipients)
+	if err != nil {
+		pw.CloseWithError(err)
+		<-f.done
+		return nil, err
+	}
+	f.enc = enc
 	return f, nil
 }
 
