@@ -17,7 +17,11 @@ import (
 	"path/filepath"
 	"runtime"
 
+	"filippo.io/age"
 	"github.com/klauspost/compress/zstd"
+
+	"github.com/osgs/osgs/internal/engine"
+	"github.com/osgs/osgs/internal/seal"
 )
 
 // encoderOptions compress fast on all cores with bounded memory: several
@@ -35,15 +39,15 @@ func encoderOptions() []zstd.EOption {
 	}
 }
 
-// countingWriter counts bytes on their way through.
-type countingWriter struct {
-	w io.Writer
-	n int64
+// CountingWriter counts the bytes on their way through to W.
+type CountingWriter struct {
+	W io.Writer
+	N int64
 }
 
-func (c *countingWriter) Write(p []byte) (int, error) {
-	n, err := c.w.Write(p)
-	c.n += int64(n)
+func (c *CountingWriter) Write(p []byte) (int, error) {
+	n, err := c.W.Write(p)
+	c.N += int64(n)
 	return n, err
 }
 
@@ -54,10 +58,28 @@ type written struct {
 	SHA256  string // of the compressed file
 }
 
-// writeCompressed streams src through zstd into a new file at path, hashing
-// what it writes (and copying it to also, when not nil), and syncs it. On
-// any error the file is removed.
-func writeCompressed(path string, src io.Reader, progress, also io.Writer) (w written, err error) {
+// The transforms of one stored file, in order: compress (zstd), encrypt
+// (age, when the set has recipients), then hash and count the stored bytes,
+// which go to the file and to also (the mirror copy).
+type transforms struct {
+	compress   bool
+	recipients []age.Recipient
+}
+
+// writeCompressed streams src through zstd (and age) into a new file at
+// path. See writeStored.
+func writeCompressed(path string, src io.Reader, progress, also io.Writer, rs []age.Recipient) (written, error) {
+	return writeStored(path, src, progress, also, transforms{compress: true, recipients: rs})
+}
+
+// writePlain copies src (through age, with rs) into a new file at path.
+func writePlain(path string, src io.Reader, also io.Writer, rs []age.Recipient) (written, error) {
+	return writeStored(path, src, nil, also, transforms{recipients: rs})
+}
+
+// writeStored writes src through t into a new file at path (mode 0600),
+// hashing what it stores, and syncs it. On any error the file is removed.
+func writeStored(path string, src io.Reader, progress, also io.Writer, t transforms) (w written, err error) {
 	f, err := os.OpenFile(path, os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o600)
 	if err != nil {
 		return w, err
@@ -73,21 +95,36 @@ func writeCompressed(path string, src io.Reader, progress, also io.Writer) (w wr
 	if also != nil {
 		sinks = append(sinks, also)
 	}
-	out := &countingWriter{w: io.MultiWriter(sinks...)}
-	enc, err := zstd.NewWriter(out, encoderOptions()...)
-	if err != nil {
-		return w, err
+	out := &CountingWriter{W: io.MultiWriter(sinks...)}
+	// Each stage writes into the next; closers run innermost first.
+	var next io.Writer = out
+	var closers []io.Closer
+	if t.recipients != nil {
+		enc, err := seal.Encrypt(next, t.recipients)
+		if err != nil {
+			return w, err
+		}
+		next, closers = enc, append(closers, enc)
 	}
-	in := &countingWriter{w: enc}
+	if t.compress {
+		enc, err := zstd.NewWriter(next, encoderOptions()...)
+		if err != nil {
+			return w, err
+		}
+		next, closers = enc, append(closers, enc)
+	}
+	in := &CountingWriter{W: next}
 	var dst io.Writer = in
 	if progress != nil {
 		dst = io.MultiWriter(in, progress)
 	}
-	if _, err = io.Copy(dst, src); err != nil {
-		enc.Close()
-		return w, err
+	_, err = io.Copy(dst, src)
+	for i := len(closers) - 1; i >= 0; i-- {
+		if cerr := closers[i].Close(); err == nil {
+			err = cerr
+		}
 	}
-	if err = enc.Close(); err != nil {
+	if err != nil {
 		return w, err
 	}
 	if err = f.Sync(); err != nil {
@@ -96,33 +133,13 @@ func writeCompressed(path string, src io.Reader, progress, also io.Writer) (w wr
 	if err = f.Close(); err != nil {
 		return w, err
 	}
-	return written{Size: out.n, RawSize: in.n, SHA256: hex.EncodeToString(h.Sum(nil))}, nil
+	return written{Size: out.N, RawSize: in.N, SHA256: hex.EncodeToString(h.Sum(nil))}, nil
 }
 
-// writePlain copies src into a new file at path with mode, hashed and synced.
-func writePlain(path string, src io.Reader, mode os.FileMode) (written, error) {
-	f, err := os.OpenFile(path, os.O_CREATE|os.O_EXCL|os.O_WRONLY, mode)
-	if err != nil {
-		return written{}, err
-	}
-	h := sha256.New()
-	n, err := io.Copy(io.MultiWriter(f, h), src)
-	if err == nil {
-		err = f.Sync()
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err != nil {
-		os.Remove(path)
-		return written{}, err
-	}
-	return written{Size: n, RawSize: n, SHA256: hex.EncodeToString(h.Sum(nil))}, nil
-}
-
-// openDecompressed opens a .zst file for streaming decompression.
-func openDecompressed(path string) (io.ReadCloser, error) {
-	f, err := os.Open(path)
+// openDecompressed opens a set's .zst file (or .zst.age, decrypting it)
+// for streaming decompression.
+func openDecompressed(e *engine.Engine, path string) (io.ReadCloser, error) {
+	f, err := openStored(e, path)
 	if err != nil {
 		return nil, err
 	}
@@ -136,7 +153,7 @@ func openDecompressed(path string) (io.ReadCloser, error) {
 
 type decompressed struct {
 	dec *zstd.Decoder
-	f   *os.File
+	f   io.Closer
 }
 
 func (d *decompressed) Read(p []byte) (int, error) { return d.dec.Read(p) }

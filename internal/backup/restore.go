@@ -126,7 +126,7 @@ func RestorePostGIS(ctx context.Context, e *engine.Engine, o RestorePostGISOptio
 // restoreFile restores a single file: a .dump.zst, or an original OSGS plain-SQL dump.
 func restoreFile(ctx context.Context, e *engine.Engine, o RestorePostGISOptions) error {
 	path := o.Source.File
-	name := filepath.Base(path)
+	name := logicalName(filepath.Base(path)) // an encrypted set's file too
 	db := o.Database
 	if db == "" {
 		if s := postgis.Load(e); len(s.Databases) > 0 {
@@ -135,7 +135,7 @@ func restoreFile(ctx context.Context, e *engine.Engine, o RestorePostGISOptions)
 	}
 	switch {
 	case strings.HasSuffix(name, ".zst"):
-		if err := checkZstd(path); err != nil {
+		if err := checkZstd(e, path); err != nil {
 			return err
 		}
 	case strings.HasSuffix(name, ".sql"):
@@ -209,8 +209,8 @@ func osgsSQLFilter(r io.Reader, w io.Writer) error {
 
 // checkZstd decodes a whole .zst file to check its frame checksums, so a
 // corrupt or truncated file is refused before a restore begins.
-func checkZstd(path string) error {
-	r, err := openDecompressed(path)
+func checkZstd(e *engine.Engine, path string) error {
+	r, err := openDecompressed(e, path)
 	if err != nil {
 		return err
 	}
@@ -260,7 +260,7 @@ func restoreSQL(ctx context.Context, e *engine.Engine, id, path, db string, flag
 // lines are skipped (its password is the one in .env), and CREATE ROLE of a
 // role that exists is tolerated, so the script runs with ON_ERROR_STOP.
 func restoreGlobals(ctx context.Context, e *engine.Engine, id, path string) error {
-	r, err := openDecompressed(path)
+	r, err := openDecompressed(e, path)
 	if err != nil {
 		return err
 	}
@@ -337,7 +337,7 @@ func restoreDump(ctx context.Context, e *engine.Engine, id, path, db string) err
 	}
 	s := postgis.Load(e)
 	return replaceDatabase(ctx, e, id, db, func(tmp string) error {
-		r, err := openDecompressed(path)
+		r, err := openDecompressed(e, path)
 		if err != nil {
 			return err
 		}

@@ -73,11 +73,16 @@ func Run(ctx context.Context, e *engine.Engine, o Options) (dir string, err erro
 	if err := e.CheckServices(services...); err != nil {
 		return "", err
 	}
+	rs, err := localRecipients(e)
+	if err != nil {
+		return "", err
+	}
 	start := time.Now()
 	set, err := NewSet(o.Root, o.Now)
 	if err != nil {
 		return "", err
 	}
+	set.recipients = rs
 	removeStaleHelpers(ctx, e)
 	since(ctx, "open the set, remove stale helpers", start)
 	if o.Mirror != nil {

@@ -13,6 +13,10 @@ import (
 	"sync"
 	"syscall"
 	"time"
+
+	"filippo.io/age"
+
+	"github.com/osgs/osgs/internal/seal"
 )
 
 // Version is written into manifests.
@@ -34,6 +38,9 @@ type Set struct {
 	// mirror, when set, gets a copy of every file as it is written.
 	mirror    Mirror
 	mirrorErr error
+	// recipients, when set, turn on the encrypt transform: every file is
+	// stored as "<rel>.age".
+	recipients []age.Recipient
 }
 
 // LockedError reports another backup in progress.
@@ -96,14 +103,24 @@ func (s *Set) path(rel string) (string, error) {
 	return p, os.MkdirAll(filepath.Dir(p), 0o700)
 }
 
-// AddStream compresses src into rel and records it with the facts in e.
+// stored is the name rel is stored under: rel, or rel.age when encrypted.
+func (s *Set) stored(rel string) string {
+	if s.recipients != nil {
+		return rel + seal.Ext
+	}
+	return rel
+}
+
+// AddStream compresses (and encrypts) src into rel and records it with the
+// facts in e. The entry's path is the stored name.
 func (s *Set) AddStream(rel string, src io.Reader, e Entry, progress io.Writer) (Entry, error) {
+	rel = s.stored(rel)
 	p, err := s.path(rel)
 	if err != nil {
 		return e, err
 	}
 	c := s.mirrorTo(rel)
-	w, err := writeCompressed(p, src, progress, c.writer())
+	w, err := writeCompressed(p, src, progress, c.writer(), s.recipients)
 	c.finish(err)
 	if d, ok := progress.(interface{ Done() }); ok && err == nil {
 		d.Done()
@@ -116,23 +133,21 @@ func (s *Set) AddStream(rel string, src io.Reader, e Entry, progress io.Writer) 
 	return e, nil
 }
 
-// AddFile copies a local file into the set uncompressed (mode 0600).
+// AddFile copies a local file into the set uncompressed (and encrypted),
+// mode 0600.
 func (s *Set) AddFile(rel, src string, e Entry) error {
 	in, err := os.Open(src)
 	if err != nil {
 		return err
 	}
 	defer in.Close()
+	rel = s.stored(rel)
 	p, err := s.path(rel)
 	if err != nil {
 		return err
 	}
 	c := s.mirrorTo(rel)
-	var src2 io.Reader = in
-	if c != nil {
-		src2 = io.TeeReader(in, c)
-	}
-	w, err := writePlain(p, src2, 0o600)
+	w, err := writePlain(p, in, c.writer(), s.recipients)
 	c.finish(err)
 	if err != nil {
 		return fmt.Errorf("write %s: %w", rel, err)
@@ -142,8 +157,9 @@ func (s *Set) AddFile(rel, src string, e Entry) error {
 	return nil
 }
 
-// update changes the recorded entry of an added file.
+// update changes the recorded entry of an added file (rel as added).
 func (s *Set) update(rel string, f func(*Entry)) {
+	rel = s.stored(rel)
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	for i := range s.files {
@@ -153,8 +169,9 @@ func (s *Set) update(rel string, f func(*Entry)) {
 	}
 }
 
-// drop forgets and deletes an added file.
+// drop forgets and deletes an added file (rel as added).
 func (s *Set) drop(rel string) {
+	rel = s.stored(rel)
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	for i := range s.files {
@@ -181,7 +198,7 @@ func (s *Set) Commit(project string, created time.Time) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	if _, err := writePlain(filepath.Join(s.tmp, ManifestName), strings.NewReader(string(data)+"\n"), 0o600); err != nil {
+	if _, err := writePlain(filepath.Join(s.tmp, ManifestName), strings.NewReader(string(data)+"\n"), nil, nil); err != nil {
 		return "", fmt.Errorf("write manifest: %w", err)
 	}
 	if err := syncTree(s.tmp); err != nil {

@@ -85,12 +85,12 @@ func PrintList(w io.Writer, sets []Info, now time.Time) {
 		if s.Note != "" {
 			verified = s.Note
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%s\n", s.Name, age(now.Sub(s.Created)), postgis.HumanBytes(s.Size), s.Files, verified)
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%s\n", s.Name, ago(now.Sub(s.Created)), postgis.HumanBytes(s.Size), s.Files, verified)
 	}
 	tw.Flush()
 }
 
-func age(d time.Duration) string {
+func ago(d time.Duration) string {
 	switch {
 	case d < time.Hour:
 		return fmt.Sprintf("%dm", int(d.Minutes()))
@@ -188,7 +188,7 @@ func markVerified(dir string, what []string, now time.Time) error {
 func writePlainReplace(path string, data []byte) (int, error) {
 	tmp := path + ".tmp"
 	os.Remove(tmp)
-	if _, err := writePlain(tmp, strings.NewReader(string(data)+"\n"), 0o600); err != nil {
+	if _, err := writePlain(tmp, strings.NewReader(string(data)+"\n"), nil, nil); err != nil {
 		return 0, err
 	}
 	return len(data), os.Rename(tmp, path)

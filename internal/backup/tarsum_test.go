@@ -44,7 +44,7 @@ func TestVerifyVolumeReadsToTheEnd(t *testing.T) {
 	dir := t.TempDir()
 	write := func(name string, data []byte) Entry {
 		t.Helper()
-		w, err := writeCompressed(filepath.Join(dir, name), bytes.NewReader(data), nil, nil)
+		w, err := writeCompressed(filepath.Join(dir, name), bytes.NewReader(data), nil, nil, nil)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -54,23 +54,23 @@ func TestVerifyVolumeReadsToTheEnd(t *testing.T) {
 
 	good := write("good.tar.zst", tarBytes(t, 3, false))
 	good.Tar = &full
-	if err := verifyVolume(dir, good); err != nil {
+	if err := verifyVolume(nil, dir, good); err != nil {
 		t.Fatalf("a whole archive: %v", err)
 	}
 	short := write("short.tar.zst", tarBytes(t, 2, false))
 	short.Tar = &full
 	var mm *TarMismatchError
-	if err := verifyVolume(dir, short); !errors.As(err, &mm) || mm.Got.Entries != 4 {
+	if err := verifyVolume(nil, dir, short); !errors.As(err, &mm) || mm.Got.Entries != 4 {
 		t.Fatalf("an archive that lost an entry: %v", err)
 	}
 	torn := write("torn.tar.zst", tarBytes(t, 3, true))
 	torn.Tar = &full
 	var ce *ChecksumError
-	if err := verifyVolume(dir, torn); !errors.As(err, &ce) {
+	if err := verifyVolume(nil, dir, torn); !errors.As(err, &ce) {
 		t.Fatalf("a torn archive: %v", err)
 	}
 	os.Remove(filepath.Join(dir, "good.tar.zst"))
-	if err := verifyVolume(dir, good); err == nil {
+	if err := verifyVolume(nil, dir, good); err == nil {
 		t.Fatal("a missing archive verified")
 	}
 }

@@ -140,7 +140,7 @@ func Verify(ctx context.Context, e *engine.Engine, root, set string) error {
 		if f.Kind != KindVolume {
 			continue
 		}
-		if err := verifyVolume(src.SetDir, f); err != nil {
+		if err := verifyVolume(e, src.SetDir, f); err != nil {
 			return err
 		}
 		if f.Tar == nil {

@@ -99,8 +99,8 @@ func BackupVolume(ctx context.Context, e *engine.Engine, set *Set, service strin
 
 // verifyVolume reads a volume archive to its end and compares its entries
 // with the manifest's summary.
-func verifyVolume(setDir string, f Entry) error {
-	r, err := openDecompressed(setDir + "/" + f.Path)
+func verifyVolume(e *engine.Engine, setDir string, f Entry) error {
+	r, err := openDecompressed(e, setDir+"/"+f.Path)
 	if err != nil {
 		return err
 	}
@@ -182,7 +182,7 @@ func RestoreVolume(ctx context.Context, e *engine.Engine, setDir string, f Entry
 		return fmt.Errorf("prepare volume %s: %w", vol, err)
 	}
 	defer cleanup()
-	r, err := openDecompressed(setDir + "/" + f.Path)
+	r, err := openDecompressed(e, setDir+"/"+f.Path)
 	if err != nil {
 		return err
 	}

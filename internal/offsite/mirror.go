@@ -61,7 +61,7 @@ type mirrorFile struct {
 	st      Stored
 	enc     io.WriteCloser
 	pw      *io.PipeWriter
-	counted *counter
+	counted *backup.CountingWriter
 	hash    interface{ Sum([]byte) []byte }
 	done    chan error
 }
@@ -69,8 +69,8 @@ type mirrorFile struct {
 func (m *mirror) File(rel string, size int64) (backup.MirrorFile, error) {
 	pr, pw := io.Pipe()
 	h := sha256.New()
-	counted := &counter{w: io.MultiWriter(pw, h)}
-	f := &mirrorFile{m: m, st: Stored{Key: rel + seal.Ext, Path: rel}, pw: pw, counted: counted, hash: h, done: make(chan error, 1)}
+	counted := &backup.CountingWriter{W: io.MultiWriter(pw, h)}
+	f := &mirrorFile{m: m, st: stored(rel), pw: pw, counted: counted, hash: h, done: make(chan error, 1)}
 	// The upload reads first: age writes its header as the stream opens.
 	go func() {
 		err := m.r.Store.Put(m.ctx, path.Join(m.set, f.st.Key), pr, size)
@@ -83,6 +83,10 @@ func (m *mirror) File(rel string, size int64) (backup.MirrorFile, error) {
 		}
 		f.done <- err
 	}()
+	if f.st.AsStored { // encrypted by the set already
+		f.enc = nopCloser{counted}
+		return f, nil
+	}
 	enc, err := seal.Encrypt(counted, m.r.recipients)
 	if err != nil {
 		pw.CloseWithError(err)
@@ -104,7 +108,7 @@ func (f *mirrorFile) Close() error {
 	if err != nil {
 		return fmt.Errorf("push %s/%s: %w", f.m.set, f.st.Path, err)
 	}
-	f.st.Size, f.st.SHA256 = f.counted.n, hex.EncodeToString(f.hash.Sum(nil))
+	f.st.Size, f.st.SHA256 = f.counted.N, hex.EncodeToString(f.hash.Sum(nil))
 	f.m.mu.Lock()
 	f.m.files = append(f.m.files, f.st)
 	f.m.mu.Unlock()
@@ -145,3 +149,7 @@ func (m *mirror) Commit(ctx context.Context, dir string) error {
 func (m *mirror) Abort() {
 	m.once.Do(func() { _ = m.r.clearIncomplete(context.WithoutCancel(m.ctx), m.set) })
 }
+
+type nopCloser struct{ io.Writer }
+
+func (nopCloser) Close() error { return nil }

@@ -60,6 +60,18 @@ type Stored struct {
 	Path   string `json:"path"` // the local file it holds
 	Size   int64  `json:"size"` // stored (encrypted) bytes
 	SHA256 string `json:"sha256"`
+	// AsStored: the local file was encrypted already (BACKUP_LOCAL_ENCRYPT),
+	// so the object is that file, byte for byte, and pulls keep it so.
+	AsStored bool `json:"as_stored,omitempty"`
+}
+
+// stored names the object of a set file: "<path>.age", or the path itself
+// when the local file is encrypted already.
+func stored(path string) Stored {
+	if strings.HasSuffix(path, seal.Ext) {
+		return Stored{Key: path, Path: path, AsStored: true}
+	}
+	return Stored{Key: path + seal.Ext, Path: path}
 }
 
 // Remote is an open destination.

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"maps"
-	"os"
 	"path/filepath"
 	"slices"
 	"time"
@@ -23,7 +22,7 @@ import (
 // writes local sets, and does one thing.
 
 // IdentityKey names the age identity file pull uses when -identity is not given.
-const IdentityKey = "BACKUP_AGE_IDENTITY"
+const IdentityKey = backup.IdentityKey
 
 // PushSet pushes the local set called set (the newest complete one when
 // empty) to the destination called to.
@@ -73,15 +72,7 @@ func localSet(root, set string) (string, error) {
 // PullSet pulls set from the destination called from into root, opening
 // it with the identity file (or BACKUP_AGE_IDENTITY).
 func PullSet(ctx context.Context, e *engine.Engine, root, set, from, identity string) (string, error) {
-	if identity == "" {
-		identity = Lookup(e)(IdentityKey)
-	}
-	if identity != "" && !filepath.IsAbs(identity) {
-		if _, err := os.Stat(identity); err != nil {
-			identity = filepath.Join(e.Dir, identity)
-		}
-	}
-	ids, err := seal.Identities(identity)
+	ids, err := seal.Identities(backup.IdentityFile(e, identity))
 	if err != nil {
 		return "", err
 	}
@@ -169,7 +160,7 @@ func PruneEverywhere(ctx context.Context, e *engine.Engine, root string, p backu
 // DefaultIdentityFile is where backup:keygen writes the identity: in the
 // checkout, outside config/ (so that no backup set holds it) and ignored
 // by git. The admin moves it off the server.
-const DefaultIdentityFile = "backup-age-identity.txt"
+const DefaultIdentityFile = backup.DefaultIdentityFile
 
 // Keygen makes a key pair, writes the identity to out (DefaultIdentityFile
 // when empty) and adds the public key to BACKUP_AGE_RECIPIENTS in .env.

@@ -103,11 +103,13 @@ func (r *Remote) pullFile(ctx context.Context, set string, f Stored, dst string,
 	}
 	defer rc.Close()
 	stored := sha256.New()
-	counted := &counter{w: stored}
+	counted := &backup.CountingWriter{W: stored}
 	in := io.TeeReader(rc, counted)
-	plain, err := seal.Decrypt(in, ids, "remote object "+r.String()+key)
-	if err != nil {
-		return err
+	plain := in
+	if !f.AsStored {
+		if plain, err = seal.Decrypt(in, ids, "remote object "+r.String()+key); err != nil {
+			return err
+		}
 	}
 	if err := os.MkdirAll(filepath.Dir(dst), 0o700); err != nil {
 		return err
@@ -127,7 +129,7 @@ func (r *Remote) pullFile(ctx context.Context, set string, f Stored, dst string,
 	if _, err := io.Copy(io.Discard, in); err != nil { // age stops at its last chunk
 		return fmt.Errorf("pull %s: %w", key, err)
 	}
-	if counted.n != f.Size || hex.EncodeToString(stored.Sum(nil)) != f.SHA256 {
+	if counted.N != f.Size || hex.EncodeToString(stored.Sum(nil)) != f.SHA256 {
 		return &seal.CorruptError{What: "remote object " + r.String() + key, Err: errors.New("size or sha256 differs from the index")}
 	}
 	return out.Sync()

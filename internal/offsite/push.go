@@ -85,13 +85,22 @@ func (r *Remote) pushFile(ctx context.Context, dir, set string, f backup.Entry) 
 		return Stored{}, err
 	}
 	defer src.Close()
-	st := Stored{Key: f.Path + seal.Ext, Path: f.Path}
-	plain, stored := sha256.New(), sha256.New()
+	st := stored(f.Path)
+	plain, hashed := sha256.New(), sha256.New()
 	var plainN int64
 	pr, pw := io.Pipe()
-	counted := &counter{w: io.MultiWriter(pw, stored)}
+	counted := &backup.CountingWriter{W: io.MultiWriter(pw, hashed)}
 	encDone := make(chan error, 1)
 	go func() {
+		if st.AsStored {
+			plainN, err := io.Copy(counted, io.TeeReader(src, plain))
+			if err == nil && f.SHA256 != "" && (hex.EncodeToString(plain.Sum(nil)) != f.SHA256 || plainN != f.Size) {
+				err = &backup.ChecksumError{Path: filepath.Join(dir, f.Path), Reason: "it does not match the manifest"}
+			}
+			pw.CloseWithError(err)
+			encDone <- err
+			return
+		}
 		enc, err := seal.Encrypt(counted, r.recipients)
 		if err == nil {
 			plainN, err = io.Copy(enc, io.TeeReader(src, plain))
@@ -117,17 +126,6 @@ func (r *Remote) pushFile(ctx context.Context, dir, set string, f backup.Entry) 
 	if err != nil {
 		return Stored{}, fmt.Errorf("push %s/%s: %w", set, f.Path, err)
 	}
-	st.Size, st.SHA256 = counted.n, hex.EncodeToString(stored.Sum(nil))
+	st.Size, st.SHA256 = counted.N, hex.EncodeToString(hashed.Sum(nil))
 	return st, nil
-}
-
-type counter struct {
-	w io.Writer
-	n int64
-}
-
-func (c *counter) Write(p []byte) (int, error) {
-	n, err := c.w.Write(p)
-	c.n += int64(n)
-	return n, err
 }
