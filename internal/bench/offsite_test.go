@@ -3,6 +3,7 @@ package bench
 import (
 	"context"
 	"fmt"
+	"io"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -41,6 +42,7 @@ func BenchmarkOffsite(b *testing.B) {
 	co := testenv.NewCheckout(b, map[string]string{"BACKUP_S3_CA_FILE": s3.CAFile, "POSTGIS_PITR": "off"})
 	co.Cleanup(b)
 	e := co.Engine(b)
+	e.Out, e.Err = io.Discard, io.Discard // go test cuts a benchmark's long log: keep it to the figures
 	ctx, cancel := context.WithTimeout(context.Background(), 55*time.Minute)
 	defer cancel()
 	if err := e.Up(ctx, engine.UpOptions{Services: []string{postgis.Service}}); err != nil {
@@ -178,6 +180,7 @@ func BenchmarkWALArchiving(b *testing.B) {
 	co := testenv.NewCheckout(b, nil)
 	co.Cleanup(b)
 	e := co.Engine(b)
+	e.Out, e.Err = io.Discard, io.Discard
 	ctx, cancel := context.WithTimeout(context.Background(), 55*time.Minute)
 	defer cancel()
 	tpsRe := regexp.MustCompile(`tps = ([0-9.]+) \(without initial connection time\)`)
