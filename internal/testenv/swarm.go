@@ -1,0 +1,227 @@
+package testenv
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/moby/moby/client"
+)
+
+// SwarmNode is one engine of a test swarm: a dockerd in its own network
+// namespace, reached on a Unix socket; its swarm address is Addr.
+type SwarmNode struct {
+	Name   string
+	Addr   string // its address on the test network, 10.213.<n>.<10+i>
+	Host   string // unix://... for the engine API
+	Client *client.Client
+	NetNS  string
+	cmd    *exec.Cmd
+}
+
+// Swarm is a multi-node test cluster on one machine (../shared/swarm-notes.md):
+// one containerd with its own root, one dockerd per node, each in a network
+// namespace, the namespaces joined by a bridge in a "switch" namespace.
+// Nothing is a swarm yet: the test runs swarm:init and swarm:join.
+type Swarm struct {
+	Nodes []*SwarmNode
+	dir   string
+	id    string
+	ctrd  *exec.Cmd
+}
+
+// run runs a command and fails the test with its output.
+func run(t testing.TB, name string, args ...string) {
+	t.Helper()
+	if out, err := exec.Command(name, args...).CombinedOutput(); err != nil {
+		t.Fatalf("%s %s: %v: %s", name, strings.Join(args, " "), err, out)
+	}
+}
+
+// StartSwarm starts n engines. It needs root, iproute2 and nsenter.
+func StartSwarm(t *testing.T, n int) *Swarm {
+	t.Helper()
+	RequireDocker(t)
+	if os.Geteuid() != 0 {
+		if os.Getenv("CI") == "true" {
+			t.Fatal("CI=true and the swarm tests need root (network namespaces)")
+		}
+		t.Skip("the swarm tests need root (network namespaces)")
+	}
+	need(t, "ip", "iproute2")
+	need(t, "nsenter", "util-linux")
+	need(t, "unshare", "util-linux")
+	need(t, "dockerd", "docker.io")
+	need(t, "containerd", "containerd")
+	id := randHex(3)
+	s := &Swarm{id: id, dir: "/tmp/osw" + id}
+	if err := os.MkdirAll(s.dir, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.stop(t) })
+
+	// The switch: a bridge in a namespace of its own.
+	sw := "osw" + id + "sw"
+	run(t, "ip", "netns", "add", sw)
+	run(t, "ip", "-n", sw, "link", "add", "br0", "type", "bridge")
+	run(t, "ip", "-n", sw, "link", "set", "br0", "up")
+	subnet := 100 + int(id[0])%100
+	for i := 1; i <= n; i++ {
+		node := &SwarmNode{Name: fmt.Sprintf("node%d", i), NetNS: fmt.Sprintf("osw%sn%d", id, i),
+			Addr: fmt.Sprintf("10.213.%d.%d", subnet, 10+i)}
+		s.Nodes = append(s.Nodes, node)
+		run(t, "ip", "netns", "add", node.NetNS)
+		a, b := fmt.Sprintf("osw%sa%d", id, i), fmt.Sprintf("osw%sb%d", id, i)
+		run(t, "ip", "link", "add", a, "type", "veth", "peer", "name", b)
+		run(t, "ip", "link", "set", a, "netns", node.NetNS)
+		run(t, "ip", "link", "set", b, "netns", sw)
+		run(t, "ip", "-n", node.NetNS, "link", "set", a, "name", "eth0")
+		run(t, "ip", "-n", node.NetNS, "addr", "add", node.Addr+"/24", "dev", "eth0")
+		run(t, "ip", "-n", node.NetNS, "link", "set", "eth0", "up")
+		run(t, "ip", "-n", node.NetNS, "link", "set", "lo", "up")
+		run(t, "ip", "-n", sw, "link", "set", b, "master", "br0")
+		run(t, "ip", "-n", sw, "link", "set", b, "up")
+	}
+
+	// One containerd for all nodes, each dockerd in its own namespace of it.
+	ctrd := exec.Command("containerd", "--root", s.dir+"/ctrd", "--state", s.dir+"/ctrd-state", "--address", s.dir+"/ctrd.sock")
+	ctrd.Stdout, ctrd.Stderr = logFile(t, s.dir+"/containerd.log"), logFile(t, s.dir+"/containerd.log")
+	ctrd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	if err := ctrd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	s.ctrd = ctrd // stopped last
+	waitFile(t, s.dir+"/ctrd.sock", 20*time.Second)
+	os.WriteFile(s.dir+"/daemon.json", []byte(`{"mtu": 1400}`), 0o600)
+	for _, node := range s.Nodes {
+		d := s.dir + "/" + node.Name
+		node.Host = "unix://" + d + ".sock"
+		// Its own network namespace, and its own hostname (a UTS namespace),
+		// so the nodes tell apart as real machines do.
+		args := []string{"dockerd",
+			"--data-root", d + "/data", "--exec-root", d + "/x", "--pidfile", d + ".pid",
+			"-H", node.Host, "--containerd", s.dir + "/ctrd.sock",
+			"--containerd-namespace", "osw" + node.Name, "--containerd-plugins-namespace", "osw" + node.Name + "p",
+			"--cgroup-parent", "osw" + id + node.Name, "--config-file", s.dir + "/daemon.json",
+			"--storage-driver", "overlay2"}
+		cmd := exec.Command("nsenter", "--net=/run/netns/"+node.NetNS, "unshare", "--uts", "--",
+			"sh", "-c", `hostname "$0" && exec "$@"`, node.Name)
+		cmd.Args = append(cmd.Args, args...)
+		cmd.Stdout, cmd.Stderr = logFile(t, d+".log"), logFile(t, d+".log")
+		cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		node.cmd = cmd
+	}
+	for _, node := range s.Nodes {
+		c, err := client.New(client.WithHost(node.Host), client.WithAPIVersionNegotiation())
+		if err != nil {
+			t.Fatal(err)
+		}
+		node.Client = c
+		deadline := time.Now().Add(60 * time.Second)
+		for {
+			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+			_, err := c.Ping(ctx, client.PingOptions{})
+			cancel()
+			if err == nil {
+				break
+			}
+			if time.Now().After(deadline) {
+				log, _ := os.ReadFile(s.dir + "/" + node.Name + ".log")
+				t.Fatalf("%s did not start: %v\n%s", node.Name, err, tail(log, 2000))
+			}
+			time.Sleep(300 * time.Millisecond)
+		}
+	}
+	return s
+}
+
+// Kill stops a node's engine at once, as a lost machine (its tasks die with it).
+func (s *Swarm) Kill(t testing.TB, node *SwarmNode) {
+	if node.cmd != nil && node.cmd.Process != nil {
+		syscall.Kill(-node.cmd.Process.Pid, syscall.SIGKILL)
+		node.cmd.Wait()
+		node.cmd = nil
+	}
+}
+
+// stop ends every engine, then containerd, and removes the namespaces and
+// the folder.
+func (s *Swarm) stop(t testing.TB) {
+	for _, node := range s.Nodes {
+		if node.Client != nil {
+			node.Client.Close()
+		}
+		if node.cmd != nil && node.cmd.Process != nil {
+			syscall.Kill(-node.cmd.Process.Pid, syscall.SIGTERM)
+			done := make(chan struct{})
+			go func() { node.cmd.Wait(); close(done) }()
+			select {
+			case <-done:
+			case <-time.After(30 * time.Second):
+				syscall.Kill(-node.cmd.Process.Pid, syscall.SIGKILL)
+				<-done
+			}
+		}
+	}
+	if c := s.ctrd; c != nil && c.Process != nil {
+		syscall.Kill(-c.Process.Pid, syscall.SIGTERM)
+		c.Wait()
+	}
+	// Leftover mounts of the engines (overlay layers, shm, netns files).
+	if out, err := exec.Command("sh", "-c", "grep -o ' "+s.dir+"[^ ]*' /proc/mounts | sort -r").Output(); err == nil {
+		for _, m := range strings.Fields(string(out)) {
+			syscall.Unmount(m, syscall.MNT_DETACH)
+		}
+	}
+	if out, err := exec.Command("ip", "netns", "list").Output(); err == nil {
+		for _, line := range strings.Split(string(out), "\n") {
+			if f := strings.Fields(line); len(f) > 0 && strings.HasPrefix(f[0], "osw"+s.id) {
+				exec.Command("ip", "netns", "delete", f[0]).Run()
+			}
+		}
+	}
+	os.RemoveAll(s.dir)
+	// The cgroups the engines made.
+	matches, _ := filepath.Glob("/sys/fs/cgroup/*/osw" + s.id + "*")
+	for _, m := range matches {
+		os.Remove(m)
+	}
+}
+
+func logFile(t testing.TB, path string) *os.File {
+	f, err := os.OpenFile(path, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { f.Close() })
+	return f
+}
+
+func waitFile(t testing.TB, path string, d time.Duration) {
+	deadline := time.Now().Add(d)
+	for {
+		if _, err := os.Stat(path); err == nil {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s did not appear", path)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+func tail(b []byte, n int) string {
+	if len(b) > n {
+		b = b[len(b)-n:]
+	}
+	return string(b)
+}
