@@ -1,0 +1,553 @@
+package swarm
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/compose-spec/compose-go/v2/types"
+	"github.com/moby/moby/api/types/swarm"
+	"github.com/moby/moby/client"
+
+	"github.com/osgs/osgs/internal/catalog"
+	"github.com/osgs/osgs/internal/config"
+	"github.com/osgs/osgs/internal/swarm/convert"
+)
+
+// DeployOptions configure Deploy.
+type DeployOptions struct {
+	// Wait bounds the wait for the services to converge; 0 is 10 minutes.
+	Wait time.Duration
+}
+
+// DeployResult says what a deploy changed.
+type DeployResult struct {
+	Created, Updated, Unchanged, Removed []string
+	Unpublished                          []string // ports bound to loopback, left unpublished
+}
+
+// desired is one service as the deploy wants it.
+type desired struct {
+	name    string // compose name
+	spec    swarm.ServiceSpec
+	current *swarm.Service
+	imageID string
+	ref     string
+	nodes   []*nodeEngine // the nodes it may run on, which need its image
+}
+
+// plan is everything a deploy will do, worked out before the first change.
+type plan struct {
+	network  string
+	services []*desired
+	objects  []convert.Object
+	remove   []swarm.Service
+	engines  []*nodeEngine
+	skipped  []string
+}
+
+func (p *plan) close() {
+	for _, n := range p.engines {
+		if n.close != nil {
+			n.close()
+		}
+	}
+}
+
+// NetworkName is the deployment's overlay network.
+func NetworkName(project string) string { return project + "_default" }
+
+// ReplicasKey is the setting of a web service's replica count.
+func ReplicasKey(service string) string {
+	return strings.ToUpper(strings.ReplaceAll(service, "-", "_")) + "_REPLICAS"
+}
+
+// Deploy deploys the enabled services of the catalog, with the same .env,
+// as swarm services. Everything is checked first (the swarm, the nodes and
+// their roles, the images, every setting swarm must express), so a refused
+// deploy changes nothing. Unchanged services are not touched; a changed
+// setting or file rolls only the services it reaches, and a new task that
+// fails its healthcheck rolls its service back.
+func (c *Cluster) Deploy(ctx context.Context, o DeployOptions) (*DeployResult, error) {
+	pl, err := c.plan(ctx)
+	if err != nil {
+		return nil, err
+	}
+	defer pl.close()
+	res := &DeployResult{Unpublished: pl.skipped}
+	for _, d := range pl.services {
+		if err := c.distribute(ctx, d.imageID, d.ref, d.nodes); err != nil {
+			return nil, err
+		}
+	}
+	if err := c.ensureNetwork(ctx, pl.network); err != nil {
+		return nil, err
+	}
+	if err := c.ensureObjects(ctx, pl.objects); err != nil {
+		return nil, err
+	}
+	for _, d := range pl.services {
+		switch {
+		case d.current == nil:
+			if _, err := c.Manager.ServiceCreate(ctx, client.ServiceCreateOptions{Spec: d.spec}); err != nil {
+				return res, fmt.Errorf("create %s: %s", d.name, oneLine(err))
+			}
+			res.Created = append(res.Created, d.name)
+		case d.current.Spec.Labels[convert.SpecLabel] == d.spec.Labels[convert.SpecLabel]:
+			res.Unchanged = append(res.Unchanged, d.name)
+		default:
+			if _, err := c.Manager.ServiceUpdate(ctx, d.current.ID, client.ServiceUpdateOptions{Version: d.current.Version, Spec: d.spec}); err != nil {
+				return res, fmt.Errorf("update %s: %s", d.name, oneLine(err))
+			}
+			res.Updated = append(res.Updated, d.name)
+		}
+	}
+	for _, s := range pl.remove {
+		if _, err := c.Manager.ServiceRemove(ctx, s.ID, client.ServiceRemoveOptions{}); err != nil {
+			return res, fmt.Errorf("remove %s: %w", s.Spec.Name, err)
+		}
+		res.Removed = append(res.Removed, s.Spec.Labels["org.osgs.service"])
+	}
+	wait := o.Wait
+	if wait == 0 {
+		wait = 10 * time.Minute
+	}
+	if err := c.converge(ctx, pl, wait); err != nil {
+		return res, err
+	}
+	// Versions of secrets and configs nothing uses any more.
+	if err := c.removeUnusedObjects(ctx); err != nil {
+		return res, err
+	}
+	return res, nil
+}
+
+// plan observes the cluster and works out the deploy, changing nothing.
+func (c *Cluster) plan(ctx context.Context) (*plan, error) {
+	e := c.E
+	if err := e.Configured(); err != nil {
+		return nil, err
+	}
+	p, err := e.Project(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if len(p.Services) == 0 {
+		return nil, errors.New("no service is enabled; enable one with `mage stack:enable <service>`")
+	}
+	// Secrets osgs generated while completing .env must persist.
+	if err := e.Env.Write(config.Path(e.Dir)); err != nil {
+		return nil, err
+	}
+	project := p.Name
+	svcs := map[string]catalog.Service{}
+	vols := map[string][]string{}
+	for name, s := range p.Services {
+		cs, _ := e.Catalog.Get(name)
+		svcs[name] = cs
+		for _, v := range s.Volumes {
+			if v.Type == types.VolumeTypeVolume {
+				vols[name] = append(vols[name], v.Source)
+			}
+		}
+	}
+	roles := convert.PlaceRoles(svcs, vols)
+
+	nodes, err := c.Manager.NodeList(ctx, client.NodeListOptions{})
+	if err != nil {
+		return nil, err
+	}
+	byRole := map[convert.Role][]swarm.Node{}
+	for _, n := range nodes.Items {
+		for _, r := range RolesOf(n) {
+			byRole[r] = append(byRole[r], n)
+		}
+	}
+	var missing []string
+	for _, name := range sortedKeys(roles) {
+		if r := roles[name]; len(byRole[r]) == 0 && !slices.Contains(missing, string(r)) {
+			missing = append(missing, string(r))
+		}
+	}
+	if len(missing) > 0 {
+		return nil, fmt.Errorf("no node has the role %s that the enabled services need: swarm:label <node> %s", strings.Join(missing, ", "), strings.Join(missing, ","))
+	}
+	existing, err := c.services(ctx)
+	if err != nil {
+		return nil, err
+	}
+	current := map[string]*swarm.Service{}
+	for i := range existing {
+		current[existing[i].Spec.Labels["org.osgs.service"]] = &existing[i]
+	}
+	pin, err := dbPin(byRole[convert.DB], current, roles)
+	if err != nil {
+		return nil, err
+	}
+	objs, err := convert.Objects(p)
+	if err != nil {
+		return nil, err
+	}
+	names := convert.Names(objs)
+
+	pl := &plan{network: NetworkName(project), objects: objs}
+	engines := map[string]*nodeEngine{}
+	engineOf := func(n swarm.Node) (*nodeEngine, error) {
+		if ne := engines[n.ID]; ne != nil {
+			return ne, nil
+		}
+		if n.Status.State != swarm.NodeStateReady {
+			return nil, fmt.Errorf("node %s is %s: bring it back, or swarm:label it out of its roles", n.Description.Hostname, n.Status.State)
+		}
+		addr := n.Spec.Labels[EngineLabel]
+		if addr == "" {
+			return nil, fmt.Errorf("node %s has no engine address: run swarm:join with its engine (unix://, tcp:// or ssh://) again", n.Description.Hostname)
+		}
+		var cl client.APIClient
+		var closer func() error
+		if addr == c.ManagerHost {
+			cl = c.Manager
+		} else {
+			dc, err := Dial(ctx, addr)
+			if err != nil {
+				return nil, fmt.Errorf("node %s: %w", n.Description.Hostname, err)
+			}
+			cl, closer = dc, dc.Close
+		}
+		ne := &nodeEngine{ID: n.ID, Hostname: n.Description.Hostname, Client: cl, close: closer}
+		engines[n.ID] = ne
+		pl.engines = append(pl.engines, ne)
+		return ne, nil
+	}
+	fail := func(err error) (*plan, error) { pl.close(); return nil, err }
+	for _, name := range sortedKeys(roles) {
+		s, role := p.Services[name], roles[name]
+		d := &desired{name: name, current: current[name], ref: s.Image}
+		// The nodes it may run on: all of its role, or the pinned one.
+		for _, n := range byRole[role] {
+			if role == convert.DB && n.ID != pin {
+				continue
+			}
+			ne, err := engineOf(n)
+			if err != nil {
+				return fail(err)
+			}
+			d.nodes = append(d.nodes, ne)
+		}
+		id, ok := imageID(ctx, e.Docker(), s.Image)
+		if !ok && s.Build != nil {
+			if err := e.Build(ctx, name); err != nil {
+				return fail(err)
+			}
+			id, ok = imageID(ctx, e.Docker(), s.Image)
+		}
+		if !ok {
+			for _, n := range d.nodes {
+				if nid, found := imageID(ctx, n.Client, s.Image); found {
+					id, ok = nid, true
+					break
+				}
+			}
+			if ok {
+				// On some node only: every node needs the same ID.
+				for _, n := range d.nodes {
+					if _, ierr := n.Client.ImageInspect(ctx, id); ierr != nil {
+						return fail(fmt.Errorf("%s: image %s is on some of its nodes only, and no registry or build can bring it to the others", name, s.Image))
+					}
+				}
+			}
+		}
+		if !ok {
+			return fail(fmt.Errorf("%s: no node has the image %s, and it cannot be built here (no build section); load it on this engine first", name, s.Image))
+		}
+		d.imageID = id
+		replicas := uint64(1)
+		if v := e.Setting(ReplicasKey(name)); v != "" {
+			n, err := strconv.ParseUint(v, 10, 16)
+			if err != nil || n == 0 {
+				return fail(fmt.Errorf("%s=%q: give a number of replicas, 1 or more", ReplicasKey(name), v))
+			}
+			if n > 1 && role != convert.Web {
+				return fail(fmt.Errorf("%s=%d: %s is a %s service (its state lives on one node); only web services run several replicas", ReplicasKey(name), n, name, role))
+			}
+			replicas = n
+		}
+		var svcPin string
+		if role == convert.DB {
+			svcPin = pin
+		}
+		spec, skipped, err := convert.Service(p, s, convert.Options{Network: pl.network, Image: id, Role: role, Pin: svcPin, Replicas: replicas, Objects: names})
+		if err != nil {
+			return fail(err)
+		}
+		for _, sk := range skipped {
+			pl.skipped = append(pl.skipped, name+" "+sk)
+		}
+		d.spec = spec
+		pl.services = append(pl.services, d)
+	}
+	for name, s := range current {
+		if _, ok := p.Services[name]; !ok {
+			pl.remove = append(pl.remove, *s)
+		}
+	}
+	return pl, nil
+}
+
+// dbPin picks the one node the db services live on: the one they are
+// pinned to already, else the first ready db node by hostname. PostGIS
+// never moves to another node, where it would start with empty volumes.
+func dbPin(dbNodes []swarm.Node, current map[string]*swarm.Service, roles map[string]convert.Role) (string, error) {
+	for name, s := range current {
+		if roles[name] != convert.DB {
+			continue
+		}
+		for _, c := range s.Spec.TaskTemplate.Placement.Constraints {
+			if id, ok := strings.CutPrefix(c, "node.id=="); ok {
+				return id, nil
+			}
+		}
+	}
+	sort.Slice(dbNodes, func(i, j int) bool { return dbNodes[i].Description.Hostname < dbNodes[j].Description.Hostname })
+	for _, n := range dbNodes {
+		if n.Status.State == swarm.NodeStateReady {
+			return n.ID, nil
+		}
+	}
+	if len(dbNodes) == 0 {
+		return "", nil
+	}
+	return "", fmt.Errorf("no db node is ready (%s is %s)", dbNodes[0].Description.Hostname, dbNodes[0].Status.State)
+}
+
+func sortedKeys[V any](m map[string]V) []string {
+	out := make([]string, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	sort.Strings(out)
+	return out
+}
+
+func (c *Cluster) nsFilter() client.Filters {
+	f := client.Filters{}
+	f.Add("label", convert.NamespaceLabel+"="+c.Project())
+	return f
+}
+
+// services lists the deployment's services.
+func (c *Cluster) services(ctx context.Context) ([]swarm.Service, error) {
+	res, err := c.Manager.ServiceList(ctx, client.ServiceListOptions{Filters: c.nsFilter(), Status: true})
+	if err != nil {
+		return nil, err
+	}
+	return res.Items, nil
+}
+
+// tasks lists the deployment's tasks (only those meant to run, when running).
+func (c *Cluster) tasks(ctx context.Context, running bool) ([]swarm.Task, error) {
+	f := c.nsFilter()
+	if running {
+		f.Add("desired-state", "running")
+	}
+	res, err := c.Manager.TaskList(ctx, client.TaskListOptions{Filters: f})
+	if err != nil {
+		return nil, err
+	}
+	return res.Items, nil
+}
+
+func (c *Cluster) ensureNetwork(ctx context.Context, name string) error {
+	f := client.Filters{}
+	f.Add("name", name)
+	nets, err := c.Manager.NetworkList(ctx, client.NetworkListOptions{Filters: f})
+	if err != nil {
+		return err
+	}
+	for _, n := range nets.Items {
+		if n.Name == name {
+			return nil
+		}
+	}
+	_, err = c.Manager.NetworkCreate(ctx, name, client.NetworkCreateOptions{Driver: "overlay", Scope: "swarm", Attachable: true,
+		Labels: map[string]string{convert.NamespaceLabel: c.Project()}})
+	if err != nil {
+		return fmt.Errorf("create network %s: %w", name, err)
+	}
+	return nil
+}
+
+func (c *Cluster) ensureObjects(ctx context.Context, objs []convert.Object) error {
+	have := map[string]bool{}
+	sec, err := c.Manager.SecretList(ctx, client.SecretListOptions{Filters: c.nsFilter()})
+	if err != nil {
+		return err
+	}
+	for _, s := range sec.Items {
+		have["secret/"+s.Spec.Name] = true
+	}
+	cfg, err := c.Manager.ConfigList(ctx, client.ConfigListOptions{Filters: c.nsFilter()})
+	if err != nil {
+		return err
+	}
+	for _, s := range cfg.Items {
+		have["config/"+s.Spec.Name] = true
+	}
+	for _, o := range objs {
+		if have[string(o.Kind)+"/"+o.Name] {
+			continue
+		}
+		ann := swarm.Annotations{Name: o.Name, Labels: map[string]string{convert.NamespaceLabel: c.Project(), convert.ObjectLabel: o.Compose}}
+		switch o.Kind {
+		case convert.Secret:
+			_, err = c.Manager.SecretCreate(ctx, client.SecretCreateOptions{Spec: swarm.SecretSpec{Annotations: ann, Data: o.Data}})
+		case convert.Config:
+			_, err = c.Manager.ConfigCreate(ctx, client.ConfigCreateOptions{Spec: swarm.ConfigSpec{Annotations: ann, Data: o.Data}})
+		}
+		if err != nil {
+			return fmt.Errorf("create %s %s: %s", o.Kind, o.Compose, oneLine(err))
+		}
+	}
+	return nil
+}
+
+// removeUnusedObjects removes the deployment's secrets and configs that no
+// service refers to (in its spec, or in the previous spec it could roll
+// back to).
+func (c *Cluster) removeUnusedObjects(ctx context.Context) error {
+	svcs, err := c.services(ctx)
+	if err != nil {
+		return err
+	}
+	used := map[string]bool{}
+	for _, s := range svcs {
+		for _, spec := range []*swarm.ServiceSpec{&s.Spec, s.PreviousSpec} {
+			if spec == nil || spec.TaskTemplate.ContainerSpec == nil {
+				continue
+			}
+			for _, r := range spec.TaskTemplate.ContainerSpec.Secrets {
+				used["secret/"+r.SecretName] = true
+			}
+			for _, r := range spec.TaskTemplate.ContainerSpec.Configs {
+				used["config/"+r.ConfigName] = true
+			}
+		}
+	}
+	sec, err := c.Manager.SecretList(ctx, client.SecretListOptions{Filters: c.nsFilter()})
+	if err != nil {
+		return err
+	}
+	for _, s := range sec.Items {
+		if !used["secret/"+s.Spec.Name] {
+			if _, err := c.Manager.SecretRemove(ctx, s.ID, client.SecretRemoveOptions{}); err != nil {
+				return fmt.Errorf("remove unused secret %s: %w", s.Spec.Name, err)
+			}
+		}
+	}
+	cfg, err := c.Manager.ConfigList(ctx, client.ConfigListOptions{Filters: c.nsFilter()})
+	if err != nil {
+		return err
+	}
+	for _, s := range cfg.Items {
+		if !used["config/"+s.Spec.Name] {
+			if _, err := c.Manager.ConfigRemove(ctx, s.ID, client.ConfigRemoveOptions{}); err != nil {
+				return fmt.Errorf("remove unused config %s: %w", s.Spec.Name, err)
+			}
+		}
+	}
+	return nil
+}
+
+// RolledBackError reports a service whose update failed and was undone.
+type RolledBackError struct{ Service, Message string }
+
+func (r *RolledBackError) Error() string {
+	return fmt.Sprintf("%s: the update failed and was rolled back (%s)", r.Service, r.Message)
+}
+
+// converge waits until every deployed service runs its desired tasks and
+// no update is in flight; a rolled-back update is an error.
+func (c *Cluster) converge(ctx context.Context, pl *plan, wait time.Duration) error {
+	deadline := time.Now().Add(wait)
+	for {
+		svcs, err := c.services(ctx)
+		if err != nil {
+			return err
+		}
+		pending := ""
+		for _, s := range svcs {
+			name := s.Spec.Labels["org.osgs.service"]
+			if u := s.UpdateStatus; u != nil {
+				switch u.State {
+				case swarm.UpdateStateRollbackCompleted, swarm.UpdateStateRollbackPaused, swarm.UpdateStatePaused:
+					if wasChanged(pl, name) {
+						return &RolledBackError{Service: name, Message: u.Message}
+					}
+				case swarm.UpdateStateUpdating, swarm.UpdateStateRollbackStarted:
+					pending = name + " is updating"
+				}
+			}
+			if st := s.ServiceStatus; pending == "" && st != nil && st.RunningTasks < st.DesiredTasks {
+				pending = fmt.Sprintf("%s runs %d of %d tasks", name, st.RunningTasks, st.DesiredTasks)
+			}
+		}
+		if pending == "" {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("the deployment did not converge in %s: %s%s", wait, pending, c.lastError(ctx, strings.Fields(pending)[0]))
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(time.Second):
+		}
+	}
+}
+
+func wasChanged(pl *plan, name string) bool {
+	for _, d := range pl.services {
+		if d.name == name {
+			return d.current == nil || d.current.Spec.Labels[convert.SpecLabel] != d.spec.Labels[convert.SpecLabel]
+		}
+	}
+	return false
+}
+
+// lastError is the newest task error of a service, as ": <error>".
+func (c *Cluster) lastError(ctx context.Context, service string) string {
+	if t := c.newestError(ctx, service); t != nil {
+		return ": " + t.Status.Err
+	}
+	return ""
+}
+
+// newestError is the newest task of service that failed with an error.
+func (c *Cluster) newestError(ctx context.Context, service string) *swarm.Task {
+	svcs, err := c.services(ctx)
+	if err != nil {
+		return nil
+	}
+	ids := map[string]bool{}
+	for _, s := range svcs {
+		if s.Spec.Labels["org.osgs.service"] == service {
+			ids[s.ID] = true
+		}
+	}
+	tasks, err := c.tasks(ctx, false)
+	if err != nil {
+		return nil
+	}
+	var newest *swarm.Task
+	for i, t := range tasks {
+		if t.Status.Err != "" && ids[t.ServiceID] && (newest == nil || t.Status.Timestamp.After(newest.Status.Timestamp)) {
+			newest = &tasks[i]
+		}
+	}
+	return newest
+}

@@ -1,0 +1,362 @@
+package swarm
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"io"
+	"os"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/moby/moby/api/pkg/stdcopy"
+	"github.com/moby/moby/api/types/swarm"
+	"github.com/moby/moby/client"
+
+	"github.com/osgs/osgs/internal/config"
+	"github.com/osgs/osgs/internal/postgis"
+	"github.com/osgs/osgs/internal/swarm/convert"
+	"github.com/osgs/osgs/internal/testenv"
+)
+
+// hello is a stateless web service for the swarm test: nginx serving a
+// page rendered from a template (a swarm config), with a healthcheck a
+// setting can break.
+const hello = `services:
+  hello:
+    x-osgs:
+      description: a page for the swarm tests
+    profiles: [hello]
+    image: osgs/nginx:1.22-bookworm
+    entrypoint: ["nginx", "-g", "daemon off;", "-c", "/etc/hello.conf"]
+    environment:
+      HELLO_HEALTH: ${HELLO_HEALTH:-ok}
+    configs:
+      - source: hello_conf
+        target: /etc/hello.conf
+    restart: unless-stopped
+    healthcheck:
+      test: ["CMD-SHELL", "test \"$$HELLO_HEALTH\" = ok"]
+      interval: 1s
+      timeout: 2s
+      retries: 2
+      start_period: 1s
+configs:
+  hello_conf:
+    file: ./hello.conf.tmpl
+`
+
+const helloConf = `events {}
+pid /tmp/nginx.pid;
+http {
+  server {
+    listen 8080;
+    location / { return 200 "{{.HELLO_TEXT}}\n"; }
+  }
+}
+`
+
+// syncBuffer collects what osgs prints, for the secret checks.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+	t  *testing.T
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.t.Log(strings.TrimRight(string(p), "\n"))
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string { s.mu.Lock(); defer s.mu.Unlock(); return s.b.String() }
+
+// TestSwarm runs a real 3-node swarm (three dockerd in network namespaces):
+// init, join, labels, a refused deploy that changes nothing, a deploy,
+// an idempotent second deploy, a change that rolls one service, a failing
+// update that rolls back, a lost web node, and rm that keeps the volumes.
+func TestSwarm(t *testing.T) {
+	// Written in the session that ran out of time before it first ran: it
+	// runs only when asked, until it has passed here (see issue 12's note).
+	if os.Getenv("OSGS_SWARM_TEST") != "1" {
+		t.Skip("set OSGS_SWARM_TEST=1 to run the 3-node swarm test (not yet part of CI)")
+	}
+	sw := testenv.StartSwarm(t, 3)
+	ctx, cancel := context.WithTimeout(context.Background(), 25*time.Minute)
+	defer cancel()
+	n1, n2, n3 := sw.Nodes[0], sw.Nodes[1], sw.Nodes[2]
+	co := testenv.NewCheckout(t, map[string]string{ManagerKey: n1.Host, "HELLO_TEXT": "one", "HELLO_REPLICAS": "2"})
+	co.AddService(t, "hello", hello)
+	if err := writeFile(co.Dir+"/services/hello/hello.conf.tmpl", helloConf); err != nil {
+		t.Fatal(err)
+	}
+	e := co.Engine(t)
+	out := &syncBuffer{t: t}
+	e.Out, e.Err = out, out
+	config.SetEnabled(e.Env, postgis.Service, true)
+	config.SetEnabled(e.Env, "hello", true)
+
+	// Not a swarm yet: one line, and nothing else happens.
+	_, err := Open(ctx, e)
+	var ns *NoSwarmError
+	if !errors.As(err, &ns) || strings.Contains(err.Error(), "\n") {
+		t.Fatalf("open before init: %v", err)
+	}
+	c, err := Connect(ctx, e)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	id1, err := c.Init(ctx, n1.Addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.Join(ctx, n2.Host, []convert.Role{convert.Web}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.Join(ctx, n3.Host, []convert.Role{convert.Web}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.Join(ctx, "unix:///nonexistent/docker.sock", nil); err == nil || !strings.Contains(err.Error(), "does not answer") {
+		t.Fatalf("join of an unreachable engine: %v", err)
+	}
+	sec, _ := c.Manager.SwarmInspect(ctx, client.SwarmInspectOptions{})
+	if tok := sec.Swarm.JoinTokens.Worker; tok == "" || strings.Contains(out.String(), tok) || strings.Contains(out.String(), sec.Swarm.JoinTokens.Manager) {
+		t.Fatal("a join token was printed (or there is none)")
+	}
+	if err := c.Label(ctx, id1, []convert.Role{convert.DB, convert.Edge}); err != nil {
+		t.Fatal(err)
+	}
+	rows, err := c.Nodes(ctx)
+	if err != nil || len(rows) != 3 || rows[0].Hostname != "node1" || len(rows[0].Roles) != 2 || rows[1].Roles[0] != convert.Web {
+		t.Fatalf("nodes = %+v, %v", rows, err)
+	}
+	var table bytes.Buffer
+	PrintNodes(&table, rows)
+	t.Log("\n" + table.String())
+
+	// Refused deploys change nothing: a role no node has, a setting swarm
+	// cannot express.
+	noServices := func(when string) {
+		t.Helper()
+		if s, _ := c.services(ctx); len(s) != 0 {
+			t.Fatalf("%s: %d services exist", when, len(s))
+		}
+	}
+	if err := c.Label(ctx, n3Node(t, c, n3), []convert.Role{convert.Edge}); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Label(ctx, n3Node(t, c, n2), []convert.Role{convert.Edge}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.Deploy(ctx, DeployOptions{}); err == nil || !strings.Contains(err.Error(), "no node has the role web") {
+		t.Fatalf("deploy without a web node: %v", err)
+	}
+	noServices("a deploy without a web node")
+	for _, n := range []*testenv.SwarmNode{n2, n3} {
+		if err := c.Label(ctx, n3Node(t, c, n), []convert.Role{convert.Web}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	e.Env.Set("POSTGIS_BIND", n1.Addr)
+	_, err = c.Deploy(ctx, DeployOptions{})
+	var ue *convert.UnsupportedError
+	if !errors.As(err, &ue) || !strings.Contains(err.Error(), "0.0.0.0") {
+		t.Fatalf("deploy of a port bound to one address: %v", err)
+	}
+	noServices("a refused port")
+	e.Env.Set("POSTGIS_BIND", "127.0.0.1")
+
+	// The deploy: PostGIS on the db node, hello twice on the web nodes.
+	res, err := c.Deploy(ctx, DeployOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Join(res.Created, ",") != "hello,postgis" || len(res.Unpublished) != 1 {
+		t.Fatalf("deploy = %+v", res)
+	}
+	status := func() map[string]ServiceRow {
+		t.Helper()
+		rows, err := c.Status(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var b bytes.Buffer
+		PrintStatus(&b, rows)
+		t.Log("\n" + b.String())
+		m := map[string]ServiceRow{}
+		for _, r := range rows {
+			m[r.Service] = r
+		}
+		return m
+	}
+	st := status()
+	if p := st["postgis"]; p.Running != 1 || strings.Join(p.Nodes, ",") != "node1" {
+		t.Fatalf("postgis: %+v", p)
+	}
+	if h := st["hello"]; h.Running != 2 || strings.Join(h.Nodes, ",") != "node2,node3" {
+		t.Fatalf("hello: %+v", h)
+	}
+	// PostGIS holds data, on node1's own engine.
+	pg := taskContainer(t, c, n1, "postgis")
+	psql(t, ctx, n1.Client, pg, "CREATE TABLE kept AS SELECT generate_series(1, 42) AS i")
+	if got := page(t, ctx, n2.Client, taskContainer(t, c, n2, "hello")); got != "one" {
+		t.Fatalf("hello says %q", got)
+	}
+
+	// Nothing changed: nothing is updated.
+	versions := func() map[string]uint64 {
+		m := map[string]uint64{}
+		svcs, _ := c.services(ctx)
+		for _, s := range svcs {
+			m[s.Spec.Labels["org.osgs.service"]] = s.Version.Index
+		}
+		return m
+	}
+	before := versions()
+	res, err = c.Deploy(ctx, DeployOptions{})
+	if err != nil || len(res.Unchanged) != 2 || len(res.Updated)+len(res.Created) != 0 {
+		t.Fatalf("second deploy = %+v, %v", res, err)
+	}
+	if after := versions(); after["postgis"] != before["postgis"] || after["hello"] != before["hello"] {
+		t.Fatalf("an unchanged deploy updated services: %v -> %v", before, after)
+	}
+
+	// A changed template rolls hello only; the old config goes.
+	e.Env.Set("HELLO_TEXT", "two")
+	res, err = c.Deploy(ctx, DeployOptions{})
+	if err != nil || strings.Join(res.Updated, ",") != "hello" || strings.Join(res.Unchanged, ",") != "postgis" {
+		t.Fatalf("deploy of a changed template = %+v, %v", res, err)
+	}
+	if v := versions(); v["postgis"] != before["postgis"] {
+		t.Fatal("postgis was updated by hello's change")
+	}
+	cfgs, _ := c.Manager.ConfigList(ctx, client.ConfigListOptions{Filters: c.nsFilter()})
+	if len(cfgs.Items) != 2 { // the new one, and the previous one hello can roll back to
+		t.Fatalf("%d configs after the change", len(cfgs.Items))
+	}
+	if got := page(t, ctx, n2.Client, taskContainer(t, c, n2, "hello")); got != "two" {
+		t.Fatalf("hello says %q after the update", got)
+	}
+
+	// A new version that fails its healthcheck is rolled back.
+	e.Env.Set("HELLO_HEALTH", "broken")
+	_, err = c.Deploy(ctx, DeployOptions{Wait: 4 * time.Minute})
+	var rb *RolledBackError
+	if !errors.As(err, &rb) || rb.Service != "hello" {
+		t.Fatalf("deploy of a failing healthcheck: %v", err)
+	}
+	if h := status()["hello"]; h.Running != 2 {
+		t.Fatalf("hello after the rollback: %+v", h)
+	}
+	e.Env.Set("HELLO_HEALTH", "ok")
+
+	// A web node is lost: its task moves to the other web node; PostGIS stays.
+	sw.Kill(t, n3)
+	deadline := time.Now().Add(3 * time.Minute)
+	for {
+		st = status()
+		if h := st["hello"]; h.Running == 2 && strings.Join(h.Nodes, ",") == "node2" {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("hello did not move off the lost node: %+v", st["hello"])
+		}
+		time.Sleep(3 * time.Second)
+	}
+	if p := st["postgis"]; p.Running != 1 || strings.Join(p.Nodes, ",") != "node1" {
+		t.Fatalf("postgis after a web node was lost: %+v", p)
+	}
+	if _, err := c.Deploy(ctx, DeployOptions{}); err == nil {
+		t.Fatal("a deploy with a web node down went ahead")
+	}
+
+	// rm removes the services, keeps the volumes and their data.
+	if _, err := c.Remove(ctx, false); err == nil {
+		t.Fatal("rm without -yes went ahead")
+	}
+	removed, err := c.Remove(ctx, true)
+	if err != nil || strings.Join(removed, ",") != "hello,postgis" {
+		t.Fatalf("rm = %v, %v", removed, err)
+	}
+	vols, err := n1.Client.VolumeList(ctx, client.VolumeListOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	found := false
+	for _, v := range vols.Items {
+		found = found || v.Name == co.Project+"_postgis-data"
+	}
+	if !found {
+		t.Fatal("rm removed PostGIS's volume")
+	}
+}
+
+func writeFile(path, s string) error { return os.WriteFile(path, []byte(s), 0o644) }
+
+// n3Node is a test node's swarm node ID.
+func n3Node(t *testing.T, c *Cluster, n *testenv.SwarmNode) string {
+	t.Helper()
+	info, err := n.Client.Info(context.Background(), client.InfoOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return info.Info.Swarm.NodeID
+}
+
+// taskContainer finds the running container of service on node n.
+func taskContainer(t *testing.T, c *Cluster, n *testenv.SwarmNode, service string) string {
+	t.Helper()
+	id := n3Node(t, c, n)
+	tasks, err := c.tasks(context.Background(), true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := c.find(context.Background(), service)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, task := range tasks {
+		if task.ServiceID == s.ID && task.NodeID == id && task.Status.State == swarm.TaskStateRunning && task.Status.ContainerStatus != nil {
+			return task.Status.ContainerStatus.ContainerID
+		}
+	}
+	t.Fatalf("no running task of %s on %s", service, n.Name)
+	return ""
+}
+
+func execOut(t *testing.T, ctx context.Context, cl client.APIClient, id string, user string, cmd ...string) string {
+	t.Helper()
+	var out bytes.Buffer
+	ex, err := cl.ExecCreate(ctx, id, client.ExecCreateOptions{Cmd: cmd, User: user, AttachStdout: true, AttachStderr: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	att, err := cl.ExecAttach(ctx, ex.ID, client.ExecAttachOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer att.Close()
+	stdcopy.StdCopy(&out, io.Discard, att.Reader)
+	return out.String()
+}
+
+func psql(t *testing.T, ctx context.Context, cl client.APIClient, id, sql string) string {
+	return execOut(t, ctx, cl, id, "postgres", "psql", "-h", "/var/run/postgresql", "-U", "osgs", "-d", "gis", "-v", "ON_ERROR_STOP=1", "-qAt", "-c", sql)
+}
+
+// page asks each task of the service name "hello" over the overlay
+// network (one per web node), from a container on one node, and returns
+// what they said, which must agree.
+func page(t *testing.T, ctx context.Context, cl client.APIClient, id string) string {
+	t.Helper()
+	out := execOut(t, ctx, cl, id, "", "sh", "-c", `a=$(getent ahostsv4 hello | cut -d' ' -f1 | sort -u); echo "$a" | wc -l; for x in $a; do curl -sf "http://$x:8080/" || echo FAILED; done`)
+	f := strings.Fields(out)
+	if len(f) != 3 || f[0] != "2" || f[1] != f[2] {
+		t.Fatalf("the hello tasks answer %q (want 2 tasks saying the same)", out)
+	}
+	return f[1]
+}
