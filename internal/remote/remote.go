@@ -20,8 +20,9 @@ import (
 
 // Store is one destination.
 type Store interface {
-	// Put streams r into key; size is about how many bytes r holds (it
-	// sizes upload parts), or -1. The object appears only once complete: a
+	// Put streams r into key; size is exactly how many bytes r holds, or
+	// -1 when that is not known (a known size lets a backend send parts in
+	// parallel). The object appears only once complete: a
 	// Put that fails or is killed leaves no object under key (at most hidden
 	// leftovers, such as an unfinished multipart upload).
 	Put(ctx context.Context, key string, r io.Reader, size int64) error

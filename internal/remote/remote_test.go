@@ -90,5 +90,11 @@ func TestPartSize(t *testing.T) {
 		if size > 0 && int64(p)*10000 < size*101/100 {
 			t.Errorf("partSize(%d) = %d: too small for 10,000 parts", size, p)
 		}
+		if n := uploadThreads(p); n < 1 || n > 4 || (n > 1 && uint64(n)*p > uploadMemory) {
+			t.Errorf("partSize(%d) = %d: %d threads hold more than %d bytes", size, p, n, uploadMemory)
+		}
+	}
+	if n := uploadThreads(16 << 20); n != 4 {
+		t.Errorf("16 MiB parts: %d threads, want 4", n)
 	}
 }

@@ -155,8 +155,8 @@ func s3Err(err error) error {
 func (s *s3Store) String() string { return s.name }
 func (s *s3Store) Close() error   { return nil }
 
-// partSize keeps memory bounded (one part in memory per upload) while
-// leaving room for the object under S3's 10,000 parts.
+// partSize keeps memory bounded while leaving room for the object under
+// S3's 10,000 parts.
 func partSize(size int64) uint64 {
 	const min = 16 << 20
 	if size <= 0 {
@@ -166,11 +166,25 @@ func partSize(size int64) uint64 {
 	return max(p, min)
 }
 
+// uploadMemory bounds the part buffers of one parallel upload.
+const uploadMemory = 128 << 20
+
+// uploadThreads is how many parts of an object of known size are sent at
+// once: up to 4, within uploadMemory.
+func uploadThreads(part uint64) uint {
+	return uint(min(max(uploadMemory/part, 1), 4))
+}
+
+// Put sends r as one object. Of a known size, it is filled part by part
+// from the stream and the parts are sent in parallel (the sender is not
+// left waiting on each part's round trip); of an unknown size, part after
+// part. Either way at most uploadMemory is buffered.
 func (s *s3Store) Put(ctx context.Context, key string, r io.Reader, size int64) error {
-	_, err := s.c.PutObject(ctx, s.bucket, s.prefix+key, r, -1, minio.PutObjectOptions{
-		PartSize:    partSize(size),
-		ContentType: "application/octet-stream",
-	})
+	opts := minio.PutObjectOptions{PartSize: partSize(size), ContentType: "application/octet-stream"}
+	if size > int64(opts.PartSize) {
+		opts.ConcurrentStreamParts, opts.NumThreads = true, uploadThreads(opts.PartSize)
+	}
+	_, err := s.c.PutObject(ctx, s.bucket, s.prefix+key, r, size, opts)
 	if err != nil {
 		// An unfinished multipart upload is invisible but holds space.
 		_ = s.c.RemoveIncompleteUpload(context.WithoutCancel(ctx), s.bucket, s.prefix+key)

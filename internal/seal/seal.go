@@ -69,6 +69,47 @@ func Encrypt(dst io.Writer, rs []age.Recipient) (io.WriteCloser, error) {
 	return age.Encrypt(dst, rs...)
 }
 
+// chunk is age's payload chunk; each is sealed with a 16-byte tag.
+const (
+	chunk    = 64 << 10
+	chunkTag = 16
+)
+
+// EncryptReader returns a reader of src's plain bytes encrypted to rs, and
+// the exact length of that ciphertext, known before the first byte is read
+// (so an upload can be sized and sent in parallel parts). src must hold
+// exactly plainSize bytes: a reader that ends early, or runs on, makes the
+// ciphertext another length than promised, which the upload then refuses.
+func EncryptReader(src io.Reader, plainSize int64, rs []age.Recipient) (io.Reader, int64, error) {
+	// The header's length depends only on the recipients: age.Encrypt
+	// writes the header and the payload nonce before it returns.
+	var hdr countWriter
+	if _, err := age.Encrypt(&hdr, rs...); err != nil {
+		return nil, 0, err
+	}
+	r, err := age.EncryptReader(src, rs...)
+	if err != nil {
+		return nil, 0, err
+	}
+	return r, CiphertextSize(int64(hdr), plainSize), nil
+}
+
+// CiphertextSize is the length of an age file whose header (with the
+// payload nonce) is header bytes long and whose plaintext is plain bytes:
+// the payload is sealed in 64 KiB chunks, the last one possibly full, and
+// an empty plaintext is one empty chunk.
+func CiphertextSize(header, plain int64) int64 {
+	chunks := max((plain+chunk-1)/chunk, 1)
+	return header + plain + chunks*chunkTag
+}
+
+type countWriter int64
+
+func (c *countWriter) Write(p []byte) (int, error) {
+	*c += countWriter(len(p))
+	return len(p), nil
+}
+
 // Identities reads an identity file (mode 0600).
 func Identities(path string) ([]age.Identity, error) {
 	if path == "" {

@@ -117,3 +117,47 @@ func TestStockAge(t *testing.T) {
 		t.Fatalf("age -d: %q, %v", out, err)
 	}
 }
+
+// The promised length is the real one at every chunk boundary, for one
+// recipient and for two, and the stream decrypts.
+func TestEncryptReaderSize(t *testing.T) {
+	dir := t.TempDir()
+	var pubs []string
+	for _, n := range []string{"a.txt", "b.txt"} {
+		pub, err := Keygen(filepath.Join(dir, n), time.Now())
+		if err != nil {
+			t.Fatal(err)
+		}
+		pubs = append(pubs, pub)
+	}
+	ids, _ := Identities(filepath.Join(dir, "b.txt"))
+	for _, list := range []string{pubs[0], pubs[0] + "," + pubs[1]} {
+		rs, _, err := Recipients(list)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, n := range []int{0, 1, chunk - 1, chunk, chunk + 1, 2 * chunk, 3*chunk + 77} {
+			plain := bytes.Repeat([]byte{'g'}, n)
+			r, size, err := EncryptReader(bytes.NewReader(plain), int64(n), rs)
+			if err != nil {
+				t.Fatal(err)
+			}
+			sealed, err := io.ReadAll(r)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if int64(len(sealed)) != size {
+				t.Fatalf("%d recipients, %d bytes: promised %d, got %d", len(rs), n, size, len(sealed))
+			}
+			if len(rs) == 2 {
+				d, err := Decrypt(bytes.NewReader(sealed), ids, "x")
+				if err != nil {
+					t.Fatal(err)
+				}
+				if got, err := io.ReadAll(d); err != nil || !bytes.Equal(got, plain) {
+					t.Fatalf("%d bytes: round trip failed: %v", n, err)
+				}
+			}
+		}
+	}
+}
