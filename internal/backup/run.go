@@ -15,7 +15,6 @@ import (
 	"github.com/moby/moby/client"
 	"golang.org/x/sync/errgroup"
 
-	"github.com/osgs/osgs/internal/catalog"
 	"github.com/osgs/osgs/internal/config"
 	"github.com/osgs/osgs/internal/engine"
 	"github.com/osgs/osgs/internal/postgis"
@@ -101,55 +100,23 @@ func Run(ctx context.Context, e *engine.Engine, o Options) (dir string, err erro
 			}
 		}
 	}()
-	// Services are independent and each writes its own files, so they back
-	// up in parallel; the first failure cancels the others.
+	// Sources are independent and each writes its own files, so they run
+	// in parallel; the first failure cancels the others. The configuration
+	// goes last, as it is.
+	sources, empty := plan(e, services, o)
+	for _, name := range empty {
+		fmt.Fprintf(e.Err, "osgs: %s holds no data to back up\n", name)
+	}
 	g, gctx := errgroup.WithContext(ctx)
 	g.SetLimit(Parallel)
-	for _, name := range services {
-		svc, _ := e.Catalog.Get(name)
-		saved := false
-		if svc.Database {
-			g.Go(func() error { return BackupPostGIS(gctx, e, set, o.Database, o.NoStats, o.Progress) })
-			saved = true
-		}
-		var vols []catalog.Volume
-		for _, v := range svc.Volumes {
-			if v.Backup {
-				vols = append(vols, v)
-			}
-		}
-		switch {
-		case len(vols) > 0 && svc.Quiesce != "":
-			// Live state: hold the service still while all its volumes are
-			// copied, one after the other, then let it go again.
-			g.Go(func() (err error) {
-				resume, err := Quiesce(gctx, e, name, svc.Quiesce)
-				if err != nil {
-					return err
-				}
-				defer func() { err = errors.Join(err, resume()) }()
-				for _, v := range vols {
-					if err := BackupVolume(gctx, e, set, name, v, o.Progress(name+"/"+v.Name)); err != nil {
-						return err
-					}
-				}
-				return nil
-			})
-		default:
-			for _, v := range vols {
-				g.Go(func() error { return BackupVolume(gctx, e, set, name, v, o.Progress(name+"/"+v.Name)) })
-			}
-		}
-		saved = saved || len(vols) > 0
-		if !saved {
-			fmt.Fprintf(e.Err, "osgs: %s holds no data to back up\n", name)
-		}
+	for _, src := range sources {
+		g.Go(func() error { return src.Save(gctx, set) })
 	}
 	if err := g.Wait(); err != nil {
 		return "", err
 	}
 	if o.Config {
-		if err := addConfig(e, set); err != nil {
+		if err := (configSource{e}).Save(ctx, set); err != nil {
 			return "", err
 		}
 	}
