@@ -5,7 +5,6 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
-	"hash"
 	"io"
 	"os"
 	"path"
@@ -13,6 +12,7 @@ import (
 	"time"
 
 	"github.com/osgs/osgs/internal/backup"
+	"github.com/osgs/osgs/internal/remote"
 	"github.com/osgs/osgs/internal/seal"
 )
 
@@ -81,8 +81,9 @@ func (r *Remote) Push(ctx context.Context, dir string, now time.Time) (*PushResu
 // plaintext (checked against the manifest; the manifest itself has no
 // entry, so it is not) and the stored bytes (for the index). The stored
 // length is known before the first byte (seal.EncryptReader), so the store
-// can send the object in parallel parts; a source that does not match the
-// manifest fails the read, and with it the upload, before it completes.
+// can send the object in parallel parts; a file that does not match the
+// manifest fails the read of its last bytes, and with it the upload, before
+// the upload can complete.
 func (r *Remote) pushFile(ctx context.Context, dir, set string, f backup.Entry) (Stored, error) {
 	name := filepath.Join(dir, filepath.FromSlash(f.Path))
 	src, err := os.Open(name)
@@ -94,72 +95,28 @@ func (r *Remote) pushFile(ctx context.Context, dir, set string, f backup.Entry) 
 	if err != nil {
 		return Stored{}, err
 	}
-	st := stored(f.Path)
-	plain := &checkedSource{r: src, h: sha256.New(), size: info.Size(), want: f.SHA256, path: name}
-	if f.SHA256 != "" && info.Size() != f.Size {
-		return Stored{}, fmt.Errorf("push %s/%s: %w", set, f.Path, plain.mismatch())
-	}
-	var body io.Reader = plain
+	mismatch := &backup.ChecksumError{Path: name, Reason: "it does not match the manifest"}
 	size := info.Size()
+	if f.SHA256 != "" && size != f.Size {
+		return Stored{}, fmt.Errorf("push %s/%s: %w", set, f.Path, mismatch)
+	}
+	plain := sha256.New()
+	var body io.Reader = remote.Exact(io.TeeReader(src, plain), size, func() error {
+		if f.SHA256 != "" && hex.EncodeToString(plain.Sum(nil)) != f.SHA256 {
+			return mismatch
+		}
+		return nil
+	})
+	st := stored(f.Path)
 	if !st.AsStored {
-		if body, size, err = seal.EncryptReader(plain, size, r.recipients); err != nil {
+		if body, size, err = seal.EncryptReader(body, size, r.recipients); err != nil {
 			return Stored{}, err
 		}
 	}
 	hashed := sha256.New()
-	counted := &backup.CountingWriter{W: hashed}
-	key := path.Join(set, st.Key)
-	err = r.Store.Put(ctx, key, io.TeeReader(body, counted), size)
-	if err == nil && counted.N != size {
-		// A store that stopped reading early: never let it stand.
-		_ = r.Store.Delete(context.WithoutCancel(ctx), key)
-		err = fmt.Errorf("the store took %d of %d bytes", counted.N, size)
-	}
-	if err != nil {
+	if err := r.Store.Put(ctx, path.Join(set, st.Key), io.TeeReader(body, hashed), size); err != nil {
 		return Stored{}, fmt.Errorf("push %s/%s: %w", set, f.Path, err)
 	}
-	st.Size, st.SHA256 = counted.N, hex.EncodeToString(hashed.Sum(nil))
+	st.Size, st.SHA256 = size, hex.EncodeToString(hashed.Sum(nil))
 	return st, nil
-}
-
-// checkedSource reads a set's file, exactly size bytes, and at its end
-// checks the bytes against the manifest's sha256 (when want is set): a
-// mismatch, or a file that grew or shrank, is a read error instead of EOF,
-// so the upload it feeds fails rather than completes.
-type checkedSource struct {
-	r          io.Reader
-	h          hash.Hash
-	n, size    int64
-	want, path string
-}
-
-func (c *checkedSource) Read(p []byte) (int, error) {
-	if c.n >= c.size {
-		// The end: the file must end here, and match.
-		var one [1]byte
-		if k, _ := c.r.Read(one[:]); k > 0 {
-			return 0, c.mismatch()
-		}
-		if c.want != "" && hex.EncodeToString(c.h.Sum(nil)) != c.want {
-			return 0, c.mismatch()
-		}
-		return 0, io.EOF
-	}
-	if int64(len(p)) > c.size-c.n {
-		p = p[:c.size-c.n]
-	}
-	n, err := c.r.Read(p)
-	c.h.Write(p[:n])
-	c.n += int64(n)
-	if err == io.EOF {
-		if c.n < c.size {
-			return n, c.mismatch()
-		}
-		err = nil
-	}
-	return n, err
-}
-
-func (c *checkedSource) mismatch() error {
-	return &backup.ChecksumError{Path: c.path, Reason: "it does not match the manifest"}
 }

@@ -219,3 +219,69 @@ func Pick(dests []Destination, name string) (Destination, error) {
 	}
 	return Destination{}, fmt.Errorf("no backup destination %q (configured: %s)", name, strings.Join(names, ", "))
 }
+
+// Exact returns a reader of r that holds exactly size bytes: if r ends
+// early, runs on past size, or fails, the read that would deliver the last
+// bytes fails instead (with no bytes, so that no io.ReadFull swallows the
+// error), and an upload fed by it never completes. check, when not nil,
+// runs once r is known to end at size; its error fails that read too.
+// Backends wrap a Put's reader in it when the size is known.
+func Exact(r io.Reader, size int64, check func() error) io.Reader {
+	return &exact{r: r, left: size, check: check}
+}
+
+type exact struct {
+	r     io.Reader
+	left  int64
+	check func() error
+	done  bool
+}
+
+func (e *exact) Read(p []byte) (int, error) {
+	if e.done {
+		return 0, io.EOF
+	}
+	if e.left == 0 {
+		return 0, e.end()
+	}
+	if int64(len(p)) > e.left {
+		p = p[:e.left]
+	}
+	n, err := e.r.Read(p)
+	e.left -= int64(n)
+	switch {
+	case err == io.EOF && e.left > 0:
+		return 0, fmt.Errorf("the data ended %d bytes short of its size", e.left)
+	case err != nil && err != io.EOF:
+		return 0, err
+	case e.left == 0:
+		if err := e.end(); err != io.EOF {
+			return 0, err
+		}
+	}
+	return n, nil
+}
+
+// end makes sure r has nothing more, then runs check.
+func (e *exact) end() error {
+	var one [1]byte
+	for {
+		n, err := e.r.Read(one[:])
+		if n > 0 {
+			return errors.New("the data runs on past its size")
+		}
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			return err
+		}
+	}
+	if e.check != nil {
+		if err := e.check(); err != nil {
+			return err
+		}
+	}
+	e.done = true
+	return io.EOF
+}

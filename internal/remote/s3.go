@@ -181,6 +181,9 @@ func uploadThreads(part uint64) uint {
 // part. Either way at most uploadMemory is buffered.
 func (s *s3Store) Put(ctx context.Context, key string, r io.Reader, size int64) error {
 	opts := minio.PutObjectOptions{PartSize: partSize(size), ContentType: "application/octet-stream"}
+	if size >= 0 {
+		r = Exact(r, size, nil)
+	}
 	if size > int64(opts.PartSize) {
 		opts.ConcurrentStreamParts, opts.NumThreads = true, uploadThreads(opts.PartSize)
 	}

@@ -143,6 +143,9 @@ func (s *sftpStore) Put(ctx context.Context, key string, r io.Reader, size int64
 	}()
 	stop := context.AfterFunc(ctx, func() { f.Close() })
 	defer stop()
+	if size >= 0 {
+		r = Exact(r, size, nil)
+	}
 	if _, err = f.ReadFrom(r); err != nil {
 		if ctx.Err() != nil {
 			err = ctx.Err()
