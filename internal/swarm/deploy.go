@@ -88,10 +88,14 @@ func (c *Cluster) Deploy(ctx context.Context, o DeployOptions) (*DeployResult, e
 	if err := c.ensureNetwork(ctx, pl.network); err != nil {
 		return nil, err
 	}
-	if err := c.ensureObjects(ctx, pl.objects); err != nil {
+	ids, err := c.ensureObjects(ctx, pl.objects)
+	if err != nil {
 		return nil, err
 	}
 	for _, d := range pl.services {
+		if err := withObjectIDs(&d.spec, ids); err != nil {
+			return res, err
+		}
 		switch {
 		case d.current == nil:
 			if _, err := c.Manager.ServiceCreate(ctx, client.ServiceCreateOptions{Spec: d.spec}); err != nil {
@@ -382,35 +386,65 @@ func (c *Cluster) ensureNetwork(ctx context.Context, name string) error {
 	return nil
 }
 
-func (c *Cluster) ensureObjects(ctx context.Context, objs []convert.Object) error {
-	have := map[string]bool{}
+// ensureObjects creates the secrets and configs that do not exist yet and
+// returns the ID of every one, by kind/name: a service's references must
+// carry the IDs as well as the names (swarmkit refuses a reference without
+// its ID as "malformed").
+func (c *Cluster) ensureObjects(ctx context.Context, objs []convert.Object) (map[string]string, error) {
+	ids := map[string]string{}
 	sec, err := c.Manager.SecretList(ctx, client.SecretListOptions{Filters: c.nsFilter()})
 	if err != nil {
-		return err
+		return nil, err
 	}
 	for _, s := range sec.Items {
-		have["secret/"+s.Spec.Name] = true
+		ids[string(convert.Secret)+"/"+s.Spec.Name] = s.ID
 	}
 	cfg, err := c.Manager.ConfigList(ctx, client.ConfigListOptions{Filters: c.nsFilter()})
 	if err != nil {
-		return err
+		return nil, err
 	}
 	for _, s := range cfg.Items {
-		have["config/"+s.Spec.Name] = true
+		ids[string(convert.Config)+"/"+s.Spec.Name] = s.ID
 	}
 	for _, o := range objs {
-		if have[string(o.Kind)+"/"+o.Name] {
+		key := string(o.Kind) + "/" + o.Name
+		if ids[key] != "" {
 			continue
 		}
 		ann := swarm.Annotations{Name: o.Name, Labels: map[string]string{convert.NamespaceLabel: c.Project(), convert.ObjectLabel: o.Compose}}
+		var id string
 		switch o.Kind {
 		case convert.Secret:
-			_, err = c.Manager.SecretCreate(ctx, client.SecretCreateOptions{Spec: swarm.SecretSpec{Annotations: ann, Data: o.Data}})
+			var r client.SecretCreateResult
+			r, err = c.Manager.SecretCreate(ctx, client.SecretCreateOptions{Spec: swarm.SecretSpec{Annotations: ann, Data: o.Data}})
+			id = r.ID
 		case convert.Config:
-			_, err = c.Manager.ConfigCreate(ctx, client.ConfigCreateOptions{Spec: swarm.ConfigSpec{Annotations: ann, Data: o.Data}})
+			var r client.ConfigCreateResult
+			r, err = c.Manager.ConfigCreate(ctx, client.ConfigCreateOptions{Spec: swarm.ConfigSpec{Annotations: ann, Data: o.Data}})
+			id = r.ID
 		}
 		if err != nil {
-			return fmt.Errorf("create %s %s: %s", o.Kind, o.Compose, oneLine(err))
+			return nil, fmt.Errorf("create %s %s: %s", o.Kind, o.Compose, oneLine(err))
+		}
+		ids[key] = id
+	}
+	return ids, nil
+}
+
+// withObjectIDs fills in the IDs of a spec's secret and config references.
+func withObjectIDs(spec *swarm.ServiceSpec, ids map[string]string) error {
+	cs := spec.TaskTemplate.ContainerSpec
+	if cs == nil {
+		return nil
+	}
+	for _, r := range cs.Secrets {
+		if r.SecretID = ids[string(convert.Secret)+"/"+r.SecretName]; r.SecretID == "" {
+			return fmt.Errorf("secret %s was not created", r.SecretName)
+		}
+	}
+	for _, r := range cs.Configs {
+		if r.ConfigID = ids[string(convert.Config)+"/"+r.ConfigName]; r.ConfigID == "" {
+			return fmt.Errorf("config %s was not created", r.ConfigName)
 		}
 	}
 	return nil
@@ -474,8 +508,16 @@ func (r *RolledBackError) Error() string {
 // no update is in flight; a rolled-back update is an error.
 func (c *Cluster) converge(ctx context.Context, pl *plan, wait time.Duration) error {
 	deadline := time.Now().Add(wait)
+	want := map[string]string{} // service -> the spec digest deployed
+	for _, d := range pl.services {
+		want[d.name] = d.spec.Labels[convert.SpecLabel]
+	}
 	for {
 		svcs, err := c.services(ctx)
+		if err != nil {
+			return err
+		}
+		tasks, err := c.tasks(ctx, true)
 		if err != nil {
 			return err
 		}
@@ -488,12 +530,14 @@ func (c *Cluster) converge(ctx context.Context, pl *plan, wait time.Duration) er
 					if wasChanged(pl, name) {
 						return &RolledBackError{Service: name, Message: u.Message}
 					}
-				case swarm.UpdateStateUpdating, swarm.UpdateStateRollbackStarted:
-					pending = name + " is updating"
 				}
 			}
-			if st := s.ServiceStatus; pending == "" && st != nil && st.RunningTasks < st.DesiredTasks {
-				pending = fmt.Sprintf("%s runs %d of %d tasks", name, st.RunningTasks, st.DesiredTasks)
+			if pending == "" {
+				digest := "" // unchanged: any running task of it counts
+				if wasChanged(pl, name) {
+					digest = want[name]
+				}
+				pending = convergence(s, tasks, digest)
 			}
 		}
 		if pending == "" {
@@ -508,6 +552,36 @@ func (c *Cluster) converge(ctx context.Context, pl *plan, wait time.Duration) er
 		case <-time.After(time.Second):
 		}
 	}
+}
+
+// convergence says what service s still waits for, or "" when as many of
+// its tasks run as it has replicas and, when digest is set, every task that
+// should run is of that spec (the one just deployed). A task counts as
+// running only once its healthcheck passes.
+func convergence(s swarm.Service, tasks []swarm.Task, digest string) string {
+	name := s.Spec.Labels["org.osgs.service"]
+	replicas := uint64(1)
+	if m := s.Spec.Mode.Replicated; m != nil && m.Replicas != nil {
+		replicas = *m.Replicas
+	}
+	var running, stale uint64
+	for _, t := range tasks {
+		if t.ServiceID != s.ID || t.DesiredState != swarm.TaskStateRunning {
+			continue
+		}
+		if cs := t.Spec.ContainerSpec; digest != "" && (cs == nil || cs.Labels[convert.SpecLabel] != digest) {
+			stale++
+		} else if t.Status.State == swarm.TaskStateRunning {
+			running++
+		}
+	}
+	switch {
+	case stale > 0:
+		return fmt.Sprintf("%s is updating (%d tasks of the previous spec)", name, stale)
+	case running < replicas:
+		return fmt.Sprintf("%s runs %d of %d tasks", name, running, replicas)
+	}
+	return ""
 }
 
 func wasChanged(pl *plan, name string) bool {

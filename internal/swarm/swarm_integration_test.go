@@ -96,8 +96,22 @@ func TestSwarm(t *testing.T) {
 	e := co.Engine(t)
 	out := &syncBuffer{t: t}
 	e.Out, e.Err = out, out
+	// Every verb reads .env afresh, as a new osgs process would: settings
+	// change on disk.
+	save := func() {
+		t.Helper()
+		if err := e.Env.Write(config.Path(e.Dir)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	set := func(key, value string) {
+		t.Helper()
+		e.Env.Set(key, value)
+		save()
+	}
 	config.SetEnabled(e.Env, postgis.Service, true)
 	config.SetEnabled(e.Env, "hello", true)
+	save()
 
 	// Not a swarm yet: one line, and nothing else happens.
 	_, err := Open(ctx, e)
@@ -153,7 +167,10 @@ func TestSwarm(t *testing.T) {
 		t.Fatal(err)
 	}
 	if _, err := c.Deploy(ctx, DeployOptions{}); err == nil || !strings.Contains(err.Error(), "no node has the role web") {
-		t.Fatalf("deploy without a web node: %v", err)
+		rows, _ := c.Nodes(ctx)
+		table.Reset()
+		PrintNodes(&table, rows)
+		t.Fatalf("deploy without a web node: %v\n%s", err, table.String())
 	}
 	noServices("a deploy without a web node")
 	for _, n := range []*testenv.SwarmNode{n2, n3} {
@@ -161,14 +178,14 @@ func TestSwarm(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	e.Env.Set("POSTGIS_BIND", n1.Addr)
+	set("POSTGIS_BIND", n1.Addr)
 	_, err = c.Deploy(ctx, DeployOptions{})
 	var ue *convert.UnsupportedError
 	if !errors.As(err, &ue) || !strings.Contains(err.Error(), "0.0.0.0") {
 		t.Fatalf("deploy of a port bound to one address: %v", err)
 	}
 	noServices("a refused port")
-	e.Env.Set("POSTGIS_BIND", "127.0.0.1")
+	set("POSTGIS_BIND", "127.0.0.1")
 
 	// The deploy: PostGIS on the db node, hello twice on the web nodes.
 	res, err := c.Deploy(ctx, DeployOptions{})
@@ -226,7 +243,7 @@ func TestSwarm(t *testing.T) {
 	}
 
 	// A changed template rolls hello only; the old config goes.
-	e.Env.Set("HELLO_TEXT", "two")
+	set("HELLO_TEXT", "two")
 	res, err = c.Deploy(ctx, DeployOptions{})
 	if err != nil || strings.Join(res.Updated, ",") != "hello" || strings.Join(res.Unchanged, ",") != "postgis" {
 		t.Fatalf("deploy of a changed template = %+v, %v", res, err)
@@ -243,7 +260,7 @@ func TestSwarm(t *testing.T) {
 	}
 
 	// A new version that fails its healthcheck is rolled back.
-	e.Env.Set("HELLO_HEALTH", "broken")
+	set("HELLO_HEALTH", "broken")
 	_, err = c.Deploy(ctx, DeployOptions{Wait: 4 * time.Minute})
 	var rb *RolledBackError
 	if !errors.As(err, &rb) || rb.Service != "hello" {
@@ -252,7 +269,7 @@ func TestSwarm(t *testing.T) {
 	if h := status()["hello"]; h.Running != 2 {
 		t.Fatalf("hello after the rollback: %+v", h)
 	}
-	e.Env.Set("HELLO_HEALTH", "ok")
+	set("HELLO_HEALTH", "ok")
 
 	// A web node is lost: its task moves to the other web node; PostGIS stays.
 	sw.Kill(t, n3)

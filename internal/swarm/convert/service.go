@@ -66,19 +66,34 @@ func Service(p *types.Project, s types.ServiceConfig, o Options) (swarm.ServiceS
 		// No IPVS in this kernel: DNS round robin, and host-mode ports.
 		EndpointSpec: &swarm.EndpointSpec{Mode: swarm.ResolutionModeDNSRR, Ports: ports},
 	}
-	spec.Labels[SpecLabel] = Digest(spec)
+	d := Digest(spec)
+	spec.Labels[SpecLabel] = d
+	// The tasks carry it too, so a deploy can wait until the tasks
+	// running are those of this spec.
+	if c.Labels == nil {
+		c.Labels = map[string]string{}
+	}
+	c.Labels[SpecLabel] = d
 	return spec, skipped, nil
 }
 
-// Digest is the sha256 of a spec without its digest label.
+// Digest is the sha256 of a spec without its digest labels.
 func Digest(spec swarm.ServiceSpec) string {
-	labels := map[string]string{}
-	for k, v := range spec.Labels {
-		if k != SpecLabel {
-			labels[k] = v
+	without := func(m map[string]string) map[string]string {
+		out := map[string]string{}
+		for k, v := range m {
+			if k != SpecLabel {
+				out[k] = v
+			}
 		}
+		return out
 	}
-	spec.Labels = labels
+	spec.Labels = without(spec.Labels)
+	if c := spec.TaskTemplate.ContainerSpec; c != nil {
+		cc := *c
+		cc.Labels = without(c.Labels)
+		spec.TaskTemplate.ContainerSpec = &cc
+	}
 	b, _ := json.Marshal(spec)
 	sum := sha256.Sum256(b)
 	return hex.EncodeToString(sum[:])

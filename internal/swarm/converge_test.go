@@ -1,0 +1,45 @@
+package swarm
+
+import (
+	"strings"
+	"testing"
+
+	"github.com/moby/moby/api/types/swarm"
+
+	"github.com/osgs/osgs/internal/swarm/convert"
+)
+
+func TestConvergence(t *testing.T) {
+	two := uint64(2)
+	svc := swarm.Service{ID: "s1", Spec: swarm.ServiceSpec{
+		Annotations: swarm.Annotations{Labels: map[string]string{"org.osgs.service": "hello"}},
+		Mode:        swarm.ServiceMode{Replicated: &swarm.ReplicatedService{Replicas: &two}},
+	}}
+	task := func(digest string, state swarm.TaskState) swarm.Task {
+		return swarm.Task{ServiceID: "s1", DesiredState: swarm.TaskStateRunning, Status: swarm.TaskStatus{State: state},
+			Spec: swarm.TaskSpec{ContainerSpec: &swarm.ContainerSpec{Labels: map[string]string{convert.SpecLabel: digest}}}}
+	}
+	other := task("new", swarm.TaskStateRunning)
+	other.ServiceID = "s2"
+	shut := task("old", swarm.TaskStateRunning)
+	shut.DesiredState = swarm.TaskStateShutdown
+	for _, tc := range []struct {
+		name   string
+		tasks  []swarm.Task
+		digest string
+		want   string
+	}{
+		{"both new tasks run", []swarm.Task{task("new", swarm.TaskStateRunning), task("new", swarm.TaskStateRunning), shut}, "new", ""},
+		// Just after the update: the old tasks still run, as many as wanted.
+		{"the update has not started", []swarm.Task{task("old", swarm.TaskStateRunning), task("old", swarm.TaskStateRunning)}, "new", "updating"},
+		{"halfway", []swarm.Task{task("new", swarm.TaskStateRunning), task("old", swarm.TaskStateRunning)}, "new", "updating"},
+		{"a new task is starting (not yet healthy)", []swarm.Task{task("new", swarm.TaskStateRunning), task("new", swarm.TaskStateStarting)}, "new", "runs 1 of 2"},
+		{"another service's tasks do not count", []swarm.Task{task("new", swarm.TaskStateRunning), other}, "new", "runs 1 of 2"},
+		{"unchanged: any running task counts", []swarm.Task{task("old", swarm.TaskStateRunning), task("old", swarm.TaskStateRunning)}, "", ""},
+	} {
+		got := convergence(svc, tc.tasks, tc.digest)
+		if (tc.want == "") != (got == "") || !strings.Contains(got, tc.want) {
+			t.Errorf("%s: convergence = %q, want %q", tc.name, got, tc.want)
+		}
+	}
+}
