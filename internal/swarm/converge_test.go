@@ -22,7 +22,10 @@ func TestConvergence(t *testing.T) {
 	other := task("new", swarm.TaskStateRunning)
 	other.ServiceID = "s2"
 	shut := task("old", swarm.TaskStateRunning)
+	shut.Status.State = swarm.TaskStateShutdown
 	shut.DesiredState = swarm.TaskStateShutdown
+	stopping := task("old", swarm.TaskStateRunning)
+	stopping.DesiredState = swarm.TaskStateShutdown
 	for _, tc := range []struct {
 		name   string
 		tasks  []swarm.Task
@@ -35,6 +38,7 @@ func TestConvergence(t *testing.T) {
 		{"halfway", []swarm.Task{task("new", swarm.TaskStateRunning), task("old", swarm.TaskStateRunning)}, "new", "updating"},
 		{"a new task is starting (not yet healthy)", []swarm.Task{task("new", swarm.TaskStateRunning), task("new", swarm.TaskStateStarting)}, "new", "runs 1 of 2"},
 		{"another service's tasks do not count", []swarm.Task{task("new", swarm.TaskStateRunning), other}, "new", "runs 1 of 2"},
+		{"an old task is still stopping", []swarm.Task{task("new", swarm.TaskStateRunning), task("new", swarm.TaskStateRunning), stopping}, "new", "updating"},
 		{"unchanged: any running task counts", []swarm.Task{task("old", swarm.TaskStateRunning), task("old", swarm.TaskStateRunning)}, "", ""},
 	} {
 		got := convergence(svc, tc.tasks, tc.digest)

@@ -517,7 +517,7 @@ func (c *Cluster) converge(ctx context.Context, pl *plan, wait time.Duration) er
 		if err != nil {
 			return err
 		}
-		tasks, err := c.tasks(ctx, true)
+		tasks, err := c.tasks(ctx, false)
 		if err != nil {
 			return err
 		}
@@ -555,9 +555,10 @@ func (c *Cluster) converge(ctx context.Context, pl *plan, wait time.Duration) er
 }
 
 // convergence says what service s still waits for, or "" when as many of
-// its tasks run as it has replicas and, when digest is set, every task that
-// should run is of that spec (the one just deployed). A task counts as
-// running only once its healthcheck passes.
+// its tasks run as it has replicas, no task told to stop still runs, and,
+// when digest is set, every task that should run is of that spec (the one
+// just deployed). A task counts as running only once its healthcheck
+// passes.
 func convergence(s swarm.Service, tasks []swarm.Task, digest string) string {
 	name := s.Spec.Labels["org.osgs.service"]
 	replicas := uint64(1)
@@ -566,7 +567,13 @@ func convergence(s swarm.Service, tasks []swarm.Task, digest string) string {
 	}
 	var running, stale uint64
 	for _, t := range tasks {
-		if t.ServiceID != s.ID || t.DesiredState != swarm.TaskStateRunning {
+		if t.ServiceID != s.ID {
+			continue
+		}
+		if t.DesiredState != swarm.TaskStateRunning {
+			if t.Status.State == swarm.TaskStateRunning {
+				stale++ // told to stop, still stopping
+			}
 			continue
 		}
 		if cs := t.Spec.ContainerSpec; digest != "" && (cs == nil || cs.Labels[convert.SpecLabel] != digest) {
@@ -577,7 +584,7 @@ func convergence(s swarm.Service, tasks []swarm.Task, digest string) string {
 	}
 	switch {
 	case stale > 0:
-		return fmt.Sprintf("%s is updating (%d tasks of the previous spec)", name, stale)
+		return fmt.Sprintf("%s is updating (%d tasks of the previous spec still run or are wanted)", name, stale)
 	case running < replicas:
 		return fmt.Sprintf("%s runs %d of %d tasks", name, running, replicas)
 	}
