@@ -218,11 +218,39 @@ func (c *Cluster) Remove(ctx context.Context, yes bool) ([]string, error) {
 	return removed, nil
 }
 
+// waitNoTasks waits until the deployment's tasks are gone, except those
+// on nodes that are down: the manager reaps them when their node returns,
+// so they are reported, not waited for.
 func (c *Cluster) waitNoTasks(ctx context.Context) error {
 	for i := 0; i < 120; i++ {
 		tasks, err := c.tasks(ctx, false)
 		if err != nil || len(tasks) == 0 {
 			return err
+		}
+		nodes, err := c.Manager.NodeList(ctx, client.NodeListOptions{})
+		if err != nil {
+			return err
+		}
+		down := map[string]string{}
+		for _, n := range nodes.Items {
+			if n.Status.State != swarm.NodeStateReady {
+				down[n.ID] = n.Description.Hostname
+			}
+		}
+		var waiting int
+		left := map[string]int{}
+		for _, t := range tasks {
+			if h, ok := down[t.NodeID]; ok {
+				left[h]++
+			} else {
+				waiting++
+			}
+		}
+		if waiting == 0 {
+			for _, h := range sortedKeys(left) {
+				fmt.Fprintf(c.E.Err, "osgs: node %s is down: its %d task(s) go when it returns\n", h, left[h])
+			}
+			return nil
 		}
 		select {
 		case <-ctx.Done():
