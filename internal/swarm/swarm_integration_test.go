@@ -279,7 +279,7 @@ func TestSwarm(t *testing.T) {
 	deadline := killed.Add(3 * time.Minute)
 	for {
 		st = status()
-		if h := st["hello"]; h.Running == 2 && strings.Join(h.Nodes, ",") == kept.Name {
+		if h := st["hello"]; strings.Join(h.Nodes, ",") == kept.Name && h.Health == "2 running" { // the service's own count may still include the lost task
 			break
 		}
 		if time.Now().After(deadline) {
@@ -335,21 +335,25 @@ func n3Node(t *testing.T, c *Cluster, n *testenv.SwarmNode) string {
 func taskContainer(t *testing.T, c *Cluster, n *testenv.SwarmNode, service string) string {
 	t.Helper()
 	id := n3Node(t, c, n)
-	tasks, err := c.tasks(context.Background(), true)
-	if err != nil {
-		t.Fatal(err)
-	}
 	s, err := c.find(context.Background(), service)
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, task := range tasks {
-		if task.ServiceID == s.ID && task.NodeID == id && task.Status.State == swarm.TaskStateRunning && task.Status.ContainerStatus != nil {
-			return task.Status.ContainerStatus.ContainerID
+	// The task list can lag the service's status by a moment.
+	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(time.Second) {
+		tasks, err := c.tasks(context.Background(), true)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, task := range tasks {
+			if task.ServiceID == s.ID && task.NodeID == id && task.Status.State == swarm.TaskStateRunning && task.Status.ContainerStatus != nil {
+				return task.Status.ContainerStatus.ContainerID
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no running task of %s on %s", service, n.Name)
 		}
 	}
-	t.Fatalf("no running task of %s on %s", service, n.Name)
-	return ""
 }
 
 func execOut(t *testing.T, ctx context.Context, cl client.APIClient, id string, user string, cmd ...string) string {

@@ -6,6 +6,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -59,9 +60,13 @@ func StartSwarm(t *testing.T, n int) *Swarm {
 	need(t, "unshare", "util-linux")
 	need(t, "dockerd", "docker.io")
 	need(t, "containerd", "containerd")
+	sweepSwarms()
 	id := randHex(3)
 	s := &Swarm{id: id, dir: "/tmp/osw" + id}
 	if err := os.MkdirAll(s.dir, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(s.dir, ownerFile), []byte(strconv.Itoa(os.Getpid())), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { s.stop(t) })
@@ -176,24 +181,59 @@ func (s *Swarm) stop(t testing.TB) {
 		syscall.Kill(-c.Process.Pid, syscall.SIGTERM)
 		c.Wait()
 	}
-	// Leftover mounts of the engines (overlay layers, shm, netns files).
-	if out, err := exec.Command("sh", "-c", "grep -o ' "+s.dir+"[^ ]*' /proc/mounts | sort -r").Output(); err == nil {
+	removeSwarm(s.id, s.dir)
+}
+
+// removeSwarm removes what the test swarm id left: its engines' mounts
+// (overlay layers, shm, netns files), its network namespaces (and with them
+// their veths and the bridge), its folder and its cgroups.
+func removeSwarm(id, dir string) {
+	if out, err := exec.Command("sh", "-c", "grep -o ' "+dir+"[^ ]*' /proc/mounts | sort -r").Output(); err == nil {
 		for _, m := range strings.Fields(string(out)) {
 			syscall.Unmount(m, syscall.MNT_DETACH)
 		}
 	}
 	if out, err := exec.Command("ip", "netns", "list").Output(); err == nil {
 		for _, line := range strings.Split(string(out), "\n") {
-			if f := strings.Fields(line); len(f) > 0 && strings.HasPrefix(f[0], "osw"+s.id) {
+			if f := strings.Fields(line); len(f) > 0 && strings.HasPrefix(f[0], "osw"+id) {
 				exec.Command("ip", "netns", "delete", f[0]).Run()
 			}
 		}
 	}
-	os.RemoveAll(s.dir)
-	// The cgroups the engines made.
-	matches, _ := filepath.Glob("/sys/fs/cgroup/*/osw" + s.id + "*")
+	os.RemoveAll(dir)
+	matches, _ := filepath.Glob("/sys/fs/cgroup/*/osw" + id + "*")
 	for _, m := range matches {
 		os.Remove(m)
+	}
+}
+
+// ownerFile names the test process that started a swarm.
+const ownerFile = "owner"
+
+// sweepSwarms removes the test swarms of test processes that are gone: a
+// go test killed by its -timeout, or by a signal, runs no cleanup, and its
+// engines would run on with their namespaces and mounts.
+func sweepSwarms() {
+	dirs, _ := filepath.Glob("/tmp/osw*")
+	for _, dir := range dirs {
+		b, err := os.ReadFile(filepath.Join(dir, ownerFile))
+		if err != nil {
+			continue // not ours, or just being made
+		}
+		if pid, err := strconv.Atoi(strings.TrimSpace(string(b))); err == nil && syscall.Kill(pid, 0) == nil {
+			continue // its test still runs
+		}
+		// Its engines and containerd: every process that names the folder.
+		procs, _ := filepath.Glob("/proc/[0-9]*/cmdline")
+		for _, p := range procs {
+			if cmd, err := os.ReadFile(p); err == nil && strings.Contains(string(cmd), dir+"/") {
+				if pid, err := strconv.Atoi(filepath.Base(filepath.Dir(p))); err == nil {
+					syscall.Kill(pid, syscall.SIGKILL)
+				}
+			}
+		}
+		time.Sleep(time.Second)
+		removeSwarm(strings.TrimPrefix(filepath.Base(dir), "osw"), dir)
 	}
 }
 
