@@ -207,6 +207,38 @@ func TestPushPullRestore(t *testing.T) {
 			flip(t, big)
 		})
 	}
+
+	// A local set that no longer matches its manifest is refused at push,
+	// at every destination, and leaves no complete remote set.
+	bad := f.backup(t, now.Add(-2*time.Hour))
+	var biggest string
+	var most int64
+	entries, _ := os.ReadDir(filepath.Join(bad, "postgis"))
+	for _, d := range entries {
+		if fi, err := d.Info(); err == nil && fi.Mode().IsRegular() && fi.Size() > most {
+			biggest, most = filepath.Join(bad, "postgis", d.Name()), fi.Size()
+		}
+	}
+	if biggest == "" {
+		t.Fatalf("no PostGIS file in %s", bad)
+	}
+	flip(t, biggest)
+	for _, dest := range []string{"", "office"} {
+		_, err := PushSet(f.ctx, f.e, f.root, filepath.Base(bad), dest)
+		var sum *backup.ChecksumError
+		if !errors.As(err, &sum) || strings.Contains(err.Error(), "\n") {
+			t.Fatalf("push of a corrupt set to %q: %v", dest, err)
+		}
+		sets, _, err := ListSets(f.ctx, f.e, dest)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, rs := range sets {
+			if rs.Name == filepath.Base(bad) && (rs.Files != 0 || !strings.Contains(rs.Note, "incomplete")) {
+				t.Fatalf("a refused push to %q left a set that looks complete: %+v", dest, rs)
+			}
+		}
+	}
 }
 
 // TestOnePass: backup:all -push copies each file as it is written, and a
