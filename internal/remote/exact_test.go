@@ -52,6 +52,10 @@ func TestExact(t *testing.T) {
 		if err == nil || !strings.Contains(err.Error(), tc.err) {
 			t.Errorf("%s: ReadFull = %v, want an error with %q", tc.name, err, tc.err)
 		}
+		// A failure stays: reading on never turns it into an end.
+		if n, again := r.Read(make([]byte, 8)); n != 0 || again == nil || again == io.EOF {
+			t.Errorf("%s: read after the failure = %d, %v", tc.name, n, again)
+		}
 	}
 	// After the end, reads keep saying EOF.
 	r := Exact(bytes.NewReader(data), 100, nil)

@@ -234,15 +234,16 @@ type exact struct {
 	r     io.Reader
 	left  int64
 	check func() error
-	done  bool
+	err   error // once set (io.EOF included), every later read returns it
 }
 
 func (e *exact) Read(p []byte) (int, error) {
-	if e.done {
-		return 0, io.EOF
+	if e.err != nil {
+		return 0, e.err
 	}
 	if e.left == 0 {
-		return 0, e.end()
+		e.err = e.end()
+		return 0, e.err
 	}
 	if int64(len(p)) > e.left {
 		p = p[:e.left]
@@ -251,15 +252,18 @@ func (e *exact) Read(p []byte) (int, error) {
 	e.left -= int64(n)
 	switch {
 	case err == io.EOF && e.left > 0:
-		return 0, fmt.Errorf("the data ended %d bytes short of its size", e.left)
+		e.err = fmt.Errorf("the data ended %d bytes short of its size", e.left)
 	case err != nil && err != io.EOF:
-		return 0, err
+		e.err = err
 	case e.left == 0:
 		if err := e.end(); err != io.EOF {
-			return 0, err
+			e.err = err
 		}
 	}
-	return n, nil
+	if e.err != nil && e.err != io.EOF {
+		return 0, e.err
+	}
+	return n, nil // at the end, the next read says io.EOF
 }
 
 // end makes sure r has nothing more, then runs check.
@@ -282,6 +286,6 @@ func (e *exact) end() error {
 			return err
 		}
 	}
-	e.done = true
+	e.err = io.EOF
 	return io.EOF
 }
