@@ -47,3 +47,29 @@ func TestConvergence(t *testing.T) {
 		}
 	}
 }
+
+// A service's secret and config references get the IDs of their objects,
+// by name; one whose object was not created is an error.
+func TestWithObjectIDs(t *testing.T) {
+	spec := func() *swarm.ServiceSpec {
+		return &swarm.ServiceSpec{TaskTemplate: swarm.TaskSpec{ContainerSpec: &swarm.ContainerSpec{
+			Secrets: []*swarm.SecretReference{{SecretName: "p_pw_abc"}},
+			Configs: []*swarm.ConfigReference{{ConfigName: "p_conf_def"}},
+		}}}
+	}
+	ids := map[string]string{"secret/p_pw_abc": "s1", "config/p_conf_def": "c1", "secret/p_conf_def": "wrong kind"}
+	s := spec()
+	if err := withObjectIDs(s, ids); err != nil {
+		t.Fatal(err)
+	}
+	if cs := s.TaskTemplate.ContainerSpec; cs.Secrets[0].SecretID != "s1" || cs.Configs[0].ConfigID != "c1" {
+		t.Fatalf("ids = %q, %q", cs.Secrets[0].SecretID, cs.Configs[0].ConfigID)
+	}
+	delete(ids, "config/p_conf_def")
+	if err := withObjectIDs(spec(), ids); err == nil || !strings.Contains(err.Error(), "p_conf_def") {
+		t.Fatalf("a config that was not created: %v", err)
+	}
+	if err := withObjectIDs(&swarm.ServiceSpec{}, ids); err != nil {
+		t.Fatalf("no container spec: %v", err)
+	}
+}
