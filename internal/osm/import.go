@@ -116,11 +116,20 @@ INSERT INTO %[1]s.%[2]s VALUES (%[3]s, %[4]s, %[5]d, now(), %[6]s, %[7]s, NULL, 
 	swap := fmt.Sprintf(`DROP SCHEMA IF EXISTS %[1]s CASCADE;
 ALTER SCHEMA %[2]s RENAME TO %[1]s;
 `, gisdata.Ident(Schema), gisdata.Ident(staging))
-	if err := h.Exec(ctx, o.DB, swap); err != nil {
+	// The point of no return: a cancel that comes after it would report a
+	// failed import with the new mirror in place (the swap commits, then
+	// the row counts are cut short). So the swap, one quick transaction,
+	// and what follows it are not cancelled; a cancel before it is.
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	after, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Minute)
+	defer cancel()
+	if err := h.Exec(after, o.DB, swap); err != nil {
 		return nil, fmt.Errorf("swap in the new mirror (the old one stays): %w", err)
 	}
 	done = true
-	c, err := counts(ctx, h, o.DB, Schema)
+	c, err := counts(after, h, o.DB, Schema)
 	if err != nil {
 		return nil, err
 	}
