@@ -29,10 +29,21 @@ func (c *ConfigError) Error() string {
 	return "nginx refused the new configuration, the old one keeps serving: " + c.Msg
 }
 
-// RenderFor renders the configuration of e's checkout.
-func RenderFor(e *engine.Engine) (*Rendered, error) {
+// RenderFor renders the configuration of e's checkout, with kept-alive
+// upstreams for the services whose containers run now.
+func RenderFor(ctx context.Context, e *engine.Engine) (*Rendered, error) {
+	states, err := e.States(ctx, e.Enabled()...)
+	if err != nil {
+		return nil, err
+	}
+	var running []string
+	for _, st := range states {
+		if st.State == "running" {
+			running = append(running, st.Service)
+		}
+	}
 	return Render(Input{Root: e.Dir, Catalog: e.Catalog, Enabled: e.Enabled(), Settings: e.Env.Map(),
-		Generation: strconv.FormatInt(time.Now().UnixNano(), 36)})
+		Generation: strconv.FormatInt(time.Now().UnixNano(), 36), Running: running})
 }
 
 // Sync applies the configuration when nginx runs; it does nothing otherwise
@@ -63,7 +74,7 @@ func Apply(ctx context.Context, e *engine.Engine) error {
 	if err := e.Ready(ctx); err != nil {
 		return err
 	}
-	r, err := RenderFor(e)
+	r, err := RenderFor(ctx, e)
 	if err != nil {
 		return err
 	}
@@ -73,6 +84,7 @@ func Apply(ctx context.Context, e *engine.Engine) error {
 	}
 	files := []tarFile{
 		{name: "nginx.conf", data: r.Conf, mode: 0o644},
+		{name: SafeName, data: r.Safe, mode: 0o644},
 		{name: "html/index.html", data: r.Index, mode: 0o644},
 	}
 	if e.Env.Value("OSGS_TLS") != "letsencrypt" {
@@ -97,17 +109,31 @@ func Apply(ctx context.Context, e *engine.Engine) error {
 	if _, err := e.Docker().CopyToContainer(ctx, id, client.CopyToContainerOptions{DestinationPath: ConfDir, Content: archive}); err != nil {
 		return fmt.Errorf("copy configuration into nginx: %w", err)
 	}
-	if err := e.Exec(ctx, id, []string{"nginx", "-t", "-q", "-c", gen + "/nginx.conf"}, engine.ExecOptions{}); err != nil {
-		_ = e.Exec(context.WithoutCancel(ctx), id, []string{"rm", "-rf", gen}, engine.ExecOptions{})
+	// The safe form must load; the fast one may fail only because a
+	// service stopped since it was rendered (its upstream's name no longer
+	// resolves): then the safe one serves until the watcher switches back.
+	use := gen + "/nginx.conf"
+	test := func(conf string) error {
+		err := e.Exec(ctx, id, []string{"nginx", "-t", "-q", "-c", conf}, engine.ExecOptions{})
 		var x *engine.ExitError
 		if errors.As(err, &x) {
 			return &ConfigError{Msg: oneLine(x.Stderr)}
 		}
 		return err
 	}
-	// Switch by a rename in the same folder: nginx.conf is always whole.
-	swap := `cp "$1/nginx.conf" "$2.next" && mv -f "$2.next" "$2"`
-	if err := e.Exec(ctx, id, []string{"sh", "-c", swap, "sh", gen, ConfPath}, engine.ExecOptions{}); err != nil {
+	err = test(gen + "/" + SafeName)
+	if err == nil && !bytes.Equal(r.Conf, r.Safe) {
+		if test(use) != nil {
+			use = gen + "/" + SafeName
+		}
+	}
+	if err != nil {
+		_ = e.Exec(context.WithoutCancel(ctx), id, []string{"rm", "-rf", gen}, engine.ExecOptions{})
+		return err
+	}
+	// Switch by a rename in the same folder, so nginx.conf is always whole,
+	// under the lock the entrypoint's watcher takes too.
+	if err := e.Exec(ctx, id, []string{"flock", SwitchLock, "sh", "-c", swapScript, "sh", use, ConfPath}, engine.ExecOptions{}); err != nil {
 		return fmt.Errorf("switch nginx to the new configuration: %w", err)
 	}
 	if err := e.Exec(ctx, id, []string{"nginx", "-s", "reload", "-c", ConfPath}, engine.ExecOptions{}); err != nil {
@@ -133,6 +159,9 @@ func Apply(ctx context.Context, e *engine.Engine) error {
 	}
 	return nil
 }
+
+// swapScript copies $1 over $2 by a rename.
+const swapScript = `cp "$1" "$2.next" && mv -f "$2.next" "$2"`
 
 func waitGeneration(ctx context.Context, e *engine.Engine, id, generation string) error {
 	probe := []string{"curl", "-sSk", "-D", "-", "-o", "/dev/null", "--max-time", "2", "https://127.0.0.1/osgs-health"}

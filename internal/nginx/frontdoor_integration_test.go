@@ -140,6 +140,8 @@ func TestFrontDoor(t *testing.T) {
 		"MAPPROXY_SOURCE_URL":    "https://nginx/ogc/places",
 		"MAPPROXY_SOURCE_LAYERS": "places",
 		"OSGS_SITE_TITLE":        "osgs front door test",
+		// The watcher of kept-alive upstreams, quick for the test.
+		"NGINX_UPSTREAM_CHECK_SECONDS": "1",
 	})
 	c.Cleanup(t)
 	e := c.Engine(t)
@@ -363,6 +365,63 @@ func TestFrontDoor(t *testing.T) {
 		if err := e.Restart(ctx, nginx.Service); err != nil {
 			t.Fatal(err)
 		}
+		fd.eventually("/", 200, time.Minute)
+	})
+
+	t.Run("kept-alive upstreams follow a service that stops and comes back", func(t *testing.T) {
+		id, err := e.ContainerOf(ctx, nginx.Service)
+		if err != nil {
+			t.Fatal(err)
+		}
+		conf := func() string {
+			b, err := nginx.ReadFile(ctx, e, id, nginx.ConfPath)
+			if err != nil {
+				t.Fatal(err)
+			}
+			return string(b)
+		}
+		waitConf := func(what string, ok func(string) bool) {
+			t.Helper()
+			for deadline := time.Now().Add(30 * time.Second); !ok(conf()); time.Sleep(200 * time.Millisecond) {
+				if time.Now().After(deadline) {
+					t.Fatalf("nginx.conf is not %s after 30 s:\n%s", what, conf())
+				}
+			}
+		}
+		fast := func(c string) bool { return strings.Contains(c, "upstream osgs.hugo.8080 ") }
+		if !fast(conf()) {
+			t.Fatalf("hugo runs, but nginx keeps no connections to it:\n%s", conf())
+		}
+		fd.must("/", 200)
+		// Hugo stops behind osgs's back: the watcher moves nginx to the
+		// per-request form, and the rest of the site keeps answering.
+		hugo, err := e.ContainerOf(ctx, "hugo")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := e.Docker().ContainerStop(ctx, hugo, client.ContainerStopOptions{}); err != nil {
+			t.Fatal(err)
+		}
+		waitConf("the per-request form", func(c string) bool { return !strings.Contains(c, "upstream osgs.") })
+		fd.eventually("/", 502, 30*time.Second)
+		fd.must("/ogc/places?SERVICE=WMS&REQUEST=GetCapabilities", 200)
+		// nginx restarts while hugo is down, on the fast file: it falls
+		// back and starts.
+		gen := strings.TrimSpace(strings.SplitN(strings.SplitN(conf(), "# generation: ", 2)[1], "\n", 2)[0])
+		if err := e.Exec(ctx, id, []string{"cp", gen + "/nginx.conf", nginx.ConfPath}, engine.ExecOptions{}); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := e.Docker().ContainerRestart(ctx, id, client.ContainerRestartOptions{}); err != nil {
+			t.Fatal(err)
+		}
+		fd.eventually("/ogc/places?SERVICE=WMS&REQUEST=GetCapabilities", 200, time.Minute)
+		fd.must("/", 502)
+		// Hugo comes back (with whatever address): nginx keeps connections
+		// to it again, and serves it.
+		if _, err := e.Docker().ContainerStart(ctx, hugo, client.ContainerStartOptions{}); err != nil {
+			t.Fatal(err)
+		}
+		waitConf("the kept-alive form", fast)
 		fd.eventually("/", 200, time.Minute)
 	})
 

@@ -31,9 +31,14 @@ var SiteTemplate = filepath.Join(catalog.ServicesDir, Service, "site.conf.tmpl")
 // only then does ConfPath switch to it. A refused certificate, key or
 // configuration never reaches what nginx serves or loads at its next start.
 const (
-	ConfDir        = "/etc/osgs"
-	ConfPath       = ConfDir + "/nginx.conf"
-	GenDir         = ConfDir + "/gen"
+	ConfDir  = "/etc/osgs"
+	ConfPath = ConfDir + "/nginx.conf"
+	GenDir   = ConfDir + "/gen"
+	// SafeName is the per-request form of a generation's nginx.conf.
+	SafeName = "nginx-safe.conf"
+	// SwitchLock serializes the switches of ConfPath (osgs's and the
+	// entrypoint watcher's).
+	SwitchLock     = ConfDir + "/.switch.lock"
 	letsEncryptDir = "/etc/letsencrypt/live"
 )
 
@@ -49,13 +54,32 @@ type Input struct {
 	// Generation names this rendering; /osgs-health answers it in a header
 	// once the configuration serves.
 	Generation string
+	// Running are the services whose containers run now: nginx keeps its
+	// connections to them open (an upstream block with keepalive), which
+	// nginx can only do for names it resolves when it loads the
+	// configuration. The others are resolved per request, so that one
+	// that is down never stops nginx from loading.
+	Running []string
 }
 
 // Location is one proxied path in the rendered configuration.
 type Location struct {
 	catalog.Location
 	Host string
+	// Upstream names the kept-alive upstream block of Host:Port, or is
+	// empty when Host is resolved per request.
+	Upstream string
 }
+
+// upstream is a kept-alive upstream block.
+type upstream struct {
+	Name, Host string
+	Port       int
+}
+
+// UpstreamName is the upstream block of host:port, "osgs.<host>.<port>"
+// (the entrypoint's watcher reads these names back).
+func UpstreamName(host string, port int) string { return fmt.Sprintf("osgs.%s.%d", host, port) }
 
 // siteData is the data of site.conf.tmpl.
 type siteData struct {
@@ -68,6 +92,7 @@ type siteData struct {
 	Key             string
 	HasRoot         bool
 	Services        []webService
+	Upstreams       []upstream
 }
 
 type webService struct {
@@ -81,7 +106,11 @@ type webService struct {
 
 // Rendered is a configuration ready to hand to nginx.
 type Rendered struct {
-	Conf  []byte // nginx.conf
+	Conf []byte // nginx.conf
+	// Safe is Conf with every upstream resolved per request: what nginx
+	// falls back to when a kept-alive upstream's name does not resolve
+	// (its service stopped since), so that it still loads.
+	Safe  []byte
 	Index []byte // the landing page listing the services, for when none serves /
 	// Services are the enabled services with a web face, in order.
 	Services []string
@@ -129,7 +158,14 @@ func Render(in Input) (*Rendered, error) {
 				return nil, fmt.Errorf("nginx: %s and %s both claim %s", other, svc.Name, l.Path)
 			}
 			paths[l.Path] = svc.Name
-			ws.Web = append(ws.Web, Location{Location: l, Host: svc.Name})
+			loc := Location{Location: l, Host: svc.Name}
+			if slices.Contains(in.Running, svc.Name) && !l.Websocket {
+				loc.Upstream = UpstreamName(svc.Name, l.Port)
+				if !slices.ContainsFunc(s.Upstreams, func(u upstream) bool { return u.Name == loc.Upstream }) {
+					s.Upstreams = append(s.Upstreams, upstream{Name: loc.Upstream, Host: svc.Name, Port: l.Port})
+				}
+			}
+			ws.Web = append(ws.Web, loc)
 			s.HasRoot = s.HasRoot || l.Path == "/"
 			out.Protected = out.Protected || l.Protected
 		}
@@ -150,6 +186,23 @@ func Render(in Input) (*Rendered, error) {
 		return nil, err
 	}
 	out.Conf = []byte(conf)
+	out.Safe = out.Conf
+	if len(s.Upstreams) > 0 {
+		safe := s
+		safe.Upstreams, safe.Services = nil, nil
+		for _, ws := range s.Services {
+			ws.Web = slices.Clone(ws.Web)
+			for i := range ws.Web {
+				ws.Web[i].Upstream = ""
+			}
+			safe.Services = append(safe.Services, ws)
+		}
+		text, err := renderFile(filepath.Join(in.Root, SiteTemplate), safe)
+		if err != nil {
+			return nil, err
+		}
+		out.Safe = []byte(text)
+	}
 	var idx bytes.Buffer
 	if err := indexTmpl.Execute(&idx, s); err != nil {
 		return nil, err

@@ -1,6 +1,7 @@
 package nginx
 
 import (
+	"bytes"
 	"os"
 	"path/filepath"
 	"slices"
@@ -166,5 +167,51 @@ func TestLandingPage(t *testing.T) {
 	page := string(r.Index)
 	if !strings.Contains(page, `<a href="/mapproxy/">mapproxy</a>`) || !strings.Contains(page, "qgis-server (/ogc/&lt;project&gt;)") {
 		t.Fatalf("landing page:\n%s", page)
+	}
+}
+
+// Services running at render time get a kept-alive upstream block; the
+// others, and websockets, are resolved per request; the safe rendering has
+// no block at all.
+func TestRenderKeepalive(t *testing.T) {
+	in := realInput(t, "hugo", "mapproxy", "jupyter", "features")
+	in.Running = []string{"hugo", "mapproxy", "jupyter"}
+	r, err := Render(in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	conf, safe := string(r.Conf), string(r.Safe)
+	for _, s := range []string{
+		"upstream osgs.hugo.8080 { server hugo:8080 max_fails=0; keepalive 16; }",
+		"set $osgs_upstream http://osgs.hugo.8080;",
+		"set $osgs_upstream http://features:9000;", // not running: per request
+		"set $osgs_upstream http://jupyter:8888;",  // a websocket: per request
+		"# generation: /etc/osgs/gen/g1\n",
+	} {
+		if !strings.Contains(conf, s) {
+			t.Errorf("conf lacks %q", s)
+		}
+	}
+	if n := strings.Count(conf, "upstream osgs.mapproxy."); n != 1 {
+		t.Errorf("mapproxy's two locations share one block: %d blocks", n)
+	}
+	if strings.Contains(conf, "upstream osgs.jupyter") || strings.Contains(conf, "upstream osgs.features") {
+		t.Error("a block for a websocket or a stopped service")
+	}
+	// Every proxied location asks the upstream to keep the connection,
+	// except websockets, which upgrade it.
+	if !strings.Contains(conf, "proxy_set_header Connection \"\";") || !strings.Contains(conf, "proxy_set_header Connection $connection_upgrade;") {
+		t.Error("Connection headers")
+	}
+	if strings.Contains(safe, "upstream osgs.") || !strings.Contains(safe, "set $osgs_upstream http://hugo:8080;") {
+		t.Errorf("the safe rendering keeps a block:\n%s", safe)
+	}
+	// The safe one is the fast one with its blocks resolved per request.
+	if strings.Count(safe, "location ") != strings.Count(conf, "location ") || !strings.Contains(safe, "# generation: /etc/osgs/gen/g1\n") {
+		t.Error("the safe rendering differs in more than its upstreams")
+	}
+	in.Running = nil
+	if r, _ := Render(in); !bytes.Equal(r.Conf, r.Safe) || strings.Contains(string(r.Conf), "upstream osgs.") {
+		t.Error("nothing running: no block, and the safe rendering is the same")
 	}
 }
