@@ -6,6 +6,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"strings"
+	"sync"
 
 	"github.com/moby/moby/client"
 )
@@ -18,18 +20,30 @@ type nodeEngine struct {
 }
 
 // distribute makes sure every node in nodes holds the image id (known
-// locally as ref): without a registry, the local engine saves it and each
-// node that lacks it loads the stream. The image keeps its ID, and a
-// service that names it by ID never tries to pull.
+// locally as ref): without a registry, the local engine saves it once and
+// every node that lacks it loads that one stream at the same time. The
+// image keeps its ID, and a service that names it by ID never tries to
+// pull.
 func (c *Cluster) distribute(ctx context.Context, id, ref string, nodes []*nodeEngine) error {
+	var need []*nodeEngine
 	for _, n := range nodes {
-		if _, err := n.Client.ImageInspect(ctx, id); err == nil {
-			continue
+		if _, err := n.Client.ImageInspect(ctx, id); err != nil {
+			need = append(need, n)
 		}
-		fmt.Fprintf(c.E.Err, "osgs: copying %s to %s\n", ref, n.Hostname)
-		if err := copyImage(ctx, c.E.Docker(), n.Client, ref); err != nil {
-			return fmt.Errorf("copy %s to node %s: %w", ref, n.Hostname, err)
-		}
+	}
+	if len(need) == 0 {
+		return nil
+	}
+	names := make([]string, len(need))
+	to := make([]client.APIClient, len(need))
+	for i, n := range need {
+		names[i], to[i] = n.Hostname, n.Client
+	}
+	fmt.Fprintf(c.E.Err, "osgs: copying %s to %s\n", ref, strings.Join(names, ", "))
+	if err := CopyImage(ctx, c.E.Docker(), to, ref); err != nil {
+		return fmt.Errorf("copy %s to %s: %w", ref, strings.Join(names, ", "), err)
+	}
+	for _, n := range need {
 		if _, err := n.Client.ImageInspect(ctx, id); err != nil {
 			return fmt.Errorf("copy %s to node %s: the node does not have %s after the load", ref, n.Hostname, short(id))
 		}
@@ -37,14 +51,54 @@ func (c *Cluster) distribute(ctx context.Context, id, ref string, nodes []*nodeE
 	return nil
 }
 
-// copyImage streams `save` from one engine into `load` on another.
-func copyImage(ctx context.Context, from, to client.APIClient, ref string) error {
+// CopyImage streams one `save` of ref from an engine into `load` on every
+// engine of to at once: the image is read once, however many nodes need it.
+// If one load fails, the copy stops for all (the deploy fails anyway).
+func CopyImage(ctx context.Context, from client.APIClient, to []client.APIClient, ref string) error {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
 	saved, err := from.ImageSave(ctx, []string{ref})
 	if err != nil {
 		return err
 	}
 	defer saved.Close()
-	res, err := to.ImageLoad(ctx, saved, client.ImageLoadWithQuiet(true))
+	pipes := make([]io.Writer, len(to))
+	ends := make([]*io.PipeWriter, len(to))
+	errs := make([]error, len(to))
+	var wg sync.WaitGroup
+	for i, cl := range to {
+		pr, pw := io.Pipe()
+		pipes[i], ends[i] = pw, pw
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			errs[i] = loadImage(ctx, cl, pr)
+			// A load that stopped early must not leave the save blocked.
+			pr.CloseWithError(errors.Join(errs[i], io.ErrClosedPipe))
+		}()
+	}
+	_, err = io.Copy(io.MultiWriter(pipes...), saved)
+	for _, pw := range ends {
+		pw.CloseWithError(err)
+	}
+	wg.Wait()
+	for _, e := range errs {
+		if e != nil {
+			return e // the load's own error says more than the broken pipe
+		}
+	}
+	if errors.Is(err, io.ErrClosedPipe) {
+		// Every load succeeded and stopped reading (the archive's end):
+		// the caller checks that each engine has the image.
+		return nil
+	}
+	return err
+}
+
+// loadImage loads an image stream into an engine, reporting the error the
+// engine gives in its progress stream.
+func loadImage(ctx context.Context, to client.APIClient, r io.Reader) error {
+	res, err := to.ImageLoad(ctx, r, client.ImageLoadWithQuiet(true))
 	if err != nil {
 		return err
 	}

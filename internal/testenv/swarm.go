@@ -46,7 +46,7 @@ func run(t testing.TB, name string, args ...string) {
 }
 
 // StartSwarm starts n engines. It needs root, iproute2 and nsenter.
-func StartSwarm(t *testing.T, n int) *Swarm {
+func StartSwarm(t testing.TB, n int) *Swarm {
 	t.Helper()
 	RequireDocker(t)
 	if os.Geteuid() != 0 {
