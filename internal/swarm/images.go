@@ -62,6 +62,9 @@ func CopyImage(ctx context.Context, from client.APIClient, to []client.APIClient
 		return err
 	}
 	defer saved.Close()
+	if len(to) == 1 {
+		return loadImage(ctx, to[0], saved) // no tee, no extra copy
+	}
 	pipes := make([]io.Writer, len(to))
 	ends := make([]*io.PipeWriter, len(to))
 	errs := make([]error, len(to))
