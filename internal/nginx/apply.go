@@ -6,6 +6,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"regexp"
 	"strconv"
 	"strings"
 	"time"
@@ -106,7 +107,7 @@ func Apply(ctx context.Context, e *engine.Engine) error {
 	if err != nil {
 		return err
 	}
-	if _, err := e.Docker().CopyToContainer(ctx, id, client.CopyToContainerOptions{DestinationPath: ConfDir, Content: archive}); err != nil {
+	if _, err := e.DockerFor(id).CopyToContainer(ctx, id, client.CopyToContainerOptions{DestinationPath: ConfDir, Content: archive}); err != nil {
 		return fmt.Errorf("copy configuration into nginx: %w", err)
 	}
 	// The safe form must load; the fast one may fail only because a
@@ -123,8 +124,9 @@ func Apply(ctx context.Context, e *engine.Engine) error {
 	}
 	err = test(gen + "/" + SafeName)
 	if err == nil && !bytes.Equal(r.Conf, r.Safe) {
-		if test(use) != nil {
+		if ferr := test(use); ferr != nil {
 			use = gen + "/" + SafeName
+			fmt.Fprintln(e.Err, fallbackNote(ferr))
 		}
 	}
 	if err != nil {
@@ -159,6 +161,26 @@ func Apply(ctx context.Context, e *engine.Engine) error {
 	}
 	return nil
 }
+
+// fallbackNote is the one line Apply prints when the kept-alive form does
+// not load and the per-request form serves instead. A service that stopped
+// since the render is expected; anything else is a fault in osgs's
+// rendering, said as such.
+func fallbackNote(err error) string {
+	msg := err.Error()
+	var ce *ConfigError
+	if errors.As(err, &ce) {
+		msg = ce.Msg
+	}
+	if m := hostNotFound.FindStringSubmatch(msg); m != nil {
+		return fmt.Sprintf("osgs: nginx: %s does not resolve (stopped?); every upstream is resolved per request until it returns", m[1])
+	}
+	return "osgs: warning: nginx's kept-alive configuration does not load, so it serves the per-request one: " + msg
+}
+
+// hostNotFound is nginx's error for an upstream block whose name does not
+// resolve: `host not found in upstream "hugo:8080" in ...`.
+var hostNotFound = regexp.MustCompile(`host not found in upstream "([^":]+)`)
 
 // swapScript copies $1 over $2 by a rename.
 const swapScript = `cp "$1" "$2.next" && mv -f "$2.next" "$2"`

@@ -94,13 +94,22 @@ func (f *frontDoor) must(path string, want int, auth ...string) reply {
 func (f *frontDoor) eventually(path string, want int, within time.Duration) reply {
 	f.t.Helper()
 	deadline := time.Now().Add(within)
+	var seen []string // each distinct answer, with how long it took
 	for {
+		start := time.Now()
 		r, err := f.get(path)
 		if err == nil && r.code == want {
 			return r
 		}
+		got := fmt.Sprintf("%d %.120q", r.code, r.body)
+		if err != nil {
+			got = err.Error()
+		}
+		if len(seen) == 0 || !strings.HasPrefix(seen[len(seen)-1], got) {
+			seen = append(seen, fmt.Sprintf("%s (in %v)", got, time.Since(start).Round(time.Millisecond)))
+		}
 		if time.Now().After(deadline) {
-			f.t.Fatalf("GET %s never answered %d (last %d, %v)", path, want, r.code, err)
+			f.t.Fatalf("GET %s never answered %d in %v; it answered, in turn:\n%s", path, want, within, strings.Join(seen, "\n"))
 		}
 		time.Sleep(300 * time.Millisecond)
 	}
@@ -369,6 +378,11 @@ func TestFrontDoor(t *testing.T) {
 	})
 
 	t.Run("kept-alive upstreams follow a service that stops and comes back", func(t *testing.T) {
+		t.Cleanup(func() {
+			if t.Failed() { // what nginx and its watcher said
+				_ = e.Logs(context.WithoutCancel(ctx), engine.LogsOptions{Services: []string{nginx.Service}, Tail: "60"})
+			}
+		})
 		id, err := e.ContainerOf(ctx, nginx.Service)
 		if err != nil {
 			t.Fatal(err)

@@ -215,3 +215,16 @@ func TestRenderKeepalive(t *testing.T) {
 		t.Error("nothing running: no block, and the safe rendering is the same")
 	}
 }
+
+func TestFallbackNote(t *testing.T) {
+	for _, c := range []struct{ err, want string }{
+		{`nginx: [emerg] host not found in upstream "hugo:8080" in /etc/osgs/gen/7/nginx.conf:42`,
+			`osgs: nginx: hugo does not resolve (stopped?); every upstream is resolved per request until it returns`},
+		{`nginx: [emerg] unknown directive "keepalivex" in /etc/osgs/gen/7/nginx.conf:42`,
+			`osgs: warning: nginx's kept-alive configuration does not load, so it serves the per-request one: nginx: [emerg] unknown directive "keepalivex" in /etc/osgs/gen/7/nginx.conf:42`},
+	} {
+		if got := fallbackNote(&ConfigError{Msg: c.err}); got != c.want {
+			t.Errorf("fallbackNote(%q)\n got %q\nwant %q", c.err, got, c.want)
+		}
+	}
+}
