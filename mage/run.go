@@ -27,6 +27,7 @@ import (
 	"github.com/osgs/osgs/internal/offsite"
 	"github.com/osgs/osgs/internal/qgis"
 	"github.com/osgs/osgs/internal/seal"
+	"github.com/osgs/osgs/internal/swarm"
 )
 
 //go:generate go run ../internal/gen/cmd
@@ -49,6 +50,9 @@ func run(ctx context.Context, f func(ctx context.Context, e *engine.Engine) erro
 		return fatal(err)
 	}
 	defer e.Close()
+	// The verbs that exec into a service reach its swarm task too. (Set
+	// here: package hooks sits below swarm's tests, which import testenv.)
+	swarm.Locate(e)
 	return fatal(f(ctx, e))
 }
 

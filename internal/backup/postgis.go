@@ -54,7 +54,7 @@ func Databases(ctx context.Context, e *engine.Engine) ([]string, error) {
 
 // imageOf returns the image name and ID of the service's running container.
 func imageOf(ctx context.Context, e *engine.Engine, id string) (string, string) {
-	insp, err := e.Docker().ContainerInspect(ctx, id, client.ContainerInspectOptions{})
+	insp, err := e.DockerFor(id).ContainerInspect(ctx, id, client.ContainerInspectOptions{})
 	if err != nil || insp.Container.Config == nil {
 		return "", ""
 	}

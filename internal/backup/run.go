@@ -190,14 +190,19 @@ func Quiesce(ctx context.Context, e *engine.Engine, service, how string) (resume
 		return nil, err
 	}
 	bg := context.WithoutCancel(ctx)
+	if how == "stop" && e.Routed(id) {
+		// A swarm task: swarm replaces a stopped task at once, so it is
+		// frozen instead, which holds its files as still.
+		how = "pause"
+	}
 	switch how {
 	case "pause":
-		if _, err := e.Docker().ContainerPause(ctx, id, client.ContainerPauseOptions{}); err != nil {
+		if _, err := e.DockerFor(id).ContainerPause(ctx, id, client.ContainerPauseOptions{}); err != nil {
 			return nil, fmt.Errorf("pause %s for its backup: %w", service, err)
 		}
 		fmt.Fprintf(e.Err, "osgs: %s paused while its volumes are copied\n", service)
 		return func() error {
-			if _, err := e.Docker().ContainerUnpause(bg, id, client.ContainerUnpauseOptions{}); err != nil {
+			if _, err := e.DockerFor(id).ContainerUnpause(bg, id, client.ContainerUnpauseOptions{}); err != nil {
 				return fmt.Errorf("unpause %s after its backup: %w", service, err)
 			}
 			return nil

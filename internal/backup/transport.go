@@ -71,10 +71,14 @@ type dumper struct {
 
 func newDumper(ctx context.Context, e *engine.Engine, id string) (*dumper, error) {
 	d := &dumper{e: e, id: id, transport: chooseTransport(ctx, e)}
+	if e.Routed(id) {
+		// A swarm task on another node: its volumes are not on this host.
+		d.transport = TransportExec
+	}
 	if d.transport == TransportExec {
 		return d, nil
 	}
-	insp, err := e.Docker().ContainerInspect(ctx, id, client.ContainerInspectOptions{})
+	insp, err := e.DockerFor(id).ContainerInspect(ctx, id, client.ContainerInspectOptions{})
 	if err != nil {
 		return nil, err
 	}

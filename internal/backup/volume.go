@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"io"
 
@@ -51,17 +52,41 @@ func helperOptions(e *engine.Engine, image, volume string, readOnly bool, cmd []
 	}
 }
 
-// helper creates (without starting) a helper container, removed by the
-// returned cleanup.
-func helper(ctx context.Context, e *engine.Engine, image, volume string, readOnly bool, cmd []string) (string, func(), error) {
-	res, err := e.Docker().ContainerCreate(ctx, helperOptions(e, image, volume, readOnly, cmd))
+// helper creates (without starting) a helper container on the engine on,
+// removed by the returned cleanup. Its ID is routed to that engine.
+func helper(ctx context.Context, e *engine.Engine, on client.APIClient, image, volume string, readOnly bool, cmd []string) (string, func(), error) {
+	res, err := on.ContainerCreate(ctx, helperOptions(e, image, volume, readOnly, cmd))
 	if err != nil {
 		return "", nil, fmt.Errorf("create helper for volume %s: %w", volume, err)
 	}
+	e.Route(res.ID, on)
 	cleanup := func() {
-		_, _ = e.Docker().ContainerRemove(context.WithoutCancel(ctx), res.ID, client.ContainerRemoveOptions{Force: true, RemoveVolumes: true})
+		_, _ = on.ContainerRemove(context.WithoutCancel(ctx), res.ID, client.ContainerRemoveOptions{Force: true, RemoveVolumes: true})
 	}
 	return res.ID, cleanup, nil
+}
+
+// volumeHome is the engine that holds service's volumes, and the image a
+// helper there runs: the node of its running container (a swarm task runs
+// on another node, whose engine has the volume and the image by ID), else
+// this engine with the catalog's image.
+func volumeHome(ctx context.Context, e *engine.Engine, service, image string) (client.APIClient, string, error) {
+	id, err := e.ContainerOf(ctx, service)
+	var nr *engine.NotRunningError
+	switch {
+	case errors.As(err, &nr):
+		return e.Docker(), image, nil
+	case err != nil:
+		return nil, "", err
+	case !e.Routed(id):
+		return e.Docker(), image, nil
+	}
+	on := e.DockerFor(id)
+	insp, err := on.ContainerInspect(ctx, id, client.ContainerInspectOptions{})
+	if err != nil {
+		return nil, "", fmt.Errorf("inspect %s: %w", service, err)
+	}
+	return on, insp.Container.Image, nil
 }
 
 // BackupVolume saves a named volume of service as a tar stream (owners,
@@ -71,12 +96,16 @@ func BackupVolume(ctx context.Context, e *engine.Engine, set *Set, service strin
 	if err != nil {
 		return err
 	}
-	id, cleanup, err := helper(ctx, e, image, vol, true, []string{"true"})
+	on, helperImage, err := volumeHome(ctx, e, service, image)
+	if err != nil {
+		return err
+	}
+	id, cleanup, err := helper(ctx, e, on, helperImage, vol, true, []string{"true"})
 	if err != nil {
 		return err
 	}
 	defer cleanup()
-	res, err := e.Docker().CopyFromContainer(ctx, id, client.CopyFromContainerOptions{SourcePath: volumeMount})
+	res, err := on.CopyFromContainer(ctx, id, client.CopyFromContainerOptions{SourcePath: volumeMount})
 	if err != nil {
 		return fmt.Errorf("read volume %s: %w", vol, err)
 	}
@@ -155,6 +184,9 @@ func RestoreVolume(ctx context.Context, e *engine.Engine, setDir string, f Entry
 	vol, image, err := volumeName(ctx, e, f.Service, f.Volume)
 	if err != nil {
 		return err
+	}
+	if id, err := e.ContainerOf(ctx, f.Service); err == nil && e.Routed(id) {
+		return fmt.Errorf("%s runs as a swarm task on another node: osgs restores volumes only of services it runs with stack:up, so restore them from a checkout on that node", f.Service)
 	}
 	states, err := e.States(ctx, f.Service)
 	if err != nil {

@@ -69,6 +69,7 @@ type Engine struct {
 	docker  client.APIClient
 	compose api.Compose
 	hooks   Hooks
+	routes  routes // containers on other engines (swarm tasks), by ID
 }
 
 // Open loads the catalog and the existing .env (if any) without contacting Docker.

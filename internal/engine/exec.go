@@ -17,7 +17,30 @@ import (
 )
 
 // ContainerOf returns the ID of the running container of service.
+//
+// A service this engine does not run may run elsewhere: a task of a swarm
+// deployment on another node. With a Locator set, ContainerOf asks it, and
+// the ID it returns is routed: Exec, the file copies and DockerFor(id) talk
+// to that node's engine.
 func (e *Engine) ContainerOf(ctx context.Context, service string) (string, error) {
+	id, err := e.localContainerOf(ctx, service)
+	var nr *NotRunningError
+	if !errors.As(err, &nr) || e.routes.locate == nil {
+		return id, err
+	}
+	at, lerr := e.routes.locate(ctx, service)
+	switch {
+	case errors.Is(lerr, ErrNotDeployed):
+		return "", err
+	case lerr != nil:
+		return "", lerr
+	}
+	e.routes.add(at.ID, at.Client)
+	return at.ID, nil
+}
+
+// localContainerOf is the running container of service on this engine.
+func (e *Engine) localContainerOf(ctx context.Context, service string) (string, error) {
 	if err := e.CheckServices(service); err != nil {
 		return "", err
 	}
@@ -81,14 +104,15 @@ func lastLines(s string, n int) string {
 // demultiplexed stdout/stderr, and returns an *ExitError when it exits
 // non-zero. Arguments are passed as argv, never through a shell.
 func (e *Engine) Exec(ctx context.Context, id string, cmd []string, o ExecOptions) error {
-	created, err := e.docker.ExecCreate(ctx, id, client.ExecCreateOptions{
+	docker := e.DockerFor(id)
+	created, err := docker.ExecCreate(ctx, id, client.ExecCreateOptions{
 		User: o.User, Env: o.Env, Cmd: cmd,
 		AttachStdin: o.Stdin != nil, AttachStdout: true, AttachStderr: true,
 	})
 	if err != nil {
 		return fmt.Errorf("exec %s: %w", cmd[0], err)
 	}
-	att, err := e.docker.ExecAttach(ctx, created.ID, client.ExecAttachOptions{})
+	att, err := docker.ExecAttach(ctx, created.ID, client.ExecAttachOptions{})
 	if err != nil {
 		return fmt.Errorf("exec %s: %w", cmd[0], err)
 	}
@@ -157,7 +181,7 @@ func (e *Engine) Exec(ctx context.Context, id string, cmd []string, o ExecOption
 		return fmt.Errorf("exec %s: read output: %w", cmd[0], err)
 	}
 	inErr := waitStdin()
-	insp, err := e.docker.ExecInspect(ctx, created.ID, client.ExecInspectOptions{})
+	insp, err := docker.ExecInspect(ctx, created.ID, client.ExecInspectOptions{})
 	if err != nil {
 		return fmt.Errorf("exec %s: %w", cmd[0], err)
 	}
@@ -228,10 +252,14 @@ func (e *Engine) Interactive(ctx context.Context, service, user string, cmd ...s
 	if err := e.Connect(ctx); err != nil {
 		return err
 	}
-	if _, err := e.ContainerOf(ctx, service); err != nil {
+	id, err := e.ContainerOf(ctx, service)
+	if err != nil {
 		return err
 	}
 	tty := isTerminal(e.In) && isTerminal(e.Out)
+	if e.Routed(id) {
+		return e.interactiveAt(ctx, id, user, tty, cmd)
+	}
 	code, err := e.compose.Exec(ctx, e.ProjectName(), api.RunOptions{
 		Service: service, Command: cmd, User: user, Tty: tty, Interactive: true,
 	})
@@ -254,4 +282,48 @@ func IsTerminal(v any) bool { return isTerminal(v) }
 func isTerminal(v any) bool {
 	f, ok := v.(*os.File)
 	return ok && term.IsTerminal(int(f.Fd()))
+}
+
+// interactiveAt is Interactive in a container on another engine (a swarm
+// task), where compose's exec cannot reach: a plain Exec of the streams
+// without a terminal, else a TTY exec with the local terminal in raw mode.
+func (e *Engine) interactiveAt(ctx context.Context, id, user string, tty bool, cmd []string) error {
+	if !tty {
+		return e.Exec(ctx, id, cmd, ExecOptions{User: user, Stdin: e.In, Stdout: e.Out, Stderr: e.Err})
+	}
+	in, out := e.In.(*os.File), e.Out.(*os.File)
+	size := client.ConsoleSize{Height: 24, Width: 80}
+	if w, h, err := term.GetSize(int(out.Fd())); err == nil {
+		size = client.ConsoleSize{Height: uint(h), Width: uint(w)}
+	}
+	docker := e.DockerFor(id)
+	created, err := docker.ExecCreate(ctx, id, client.ExecCreateOptions{
+		User: user, Cmd: cmd, TTY: true, ConsoleSize: size,
+		AttachStdin: true, AttachStdout: true, AttachStderr: true,
+	})
+	if err != nil {
+		return fmt.Errorf("exec %s: %w", cmd[0], err)
+	}
+	att, err := docker.ExecAttach(ctx, created.ID, client.ExecAttachOptions{TTY: true, ConsoleSize: size})
+	if err != nil {
+		return fmt.Errorf("exec %s: %w", cmd[0], err)
+	}
+	defer att.Close()
+	old, err := term.MakeRaw(int(in.Fd()))
+	if err != nil {
+		return fmt.Errorf("terminal: %w", err)
+	}
+	defer term.Restore(int(in.Fd()), old)
+	go func() { _, _ = io.Copy(att.Conn, in) }()
+	if _, err := io.Copy(out, att.Reader); err != nil && ctx.Err() == nil {
+		return fmt.Errorf("exec %s: %w", cmd[0], err)
+	}
+	insp, err := docker.ExecInspect(context.WithoutCancel(ctx), created.ID, client.ExecInspectOptions{})
+	if err != nil {
+		return fmt.Errorf("exec %s: %w", cmd[0], err)
+	}
+	if insp.ExitCode != 0 {
+		return &ExitError{Cmd: cmd[0], Code: insp.ExitCode}
+	}
+	return nil
 }

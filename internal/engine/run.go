@@ -74,7 +74,7 @@ func (e *Engine) WriteFile(ctx context.Context, id, path string, data []byte, mo
 	if err := tw.Close(); err != nil {
 		return err
 	}
-	if _, err := e.docker.CopyToContainer(ctx, id, client.CopyToContainerOptions{DestinationPath: filepath.Dir(path), Content: &b}); err != nil {
+	if _, err := e.DockerFor(id).CopyToContainer(ctx, id, client.CopyToContainerOptions{DestinationPath: filepath.Dir(path), Content: &b}); err != nil {
 		return fmt.Errorf("write %s: %w", path, err)
 	}
 	return nil
@@ -83,7 +83,7 @@ func (e *Engine) WriteFile(ctx context.Context, id, path string, data []byte, mo
 // ReadFile reads one file (at most 16 MiB) out of a container through the
 // archive API.
 func (e *Engine) ReadFile(ctx context.Context, id, path string) ([]byte, error) {
-	res, err := e.docker.CopyFromContainer(ctx, id, client.CopyFromContainerOptions{SourcePath: path})
+	res, err := e.DockerFor(id).CopyFromContainer(ctx, id, client.CopyFromContainerOptions{SourcePath: path})
 	if err != nil {
 		return nil, err
 	}

@@ -141,7 +141,7 @@ func (e *Engine) databaseFirst(ctx context.Context, p *types.Project) string {
 	if db == "" || !roles {
 		return ""
 	}
-	if _, err := e.ContainerOf(ctx, db); err == nil {
+	if _, err := e.localContainerOf(ctx, db); err == nil {
 		return ""
 	}
 	return db

@@ -33,7 +33,7 @@ func (e *Engine) waitReady(ctx context.Context, p *types.Project, timeout time.D
 func (e *Engine) waitService(ctx context.Context, name string, hc *types.HealthCheckConfig) error {
 	probe := probeCommand(hc)
 	for {
-		id, err := e.ContainerOf(ctx, name)
+		id, err := e.localContainerOf(ctx, name)
 		if err != nil {
 			var nr *NotRunningError
 			if !errors.As(err, &nr) {

@@ -75,13 +75,13 @@ func Put(ctx context.Context, e *engine.Engine, o Options) error {
 	if err != nil {
 		return err
 	}
-	st, err := e.Docker().ContainerStatPath(ctx, id, client.ContainerStatPathOptions{Path: dir})
+	st, err := e.DockerFor(id).ContainerStatPath(ctx, id, client.ContainerStatPathOptions{Path: dir})
 	if err != nil || !st.Stat.Mode.IsDir() {
 		return fmt.Errorf("%s:%s is not a folder", o.Service, dir)
 	}
 	name := filepath.Base(filepath.Clean(o.Local))
 	dest := path.Join(dir, name)
-	if _, err := e.Docker().ContainerStatPath(ctx, id, client.ContainerStatPathOptions{Path: dest}); err == nil && !o.Yes {
+	if _, err := e.DockerFor(id).ContainerStatPath(ctx, id, client.ContainerStatPathOptions{Path: dest}); err == nil && !o.Yes {
 		return &engine.ConfirmError{What: fmt.Sprintf("overwrite %s:%s", o.Service, dest)}
 	} else if err != nil && !errdefs.IsNotFound(err) {
 		return err
@@ -93,7 +93,7 @@ func Put(ctx context.Context, e *engine.Engine, o Options) error {
 	pr, pw := io.Pipe()
 	go func() { pw.CloseWithError(writeTar(pw, o.Local, name, info, owner, o.Progress)) }()
 	defer pr.Close()
-	_, err = e.Docker().CopyToContainer(ctx, id, client.CopyToContainerOptions{DestinationPath: dir, Content: pr})
+	_, err = e.DockerFor(id).CopyToContainer(ctx, id, client.CopyToContainerOptions{DestinationPath: dir, Content: pr})
 	if err != nil {
 		return fmt.Errorf("put %s into %s:%s: %w", o.Local, o.Service, dir, err)
 	}
@@ -197,7 +197,7 @@ func Get(ctx context.Context, e *engine.Engine, o Options) error {
 	if _, err := os.Lstat(filepath.Join(o.Local, path.Base(src))); err == nil && !o.Yes {
 		return &engine.ConfirmError{What: "overwrite " + filepath.Join(o.Local, path.Base(src))}
 	}
-	res, err := e.Docker().CopyFromContainer(ctx, id, client.CopyFromContainerOptions{SourcePath: src})
+	res, err := e.DockerFor(id).CopyFromContainer(ctx, id, client.CopyFromContainerOptions{SourcePath: src})
 	if err != nil {
 		return fmt.Errorf("get %s:%s: %w", o.Service, src, err)
 	}

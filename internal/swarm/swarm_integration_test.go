@@ -17,7 +17,10 @@ import (
 	"github.com/moby/moby/api/types/swarm"
 	"github.com/moby/moby/client"
 
+	"github.com/osgs/osgs/internal/backup"
 	"github.com/osgs/osgs/internal/config"
+	"github.com/osgs/osgs/internal/engine"
+	"github.com/osgs/osgs/internal/files"
 	"github.com/osgs/osgs/internal/postgis"
 	"github.com/osgs/osgs/internal/swarm/convert"
 	"github.com/osgs/osgs/internal/testenv"
@@ -48,6 +51,28 @@ const hello = `services:
 configs:
   hello_conf:
     file: ./hello.conf.tmpl
+`
+
+// store keeps files in a volume that backups copy: a db service, whose
+// quiesce (stop) becomes a pause for a swarm task.
+const store = `services:
+  store:
+    x-osgs:
+      description: a backed-up volume for the swarm tests
+      quiesce: stop
+      volumes:
+        - name: store-data
+          path: /srv/store
+          backup: true
+    profiles: [store]
+    image: osgs/nginx:1.22-bookworm
+    entrypoint: ["sleep", "infinity"]
+    stop_signal: SIGKILL
+    volumes:
+      - store-data:/srv/store
+    restart: unless-stopped
+volumes:
+  store-data:
 `
 
 const helloConf = `events {}
@@ -87,6 +112,7 @@ func TestSwarm(t *testing.T) {
 	n1, n2, n3 := sw.Nodes[0], sw.Nodes[1], sw.Nodes[2]
 	co := testenv.NewCheckout(t, map[string]string{ManagerKey: n1.Host, "HELLO_TEXT": "one", "HELLO_REPLICAS": "2"})
 	co.AddService(t, "hello", hello)
+	co.AddService(t, "store", store)
 	if err := writeFile(co.Dir+"/services/hello/hello.conf.tmpl", helloConf); err != nil {
 		t.Fatal(err)
 	}
@@ -268,6 +294,18 @@ func TestSwarm(t *testing.T) {
 	}
 	set("HELLO_HEALTH", "ok")
 
+	// The verbs that exec into a service reach its task on its node, from
+	// this host, whose own engine runs none of them.
+	config.SetEnabled(e.Env, "store", true)
+	save()
+	if _, err := c.Deploy(ctx, DeployOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if s := status()["store"]; strings.Join(s.Nodes, ",") != "node1" {
+		t.Fatalf("store, a service with a backed-up volume, runs on %v, not the db node", s.Nodes)
+	}
+	routedVerbs(t, ctx, e, c, n1)
+
 	// A web node that runs hello is lost: its tasks move to the other web
 	// node, within a bound; PostGIS stays.
 	lost, kept := n3, n2
@@ -303,7 +341,7 @@ func TestSwarm(t *testing.T) {
 		t.Fatal("rm without -yes went ahead")
 	}
 	removed, err := c.Remove(ctx, true)
-	if err != nil || strings.Join(removed, ",") != "hello,postgis" {
+	if err != nil || strings.Join(removed, ",") != "hello,postgis,store" {
 		t.Fatalf("rm = %v, %v", removed, err)
 	}
 	vols, err := n1.Client.VolumeList(ctx, client.VolumeListOptions{})
@@ -412,4 +450,74 @@ func askHello(t *testing.T, ctx context.Context, cl client.APIClient, id string)
 		return "", fmt.Errorf("the hello tasks answer %q (want 2 tasks saying the same)", out)
 	}
 	return f[1], nil
+}
+
+// routedVerbs runs postgis:sizes and psql, files:put and get, backup:all
+// and postgis:restore against the deployment, as mage runs them (with
+// Locate), and checks each on node1's own engine.
+func routedVerbs(t *testing.T, ctx context.Context, e *engine.Engine, c *Cluster, n1 *testenv.SwarmNode) {
+	t.Helper()
+	Locate(e)
+	sizes, err := postgis.Sizes(ctx, e)
+	if err != nil || len(sizes) == 0 || sizes[0].Name != "gis" {
+		t.Fatalf("postgis:sizes against the swarm: %+v, %v", sizes, err)
+	}
+	// psql without a terminal: the statements come on stdin.
+	var out bytes.Buffer
+	in, stdout := e.In, e.Out
+	e.In, e.Out = strings.NewReader("SELECT 'kept:' || count(*) FROM kept;\n"), &out
+	err = e.Interactive(ctx, postgis.Service, postgis.OSUser, postgis.PsqlArgs(postgis.Load(e), "gis", "-v", "ON_ERROR_STOP=1")...)
+	e.In, e.Out = in, stdout
+	if err != nil || !strings.Contains(out.String(), "kept:42") {
+		t.Fatalf("postgis:psql against the swarm: %q, %v", out.String(), err)
+	}
+
+	// files:put into store's volume on node1, and back.
+	local := t.TempDir()
+	if err := os.WriteFile(local+"/note.txt", []byte("on node1\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := files.Put(ctx, e, files.Options{Service: "store", VolumePath: "/srv/store", Local: local + "/note.txt"}); err != nil {
+		t.Fatalf("files:put against the swarm: %v", err)
+	}
+	if got := execOut(t, ctx, n1.Client, taskContainer(t, c, n1, "store"), "", "cat", "/srv/store/note.txt"); got != "on node1\n" {
+		t.Fatalf("node1's store holds %q", got)
+	}
+	back := t.TempDir()
+	if err := files.Get(ctx, e, files.Options{Service: "store", VolumePath: "/srv/store/note.txt", Local: back}); err != nil {
+		t.Fatalf("files:get against the swarm: %v", err)
+	}
+	if b, err := os.ReadFile(back + "/note.txt"); err != nil || string(b) != "on node1\n" {
+		t.Fatalf("files:get brought %q, %v", b, err)
+	}
+
+	// backup:all: PostGIS dumped through exec on node1, store's volume
+	// copied by a helper on node1; then a restore brings a dropped table
+	// back.
+	dir, err := backup.Run(ctx, e, backup.Options{})
+	if err != nil {
+		t.Fatalf("backup:all against the swarm: %v", err)
+	}
+	src, err := backup.Resolve(backup.Root(e), dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var kinds []string
+	for _, f := range src.Manifest.Files {
+		kinds = append(kinds, f.Service+"/"+string(f.Kind))
+	}
+	if !slices.Contains(kinds, "store/"+string(backup.KindVolume)) || !slices.ContainsFunc(kinds, func(k string) bool { return strings.HasPrefix(k, "postgis/") }) {
+		t.Fatalf("the set holds %v", kinds)
+	}
+	if err := backup.Verify(ctx, e, backup.Root(e), dir); err != nil {
+		t.Fatalf("verify of the swarm's set: %v", err)
+	}
+	pg := taskContainer(t, c, n1, "postgis")
+	psql(t, ctx, n1.Client, pg, "DROP TABLE kept")
+	if err := backup.RestorePostGIS(ctx, e, backup.RestorePostGISOptions{Source: src, Yes: true}); err != nil {
+		t.Fatalf("postgis:restore against the swarm: %v", err)
+	}
+	if got := strings.TrimSpace(psql(t, ctx, n1.Client, taskContainer(t, c, n1, "postgis"), "SELECT count(*) FROM kept")); got != "42" {
+		t.Fatalf("after the restore, kept has %q rows", got)
+	}
 }
