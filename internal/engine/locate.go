@@ -69,3 +69,7 @@ func (r *routes) get(id string) client.APIClient {
 	defer r.mu.Unlock()
 	return r.by[id]
 }
+
+// Hooks are the steps the engine runs around its verbs; swarm:deploy runs
+// the same ones around a deploy.
+func (e *Engine) Hooks() Hooks { return e.hooks }

@@ -1,11 +1,13 @@
 package swarm
 
 import (
+	"errors"
 	"strings"
 	"testing"
 
 	"github.com/moby/moby/api/types/swarm"
 
+	"github.com/osgs/osgs/internal/catalog"
 	"github.com/osgs/osgs/internal/swarm/convert"
 )
 
@@ -71,5 +73,49 @@ func TestWithObjectIDs(t *testing.T) {
 	}
 	if err := withObjectIDs(&swarm.ServiceSpec{}, ids); err != nil {
 		t.Fatalf("no container spec: %v", err)
+	}
+}
+
+func TestRolePhases(t *testing.T) {
+	cat := map[string]catalog.Service{
+		"postgis":  {Name: "postgis", Database: true},
+		"features": {Name: "features", DBRole: &catalog.DBRole{}},
+		"hugo":     {Name: "hugo"},
+	}
+	get := func(n string) (catalog.Service, error) {
+		if s, ok := cat[n]; ok {
+			return s, nil
+		}
+		return catalog.Service{}, errors.New("no such service")
+	}
+	d := func(name string, changed bool) *desired {
+		x := &desired{name: name}
+		x.spec.Labels = map[string]string{convert.SpecLabel: "new"}
+		if !changed {
+			x.current = &swarm.Service{}
+			x.current.Spec.Labels = map[string]string{convert.SpecLabel: "new"}
+		}
+		return x
+	}
+	for _, c := range []struct {
+		name        string
+		ds          []*desired
+		before      bool
+		first, rest string
+	}{
+		{"a new service with a role: the database first", []*desired{d("features", true), d("hugo", true), d("postgis", true)}, true, "postgis", "features,hugo"},
+		{"the database unchanged still goes first", []*desired{d("features", true), d("postgis", false)}, true, "postgis", "features"},
+		{"the role's service unchanged: one step", []*desired{d("features", false), d("postgis", true)}, true, "", "features,postgis"},
+		{"no service with a role", []*desired{d("hugo", true), d("postgis", true)}, true, "", "hugo,postgis"},
+		{"no BeforeStart hook", []*desired{d("features", true), d("postgis", true)}, false, "", "features,postgis"},
+		{"no database deployed", []*desired{d("features", true)}, true, "", "features"},
+	} {
+		first, rest := rolePhases(c.ds, get, c.before)
+		if got := strings.Join(names(first), ","); got != c.first {
+			t.Errorf("%s: first %q, want %q", c.name, got, c.first)
+		}
+		if got := strings.Join(names(rest), ","); got != c.rest {
+			t.Errorf("%s: rest %q, want %q", c.name, got, c.rest)
+		}
 	}
 }

@@ -92,34 +92,36 @@ func (c *Cluster) Deploy(ctx context.Context, o DeployOptions) (*DeployResult, e
 	if err != nil {
 		return nil, err
 	}
-	for _, d := range pl.services {
-		if err := withObjectIDs(&d.spec, ids); err != nil {
+	wait := o.Wait
+	if wait == 0 {
+		wait = 10 * time.Minute
+	}
+	// The hooks stack:up runs (database roles before the services that log
+	// in with them start; PostGIS's databases, WAL archiving and roles, and
+	// nginx's configuration once all are up) run here too, reaching the
+	// tasks through Locate.
+	Locate(c.E)
+	hooks := c.E.Hooks()
+	first, rest := rolePhases(pl.services, c.E.Catalog.Get, hooks.BeforeStart != nil)
+	if len(first) > 0 {
+		if err := c.apply(ctx, first, ids, res); err != nil {
 			return res, err
 		}
-		switch {
-		case d.current == nil:
-			if _, err := c.Manager.ServiceCreate(ctx, client.ServiceCreateOptions{Spec: d.spec}); err != nil {
-				return res, fmt.Errorf("create %s: %s", d.name, oneLine(err))
-			}
-			res.Created = append(res.Created, d.name)
-		case d.current.Spec.Labels[convert.SpecLabel] == d.spec.Labels[convert.SpecLabel]:
-			res.Unchanged = append(res.Unchanged, d.name)
-		default:
-			if _, err := c.Manager.ServiceUpdate(ctx, d.current.ID, client.ServiceUpdateOptions{Version: d.current.Version, Spec: d.spec}); err != nil {
-				return res, fmt.Errorf("update %s: %s", d.name, oneLine(err))
-			}
-			res.Updated = append(res.Updated, d.name)
+		if err := c.converge(ctx, &plan{services: first}, wait); err != nil {
+			return res, err
 		}
+		if err := hooks.BeforeStart(ctx, c.E, names(rest)); err != nil {
+			return res, err
+		}
+	}
+	if err := c.apply(ctx, rest, ids, res); err != nil {
+		return res, err
 	}
 	for _, s := range pl.remove {
 		if _, err := c.Manager.ServiceRemove(ctx, s.ID, client.ServiceRemoveOptions{}); err != nil {
 			return res, fmt.Errorf("remove %s: %w", s.Spec.Name, err)
 		}
 		res.Removed = append(res.Removed, s.Spec.Labels["org.osgs.service"])
-	}
-	wait := o.Wait
-	if wait == 0 {
-		wait = 10 * time.Minute
 	}
 	if err := c.converge(ctx, pl, wait); err != nil {
 		return res, err
@@ -128,7 +130,76 @@ func (c *Cluster) Deploy(ctx context.Context, o DeployOptions) (*DeployResult, e
 	if err := c.removeUnusedObjects(ctx); err != nil {
 		return res, err
 	}
+	if hooks.AfterUp != nil {
+		if err := hooks.AfterUp(ctx, c.E, names(pl.services)); err != nil {
+			return res, err
+		}
+	}
 	return res, nil
+}
+
+// apply creates or updates the services ds, and records which it did.
+func (c *Cluster) apply(ctx context.Context, ds []*desired, ids map[string]string, res *DeployResult) error {
+	for _, d := range ds {
+		if err := withObjectIDs(&d.spec, ids); err != nil {
+			return err
+		}
+		switch {
+		case d.current == nil:
+			if _, err := c.Manager.ServiceCreate(ctx, client.ServiceCreateOptions{Spec: d.spec}); err != nil {
+				return fmt.Errorf("create %s: %s", d.name, oneLine(err))
+			}
+			res.Created = append(res.Created, d.name)
+		case !d.changed():
+			res.Unchanged = append(res.Unchanged, d.name)
+		default:
+			if _, err := c.Manager.ServiceUpdate(ctx, d.current.ID, client.ServiceUpdateOptions{Version: d.current.Version, Spec: d.spec}); err != nil {
+				return fmt.Errorf("update %s: %s", d.name, oneLine(err))
+			}
+			res.Updated = append(res.Updated, d.name)
+		}
+	}
+	slices.Sort(res.Created)
+	slices.Sort(res.Updated)
+	slices.Sort(res.Unchanged)
+	return nil
+}
+
+// changed reports whether the deploy creates or updates d.
+func (d *desired) changed() bool {
+	return d.current == nil || d.current.Spec.Labels[convert.SpecLabel] != d.spec.Labels[convert.SpecLabel]
+}
+
+func names(ds []*desired) []string {
+	var out []string
+	for _, d := range ds {
+		out = append(out, d.name)
+	}
+	return out
+}
+
+// rolePhases splits a deploy in two when a service it starts logs in with
+// a database role of its own: the database services go first, so that the
+// BeforeStart hook can make the roles before the rest start. Otherwise
+// (or without that hook) everything goes at once.
+func rolePhases(ds []*desired, get func(string) (catalog.Service, error), before bool) (first, rest []*desired) {
+	needs := false
+	for _, d := range ds {
+		if svc, err := get(d.name); err == nil && svc.DBRole != nil && d.changed() {
+			needs = true
+		}
+	}
+	for _, d := range ds {
+		if svc, err := get(d.name); err == nil && svc.Database && needs && before {
+			first = append(first, d)
+		} else {
+			rest = append(rest, d)
+		}
+	}
+	if len(first) == 0 {
+		return nil, ds
+	}
+	return first, rest
 }
 
 // plan observes the cluster and works out the deploy, changing nothing.
@@ -524,6 +595,9 @@ func (c *Cluster) converge(ctx context.Context, pl *plan, wait time.Duration) er
 		pending := ""
 		for _, s := range svcs {
 			name := s.Spec.Labels["org.osgs.service"]
+			if _, ok := want[name]; !ok {
+				continue // not part of this step (or being removed)
+			}
 			if u := s.UpdateStatus; u != nil {
 				switch u.State {
 				case swarm.UpdateStateRollbackCompleted, swarm.UpdateStateRollbackPaused, swarm.UpdateStatePaused:
@@ -594,7 +668,7 @@ func convergence(s swarm.Service, tasks []swarm.Task, digest string) string {
 func wasChanged(pl *plan, name string) bool {
 	for _, d := range pl.services {
 		if d.name == name {
-			return d.current == nil || d.current.Spec.Labels[convert.SpecLabel] != d.spec.Labels[convert.SpecLabel]
+			return d.changed()
 		}
 	}
 	return false

@@ -218,6 +218,11 @@ func TestSwarm(t *testing.T) {
 	if strings.Join(res.Created, ",") != "hello,postgis" || len(res.Unpublished) != 1 {
 		t.Fatalf("deploy = %+v", res)
 	}
+	// The deploy ran stack:up's hooks on the tasks: PostGIS's WAL
+	// archiving has its first base backup.
+	if !strings.Contains(out.String(), "pgBackRest: first full base backup") {
+		t.Fatal("the deploy did not run PostGIS's hooks")
+	}
 	status := func() map[string]ServiceRow {
 		t.Helper()
 		rows, err := c.Status(ctx)
