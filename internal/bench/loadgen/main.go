@@ -28,6 +28,7 @@ func main() {
 	ca := flag.String("ca", "", "PEM file of the CA to trust for https")
 	host := flag.String("host", "", "Host header and TLS server name")
 	h2 := flag.Bool("h2", false, "allow HTTP/2 over TLS (all clients then share one connection); off, each client has its own HTTP/1.1 connection, as on the direct path")
+	gzip := flag.Bool("gzip", true, "ask for gzip (Accept-Encoding: gzip), as browsers and QGIS do; off asks for the bytes as they are")
 	flag.Parse()
 	var urls []string
 	sc := bufio.NewScanner(os.Stdin)
@@ -41,6 +42,7 @@ func main() {
 		os.Exit(2)
 	}
 	tr := &http.Transport{MaxIdleConnsPerHost: *c, TLSClientConfig: &tls.Config{ServerName: *host}, ForceAttemptHTTP2: *h2}
+	tr.DisableCompression = !*gzip
 	if !*h2 {
 		tr.TLSNextProto = map[string]func(string, *tls.Conn) http.RoundTripper{}
 	}
