@@ -34,3 +34,28 @@ func TestPickTask(t *testing.T) {
 		}
 	}
 }
+
+func TestPinnedNode(t *testing.T) {
+	host := map[string]swarm.Node{"n2": {ID: "n2", Description: swarm.NodeDescription{Hostname: "node2"}}}
+	svc := func(cons ...string) swarm.Service {
+		var s swarm.Service
+		s.Spec.TaskTemplate.Placement = &swarm.Placement{Constraints: cons}
+		return s
+	}
+	for _, c := range []struct {
+		name string
+		s    swarm.Service
+		want string // hostname; "" for none
+	}{
+		{"pinned", svc("node.labels.osgs.role.db==true", "node.id==n2"), "node2"},
+		{"pinned, with spaces", svc("node.id == n2"), "node2"},
+		{"pinned to a node that left", svc("node.id==n9"), ""},
+		{"by role only", svc("node.labels.osgs.role.web==true"), ""},
+		{"no placement", swarm.Service{}, ""},
+	} {
+		n, ok := pinnedNode(c.s, host)
+		if ok != (c.want != "") || n.Description.Hostname != c.want {
+			t.Errorf("%s: %q, %v; want %q", c.name, n.Description.Hostname, ok, c.want)
+		}
+	}
+}

@@ -53,8 +53,10 @@ func (c *Cluster) Status(ctx context.Context) ([]ServiceRow, error) {
 	for _, s := range svcs {
 		r := ServiceRow{Service: s.Spec.Labels["org.osgs.service"], Role: s.Spec.Labels["org.osgs.role"]}
 		if st := s.ServiceStatus; st != nil {
-			r.Desired, r.Running = st.DesiredTasks, st.RunningTasks
+			r.Desired = st.DesiredTasks
 		}
+		// Running counts the running tasks on nodes that are up: the
+		// service's own count keeps a lost node's task until it returns.
 		if u := s.UpdateStatus; u != nil {
 			r.Update = string(u.State)
 		}
@@ -70,14 +72,22 @@ func (c *Cluster) Status(ctx context.Context) ([]ServiceRow, error) {
 			if t.DesiredState != swarm.TaskStateRunning {
 				continue
 			}
+			if t.NodeID == "" { // not placed: swarm says why
+				health[string(t.Status.State)]++
+				if t.Status.Err != "" && r.UnavailableReason == "" {
+					r.UnavailableReason = t.Status.Err
+				}
+				continue
+			}
 			n := host[t.NodeID]
 			name := n.Description.Hostname
 			if !containsStr(r.Nodes, name) {
 				r.Nodes = append(r.Nodes, name)
 			}
 			switch {
-			case t.Status.State == swarm.TaskStateRunning:
+			case t.Status.State == swarm.TaskStateRunning && n.Status.State == swarm.NodeStateReady:
 				health["running"]++
+				r.Running++
 			case n.Status.State != swarm.NodeStateReady:
 				r.UnavailableReason = fmt.Sprintf("its node %s is %s", name, n.Status.State)
 			default:
@@ -95,6 +105,12 @@ func (c *Cluster) Status(ctx context.Context) ([]ServiceRow, error) {
 				}
 			}
 		}
+		if r.Running < r.Desired {
+			// A service pinned to one node (the db role) waits for it.
+			if n, ok := pinnedNode(s, host); ok && n.Status.State != swarm.NodeStateReady {
+				r.UnavailableReason = fmt.Sprintf("pinned to node %s, which is %s: it runs again when that node returns", n.Description.Hostname, n.Status.State)
+			}
+		}
 		var hs []string
 		for _, k := range sortedKeys(health) {
 			hs = append(hs, fmt.Sprintf("%d %s", health[k], k))
@@ -108,6 +124,19 @@ func (c *Cluster) Status(ctx context.Context) ([]ServiceRow, error) {
 	}
 	sort.Slice(rows, func(i, j int) bool { return rows[i].Service < rows[j].Service })
 	return rows, nil
+}
+
+// pinnedNode is the node a service's placement pins it to (node.id==ID).
+func pinnedNode(s swarm.Service, host map[string]swarm.Node) (swarm.Node, bool) {
+	if p := s.Spec.TaskTemplate.Placement; p != nil {
+		for _, c := range p.Constraints {
+			if id, ok := strings.CutPrefix(strings.ReplaceAll(c, " ", ""), "node.id=="); ok {
+				n, found := host[id]
+				return n, found
+			}
+		}
+	}
+	return swarm.Node{}, false
 }
 
 func containsStr(list []string, s string) bool {

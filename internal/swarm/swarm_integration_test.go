@@ -142,21 +142,7 @@ func TestSwarm(t *testing.T) {
 	if !errors.As(err, &ns) || strings.Contains(err.Error(), "\n") {
 		t.Fatalf("open before init: %v", err)
 	}
-	c, err := Connect(ctx, e)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	id1, err := c.Init(ctx, n1.Addr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := c.Join(ctx, n2.Host, []convert.Role{convert.Web}); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := c.Join(ctx, n3.Host, []convert.Role{convert.Web}); err != nil {
-		t.Fatal(err)
-	}
+	c, id1 := form(t, ctx, e, n1.Addr, member{n2, convert.Web}, member{n3, convert.Web})
 	if _, err := c.Join(ctx, "unix:///nonexistent/docker.sock", nil); err == nil || !strings.Contains(err.Error(), "does not answer") {
 		t.Fatalf("join of an unreachable engine: %v", err)
 	}
@@ -362,6 +348,34 @@ func TestSwarm(t *testing.T) {
 	}
 }
 
+// member is a node to join, with its role.
+type member struct {
+	node *testenv.SwarmNode
+	role convert.Role
+}
+
+// form makes the manager at advertise a swarm (it gets every role) and
+// joins the members; it returns the cluster, closed at the test's end, and
+// the manager's node ID.
+func form(t *testing.T, ctx context.Context, e *engine.Engine, advertise string, members ...member) (*Cluster, string) {
+	t.Helper()
+	c, err := Connect(ctx, e)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	id, err := c.Init(ctx, advertise)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, m := range members {
+		if _, err := c.Join(ctx, m.node.Host, []convert.Role{m.role}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return c, id
+}
+
 func writeFile(path, s string) error { return os.WriteFile(path, []byte(s), 0o644) }
 
 // n3Node is a test node's swarm node ID.
@@ -524,5 +538,118 @@ func routedVerbs(t *testing.T, ctx context.Context, e *engine.Engine, c *Cluster
 	}
 	if got := strings.TrimSpace(psql(t, ctx, n1.Client, taskContainer(t, c, n1, "postgis"), "SELECT count(*) FROM kept")); got != "42" {
 		t.Fatalf("after the restore, kept has %q rows", got)
+	}
+}
+
+// TestSwarmDBNode loses the db node of a 2-node swarm: PostGIS does not
+// start (empty) on the other node, swarm:status says why it is down, and
+// when the node returns PostGIS runs there again with its data.
+func TestSwarmDBNode(t *testing.T) {
+	sw := testenv.StartSwarm(t, 2)
+	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Minute)
+	defer cancel()
+	n1, n2 := sw.Nodes[0], sw.Nodes[1]
+	co := testenv.NewCheckout(t, map[string]string{ManagerKey: n1.Host, "POSTGIS_BIND": "127.0.0.1"})
+	e := co.Engine(t)
+	out := &syncBuffer{t: t}
+	e.Out, e.Err = out, out
+	config.SetEnabled(e.Env, postgis.Service, true)
+	if err := e.Env.Write(config.Path(e.Dir)); err != nil {
+		t.Fatal(err)
+	}
+	c, id1 := form(t, ctx, e, n1.Addr, member{n2, convert.DB})
+	if err := c.Label(ctx, id1, []convert.Role{convert.Edge, convert.Web}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.Deploy(ctx, DeployOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	row := func() ServiceRow {
+		t.Helper()
+		rows, err := c.Status(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, r := range rows {
+			if r.Service == postgis.Service {
+				return r
+			}
+		}
+		t.Fatal("postgis is not deployed")
+		return ServiceRow{}
+	}
+	if r := row(); r.Running != 1 || strings.Join(r.Nodes, ",") != "node2" {
+		t.Fatalf("postgis: %+v", r)
+	}
+	Locate(e) // the checks below run as postgis:psql does, on node2's engine
+	if _, err := postgis.Query(ctx, e, "gis", "CREATE TABLE kept AS SELECT generate_series(1, 42) AS i"); err != nil {
+		t.Fatal(err)
+	}
+
+	// node2 is lost: PostGIS is down, says why, and runs nowhere else.
+	sw.Kill(t, n2)
+	lost := time.Now()
+	var r ServiceRow
+	for deadline := lost.Add(3 * time.Minute); ; time.Sleep(2 * time.Second) {
+		if r = row(); r.Running == 0 && r.UnavailableReason != "" {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("postgis with its node lost: %+v", r)
+		}
+	}
+	var b bytes.Buffer
+	PrintStatus(&b, []ServiceRow{r})
+	t.Logf("%s after node2 was lost:\n%s", time.Since(lost).Round(time.Second), b.String())
+	onNode1 := func() bool {
+		tasks, err := c.tasks(ctx, false)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, task := range tasks {
+			if task.NodeID == id1 && task.Status.State == swarm.TaskStateRunning {
+				return true
+			}
+		}
+		return false
+	}
+	for end := time.Now().Add(20 * time.Second); time.Now().Before(end); time.Sleep(2 * time.Second) {
+		if onNode1() {
+			t.Fatal("postgis started on node1, without its data")
+		}
+	}
+	if _, err := postgis.Query(ctx, e, "gis", "SELECT 1"); err == nil || strings.Contains(err.Error(), "\n") {
+		t.Fatalf("psql with PostGIS's node down: %v (want one line)", err)
+	} else {
+		t.Logf("psql with PostGIS's node down: %v", err)
+	}
+
+	// node2 returns: PostGIS runs there again, with its data.
+	sw.Restart(t, n2)
+	back := time.Now()
+	for deadline := back.Add(4 * time.Minute); ; time.Sleep(2 * time.Second) {
+		if r = row(); r.Running == 1 && strings.Join(r.Nodes, ",") == "node2" && r.Health == "1 running" {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("postgis after node2 returned: %+v", r)
+		}
+	}
+	var rows [][]string
+	var err error
+	for deadline := time.Now().Add(time.Minute); ; time.Sleep(2 * time.Second) {
+		if rows, err = postgis.Query(ctx, e, "gis", "SELECT count(*) FROM kept"); err == nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("psql after node2 returned: %v", err)
+		}
+	}
+	if len(rows) != 1 || rows[0][0] != "42" {
+		t.Fatalf("after node2 returned, kept has %v rows", rows)
+	}
+	t.Logf("node2 back: postgis ran there with its 42 rows after %s", time.Since(back).Round(time.Second))
+	if onNode1() {
+		t.Fatal("a postgis task runs on node1")
 	}
 }

@@ -105,25 +105,8 @@ func StartSwarm(t testing.TB, n int) *Swarm {
 	waitFile(t, s.dir+"/ctrd.sock", 20*time.Second)
 	os.WriteFile(s.dir+"/daemon.json", []byte(`{"mtu": 1400}`), 0o600)
 	for _, node := range s.Nodes {
-		d := s.dir + "/" + node.Name
-		node.Host = "unix://" + d + ".sock"
-		// Its own network namespace, and its own hostname (a UTS namespace),
-		// so the nodes tell apart as real machines do.
-		args := []string{"dockerd",
-			"--data-root", d + "/data", "--exec-root", d + "/x", "--pidfile", d + ".pid",
-			"-H", node.Host, "--containerd", s.dir + "/ctrd.sock",
-			"--containerd-namespace", "osw" + node.Name, "--containerd-plugins-namespace", "osw" + node.Name + "p",
-			"--cgroup-parent", "osw" + id + node.Name, "--config-file", s.dir + "/daemon.json",
-			"--storage-driver", "overlay2"}
-		cmd := exec.Command("nsenter", "--net=/run/netns/"+node.NetNS, "unshare", "--uts", "--",
-			"sh", "-c", `hostname "$0" && exec "$@"`, node.Name)
-		cmd.Args = append(cmd.Args, args...)
-		cmd.Stdout, cmd.Stderr = logFile(t, d+".log"), logFile(t, d+".log")
-		cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-		if err := cmd.Start(); err != nil {
-			t.Fatal(err)
-		}
-		node.cmd = cmd
+		node.Host = "unix://" + s.dir + "/" + node.Name + ".sock"
+		s.startEngine(t, node)
 	}
 	for _, node := range s.Nodes {
 		c, err := client.New(client.WithHost(node.Host), client.WithAPIVersionNegotiation())
@@ -131,22 +114,59 @@ func StartSwarm(t testing.TB, n int) *Swarm {
 			t.Fatal(err)
 		}
 		node.Client = c
-		deadline := time.Now().Add(60 * time.Second)
-		for {
-			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-			_, err := c.Ping(ctx, client.PingOptions{})
-			cancel()
-			if err == nil {
-				break
-			}
-			if time.Now().After(deadline) {
-				log, _ := os.ReadFile(s.dir + "/" + node.Name + ".log")
-				t.Fatalf("%s did not start: %v\n%s", node.Name, err, tail(log, 2000))
-			}
-			time.Sleep(300 * time.Millisecond)
-		}
+		s.waitEngine(t, node)
 	}
 	return s
+}
+
+// startEngine starts node's dockerd: its own network namespace, and its
+// own hostname (a UTS namespace), so the nodes tell apart as real machines
+// do.
+func (s *Swarm) startEngine(t testing.TB, node *SwarmNode) {
+	t.Helper()
+	d := s.dir + "/" + node.Name
+	args := []string{"dockerd",
+		"--data-root", d + "/data", "--exec-root", d + "/x", "--pidfile", d + ".pid",
+		"-H", node.Host, "--containerd", s.dir + "/ctrd.sock",
+		"--containerd-namespace", "osw" + node.Name, "--containerd-plugins-namespace", "osw" + node.Name + "p",
+		"--cgroup-parent", "osw" + s.id + node.Name, "--config-file", s.dir + "/daemon.json",
+		"--storage-driver", "overlay2"}
+	cmd := exec.Command("nsenter", "--net=/run/netns/"+node.NetNS, "unshare", "--uts", "--",
+		"sh", "-c", `hostname "$0" && exec "$@"`, node.Name)
+	cmd.Args = append(cmd.Args, args...)
+	cmd.Stdout, cmd.Stderr = logFile(t, d+".log"), logFile(t, d+".log")
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	node.cmd = cmd
+}
+
+// waitEngine waits until node's engine answers.
+func (s *Swarm) waitEngine(t testing.TB, node *SwarmNode) {
+	t.Helper()
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		_, err := node.Client.Ping(ctx, client.PingOptions{})
+		cancel()
+		if err == nil {
+			return
+		}
+		if time.Now().After(deadline) {
+			log, _ := os.ReadFile(s.dir + "/" + node.Name + ".log")
+			t.Fatalf("%s did not start: %v\n%s", node.Name, err, tail(log, 2000))
+		}
+		time.Sleep(300 * time.Millisecond)
+	}
+}
+
+// Restart starts the engine of a node that Kill stopped, as a machine
+// that comes back, with what its disk held.
+func (s *Swarm) Restart(t testing.TB, node *SwarmNode) {
+	t.Helper()
+	s.startEngine(t, node)
+	s.waitEngine(t, node)
 }
 
 // Kill stops a node's engine at once, as a lost machine (its tasks die with it).
