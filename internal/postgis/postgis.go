@@ -75,6 +75,17 @@ func PrintHowToConnect(w io.Writer, s Settings) {
 	}
 }
 
+// PrintSwarmHint is PrintHowToConnect for PostGIS running as a swarm task
+// on its db node: a loopback bind is not published there.
+func PrintSwarmHint(w io.Writer, s Settings) {
+	fmt.Fprintln(w, "PostGIS is up and healthy on the swarm's db node: `go tool mage postgis:psql` opens a shell in it from here.")
+	if s.Host == "127.0.0.1" || s.Host == "::1" || s.Host == "localhost" {
+		fmt.Fprintln(w, "  Its port is not published (POSTGIS_BIND is loopback); set POSTGIS_BIND=0.0.0.0 to publish it on that node.")
+		return
+	}
+	fmt.Fprintf(w, "  From outside: the db node's address, port %s, user %s, password %s in %s, sslmode=require.\n", s.Port, s.User, s.PasswordKey, s.EnvPath)
+}
+
 // EnsureDatabases creates each configured database that is missing, with the
 // spatial extensions, inside the running container. Idempotent.
 func EnsureDatabases(ctx context.Context, e *engine.Engine) error {
@@ -90,7 +101,11 @@ func AfterUp(ctx context.Context, e *engine.Engine) error {
 	if err := EnsureDatabases(ctx, e); err != nil {
 		return err
 	}
-	PrintHowToConnect(e.Out, Load(e))
+	if id, err := e.ContainerOf(ctx, Service); err == nil && e.Routed(id) {
+		PrintSwarmHint(e.Out, Load(e))
+	} else {
+		PrintHowToConnect(e.Out, Load(e))
+	}
 	return nil
 }
 
