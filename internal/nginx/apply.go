@@ -122,16 +122,15 @@ func Apply(ctx context.Context, e *engine.Engine) error {
 		}
 		return err
 	}
-	err = test(gen + "/" + SafeName)
-	if err == nil && !bytes.Equal(r.Conf, r.Safe) {
-		if ferr := test(use); ferr != nil {
-			use = gen + "/" + SafeName
-			fmt.Fprintln(e.Err, fallbackNote(ferr))
-		}
-	}
-	if err != nil {
+	if err := test(gen + "/" + SafeName); err != nil {
 		_ = e.Exec(context.WithoutCancel(ctx), id, []string{"rm", "-rf", gen}, engine.ExecOptions{})
 		return err
+	}
+	if !bytes.Equal(r.Conf, r.Safe) {
+		if err := test(use); err != nil {
+			use = gen + "/" + SafeName
+			fmt.Fprintln(e.Err, fallbackNote(err))
+		}
 	}
 	// Switch by a rename in the same folder, so nginx.conf is always whole,
 	// under the lock the entrypoint's watcher takes too.

@@ -382,10 +382,8 @@ func dbPin(dbNodes []swarm.Node, current map[string]*swarm.Service, roles map[st
 		if roles[name] != convert.DB {
 			continue
 		}
-		for _, c := range s.Spec.TaskTemplate.Placement.Constraints {
-			if id, ok := strings.CutPrefix(c, "node.id=="); ok {
-				return id, nil
-			}
+		if id, ok := pinID(*s); ok {
+			return id, nil
 		}
 	}
 	sort.Slice(dbNodes, func(i, j int) bool { return dbNodes[i].Description.Hostname < dbNodes[j].Description.Hostname })

@@ -35,23 +35,23 @@ type locator struct {
 
 // manager is the swarm manager's client, or nil when there is no swarm to
 // look in (the local engine manages none and SWARM_MANAGER is unset).
-func (l *locator) manager(ctx context.Context) (client.APIClient, string, error) {
+func (l *locator) manager(ctx context.Context) (client.APIClient, error) {
 	if host := l.e.Setting(ManagerKey); host != "" {
 		c, err := l.dial(ctx, host)
 		if err != nil {
-			return nil, "", fmt.Errorf("%s: %w", ManagerKey, err)
+			return nil, fmt.Errorf("%s: %w", ManagerKey, err)
 		}
-		return c, host, nil
+		return c, nil
 	}
 	local := l.e.Docker()
 	info, err := local.Info(ctx, client.InfoOptions{})
 	if err != nil {
-		return nil, "", err
+		return nil, err
 	}
 	if st := info.Info.Swarm; st.LocalNodeState != swarm.LocalNodeStateActive || !st.ControlAvailable {
-		return nil, "", nil
+		return nil, nil
 	}
-	return local, local.DaemonHost(), nil
+	return local, nil
 }
 
 func (l *locator) dial(ctx context.Context, addr string) (client.APIClient, error) {
@@ -72,7 +72,7 @@ func (l *locator) dial(ctx context.Context, addr string) (client.APIClient, erro
 }
 
 func (l *locator) locate(ctx context.Context, service string) (engine.Located, error) {
-	m, _, err := l.manager(ctx)
+	m, err := l.manager(ctx)
 	if err != nil || m == nil {
 		if err == nil {
 			err = engine.ErrNotDeployed

@@ -87,7 +87,6 @@ func (c *Cluster) Status(ctx context.Context) ([]ServiceRow, error) {
 			switch {
 			case t.Status.State == swarm.TaskStateRunning && n.Status.State == swarm.NodeStateReady:
 				health["running"]++
-				r.Running++
 			case n.Status.State != swarm.NodeStateReady:
 				r.UnavailableReason = fmt.Sprintf("its node %s is %s", name, n.Status.State)
 			default:
@@ -105,6 +104,7 @@ func (c *Cluster) Status(ctx context.Context) ([]ServiceRow, error) {
 				}
 			}
 		}
+		r.Running = uint64(health["running"])
 		if r.Running < r.Desired {
 			// A service pinned to one node (the db role) waits for it.
 			if n, ok := pinnedNode(s, host); ok && n.Status.State != swarm.NodeStateReady {
@@ -126,17 +126,27 @@ func (c *Cluster) Status(ctx context.Context) ([]ServiceRow, error) {
 	return rows, nil
 }
 
-// pinnedNode is the node a service's placement pins it to (node.id==ID).
+// pinnedNode is the node a service's placement pins it to, when that node
+// is in the swarm.
 func pinnedNode(s swarm.Service, host map[string]swarm.Node) (swarm.Node, bool) {
+	id, ok := pinID(s)
+	if !ok {
+		return swarm.Node{}, false
+	}
+	n, found := host[id]
+	return n, found
+}
+
+// pinID is the node ID of a service's node.id==ID placement constraint.
+func pinID(s swarm.Service) (string, bool) {
 	if p := s.Spec.TaskTemplate.Placement; p != nil {
 		for _, c := range p.Constraints {
 			if id, ok := strings.CutPrefix(strings.ReplaceAll(c, " ", ""), "node.id=="); ok {
-				n, found := host[id]
-				return n, found
+				return id, true
 			}
 		}
 	}
-	return swarm.Node{}, false
+	return "", false
 }
 
 func containsStr(list []string, s string) bool {
