@@ -188,12 +188,17 @@ func (e *Engine) Connect(ctx context.Context) error {
 // Docker returns the connected Docker API client.
 func (e *Engine) Docker() client.APIClient { return e.docker }
 
-// Close releases the Docker connection.
+// Close releases the Docker connection, and the other engines' that the
+// locator opened.
 func (e *Engine) Close() error {
-	if e.docker != nil {
-		return e.docker.Close()
+	var errs []error
+	if e.routes.closeLocator != nil {
+		errs = append(errs, e.routes.closeLocator())
 	}
-	return nil
+	if e.docker != nil {
+		errs = append(errs, e.docker.Close())
+	}
+	return errors.Join(errs...)
 }
 
 // Ready is Connect followed by Configured: the order every verb that changes

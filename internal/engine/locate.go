@@ -24,7 +24,10 @@ type Locator func(ctx context.Context, service string) (Located, error)
 var ErrNotDeployed = errors.New("not deployed")
 
 // SetLocator makes ContainerOf ask l for services this engine does not run.
-func (e *Engine) SetLocator(l Locator) { e.routes.locate = l }
+// Close calls closeFn (it may be nil), for the clients l opened.
+func (e *Engine) SetLocator(l Locator, closeFn func() error) {
+	e.routes.locate, e.routes.closeLocator = l, closeFn
+}
 
 // DockerFor is the client of the engine that runs container id: the node
 // of a container ContainerOf located elsewhere, or a container created with
@@ -50,8 +53,9 @@ func (e *Engine) Route(id string, c client.APIClient) {
 
 // routes maps container IDs to the engines that run them.
 type routes struct {
-	locate Locator
-	mu     sync.Mutex
+	locate       Locator
+	closeLocator func() error
+	mu           sync.Mutex
 	by     map[string]client.APIClient
 }
 

@@ -2,6 +2,7 @@ package swarm
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sort"
 	"sync"
@@ -23,7 +24,19 @@ import (
 // osgs.engine label.
 func Locate(e *engine.Engine) {
 	l := &locator{e: e, nodes: map[string]client.APIClient{}}
-	e.SetLocator(l.locate)
+	e.SetLocator(l.locate, l.close)
+}
+
+// close closes the node engines' clients it opened (not the local one).
+func (l *locator) close() error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	var errs []error
+	for addr, c := range l.nodes {
+		errs = append(errs, c.Close())
+		delete(l.nodes, addr)
+	}
+	return errors.Join(errs...)
 }
 
 // locator keeps the engines it opened for the life of the process.
