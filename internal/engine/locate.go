@@ -56,7 +56,7 @@ type routes struct {
 	locate       Locator
 	closeLocator func() error
 	mu           sync.Mutex
-	by     map[string]client.APIClient
+	by           map[string]client.APIClient
 }
 
 func (r *routes) add(id string, c client.APIClient) {
