@@ -100,9 +100,12 @@ func (r *Remote) pushFile(ctx context.Context, dir, set string, f backup.Entry) 
 	if f.SHA256 != "" && size != f.Size {
 		return Stored{}, fmt.Errorf("push %s/%s: %w", set, f.Path, mismatch)
 	}
-	plain := sha256.New()
-	var body io.Reader = remote.Exact(io.TeeReader(src, plain), size, func() error {
-		if f.SHA256 != "" && hex.EncodeToString(plain.Sum(nil)) != f.SHA256 {
+	// Both hashes run behind the stream, each on its own goroutine, so the
+	// read, the seal and the two hashes use the cores there are.
+	plain := backup.HashBehind(src, sha256.New())
+	defer plain.Close()
+	var body io.Reader = remote.Exact(plain, size, func() error {
+		if f.SHA256 != "" && hex.EncodeToString(plain.Sum()) != f.SHA256 {
 			return mismatch
 		}
 		return nil
@@ -113,10 +116,11 @@ func (r *Remote) pushFile(ctx context.Context, dir, set string, f backup.Entry) 
 			return Stored{}, err
 		}
 	}
-	hashed := sha256.New()
-	if err := r.Store.Put(ctx, path.Join(set, st.Key), io.TeeReader(body, hashed), size); err != nil {
+	hashed := backup.HashBehind(body, sha256.New())
+	defer hashed.Close()
+	if err := r.Store.Put(ctx, path.Join(set, st.Key), hashed, size); err != nil {
 		return Stored{}, fmt.Errorf("push %s/%s: %w", set, f.Path, err)
 	}
-	st.Size, st.SHA256 = size, hex.EncodeToString(hashed.Sum(nil))
+	st.Size, st.SHA256 = size, hex.EncodeToString(hashed.Sum())
 	return st, nil
 }
