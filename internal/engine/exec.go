@@ -7,7 +7,9 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"os/signal"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/docker/compose/v5/pkg/api"
@@ -293,7 +295,7 @@ func (e *Engine) interactiveAt(ctx context.Context, id, user string, tty bool, c
 	}
 	in, out := e.In.(*os.File), e.Out.(*os.File)
 	size := client.ConsoleSize{Height: 24, Width: 80}
-	if w, h, err := term.GetSize(int(out.Fd())); err == nil {
+	if w, h, err := term.GetSize(int(out.Fd())); err == nil && w > 0 && h > 0 { // a terminal that never had a size says 0x0
 		size = client.ConsoleSize{Height: uint(h), Width: uint(w)}
 	}
 	docker := e.DockerFor(id)
@@ -309,6 +311,14 @@ func (e *Engine) interactiveAt(ctx context.Context, id, user string, tty bool, c
 		return fmt.Errorf("exec %s: %w", cmd[0], err)
 	}
 	defer att.Close()
+	// A cancelled context ends the session: the copies below do not see it.
+	defer context.AfterFunc(ctx, func() { att.Close() })()
+	// The size goes in a resize too: engines of API 1.41 ignore
+	// ExecCreate's ConsoleSize, and a terminal of 0 rows makes psql page
+	// every result. SIGWINCH carries the local terminal's changes over.
+	stop := make(chan struct{})
+	defer close(stop)
+	go followSize(ctx, docker, created.ID, out, size, stop)
 	old, err := term.MakeRaw(int(in.Fd()))
 	if err != nil {
 		return fmt.Errorf("terminal: %w", err)
@@ -326,4 +336,35 @@ func (e *Engine) interactiveAt(ctx context.Context, id, user string, tty bool, c
 		return &ExitError{Cmd: cmd[0], Code: insp.ExitCode}
 	}
 	return nil
+}
+
+// followSize sizes exec id's terminal as the local one (or as size, when
+// the local one has none), at once and on every SIGWINCH, until stop.
+func followSize(ctx context.Context, docker client.APIClient, id string, out *os.File, size client.ConsoleSize, stop <-chan struct{}) {
+	winch := make(chan os.Signal, 1)
+	signal.Notify(winch, syscall.SIGWINCH)
+	defer signal.Stop(winch)
+	resize := func() error {
+		if w, h, err := term.GetSize(int(out.Fd())); err == nil && w > 0 && h > 0 {
+			size = client.ConsoleSize{Height: uint(h), Width: uint(w)}
+		}
+		_, err := docker.ExecResize(ctx, id, client.ExecResizeOptions{Height: size.Height, Width: size.Width})
+		return err
+	}
+	// The exec may not be running yet when the attach returns.
+	for i := 0; i < 10 && resize() != nil; i++ {
+		select {
+		case <-stop:
+			return
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+	for {
+		select {
+		case <-stop:
+			return
+		case <-winch:
+			_ = resize()
+		}
+	}
 }

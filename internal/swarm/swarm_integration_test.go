@@ -10,12 +10,14 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
 	"github.com/moby/moby/api/pkg/stdcopy"
 	"github.com/moby/moby/api/types/swarm"
 	"github.com/moby/moby/client"
+	"golang.org/x/sys/unix"
 
 	"github.com/osgs/osgs/internal/backup"
 	"github.com/osgs/osgs/internal/config"
@@ -142,9 +144,17 @@ func TestSwarm(t *testing.T) {
 	if !errors.As(err, &ns) || strings.Contains(err.Error(), "\n") {
 		t.Fatalf("open before init: %v", err)
 	}
-	c, id1 := form(t, ctx, e, n1.Addr, member{n2, convert.Web}, member{n3, convert.Web})
-	if _, err := c.Join(ctx, "unix:///nonexistent/docker.sock", nil); err == nil || !strings.Contains(err.Error(), "does not answer") {
-		t.Fatalf("join of an unreachable engine: %v", err)
+	// node3 joins over ssh, as a remote machine's engine does: its image
+	// copies and routed execs then go through ssh too.
+	n3ssh := testenv.SSHEngine(t, n3.Host)
+	c, id1 := form(t, ctx, e, n1.Addr, member{n2, convert.Web, ""}, member{n3, convert.Web, n3ssh})
+	for _, addr := range []string{"unix:///nonexistent/docker.sock", "ssh://root@127.0.0.1:1"} {
+		if _, err := c.Join(ctx, addr, nil); err == nil || !strings.Contains(err.Error(), "does not answer") || strings.Contains(err.Error(), "\n") {
+			t.Fatalf("join of an unreachable engine %s: %v", addr, err)
+		}
+	}
+	if n, err := c.Manager.NodeInspect(ctx, n3Node(t, c, n3), client.NodeInspectOptions{}); err != nil || n.Node.Spec.Labels[EngineLabel] != n3ssh {
+		t.Fatalf("node3's engine label: %+v, %v", n.Node.Spec.Labels, err)
 	}
 	sec, _ := c.Manager.SwarmInspect(ctx, client.SwarmInspectOptions{})
 	if tok := sec.Swarm.JoinTokens.Worker; tok == "" || strings.Contains(out.String(), tok) || strings.Contains(out.String(), sec.Swarm.JoinTokens.Manager) {
@@ -356,8 +366,9 @@ func TestSwarm(t *testing.T) {
 
 // member is a node to join, with its role.
 type member struct {
-	node *testenv.SwarmNode
-	role convert.Role
+	node   *testenv.SwarmNode
+	role   convert.Role
+	engine string // how to reach its engine, when not node.Host (ssh://)
 }
 
 // form makes the manager at advertise a swarm (it gets every role) and
@@ -375,7 +386,11 @@ func form(t *testing.T, ctx context.Context, e *engine.Engine, advertise string,
 		t.Fatal(err)
 	}
 	for _, m := range members {
-		if _, err := c.Join(ctx, m.node.Host, []convert.Role{m.role}); err != nil {
+		addr := m.node.Host
+		if m.engine != "" {
+			addr = m.engine
+		}
+		if _, err := c.Join(ctx, addr, []convert.Role{m.role}); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -496,6 +511,57 @@ func routedVerbs(t *testing.T, ctx context.Context, e *engine.Engine, c *Cluster
 	if err != nil || !strings.Contains(out.String(), "kept:42") {
 		t.Fatalf("postgis:psql against the swarm: %q, %v", out.String(), err)
 	}
+	// psql from a terminal: a TTY exec on node1's engine, the local
+	// terminal (a pty here) in raw mode.
+	master, tty := openPTY(t)
+	screen := make(chan string, 64)
+	go func() {
+		buf := make([]byte, 4096)
+		for {
+			n, err := master.Read(buf)
+			if n > 0 {
+				screen <- string(buf[:n])
+			}
+			if err != nil {
+				close(screen)
+				return
+			}
+		}
+	}()
+	ttyCtx, ttyCancel := context.WithTimeout(ctx, time.Minute)
+	defer ttyCancel()
+	done := make(chan error, 1)
+	e.In, e.Out = tty, tty
+	go func() {
+		done <- e.Interactive(ttyCtx, postgis.Service, postgis.OSUser, postgis.PsqlArgs(postgis.Load(e), "gis")...)
+	}()
+	// Type as a user does: each line after psql's prompt.
+	var seen strings.Builder
+	expect := func(want string) {
+		t.Helper()
+		for !strings.Contains(seen.String(), want) {
+			select {
+			case s, ok := <-screen:
+				if !ok {
+					t.Fatalf("the terminal closed before %q: %q", want, seen.String())
+				}
+				seen.WriteString(s)
+			case <-ttyCtx.Done():
+				t.Fatalf("no %q on the terminal: %q", want, seen.String())
+			}
+		}
+	}
+	expect("gis=")
+	seen.Reset()
+	master.WriteString("SELECT 'tty:' || 6*7;\r")
+	expect("tty:42")
+	expect("gis=")
+	master.WriteString("\\q\r")
+	err = <-done
+	e.In, e.Out = in, stdout
+	if err != nil {
+		t.Fatalf("postgis:psql from a terminal against the swarm: %v", err)
+	}
 
 	// files:put into store's volume on node1, and back.
 	local := t.TempDir()
@@ -563,7 +629,7 @@ func TestSwarmDBNode(t *testing.T) {
 	if err := e.Env.Write(config.Path(e.Dir)); err != nil {
 		t.Fatal(err)
 	}
-	c, id1 := form(t, ctx, e, n1.Addr, member{n2, convert.DB})
+	c, id1 := form(t, ctx, e, n1.Addr, member{n2, convert.DB, ""})
 	if err := c.Label(ctx, id1, []convert.Role{convert.Edge, convert.Web}); err != nil {
 		t.Fatal(err)
 	}
@@ -658,4 +724,31 @@ func TestSwarmDBNode(t *testing.T) {
 	if onNode1() {
 		t.Fatal("a postgis task runs on node1")
 	}
+}
+
+// openPTY opens a pseudo-terminal: the master end the test types into, and
+// the terminal a program is given; both close when the test ends.
+func openPTY(t *testing.T) (master, tty *os.File) {
+	t.Helper()
+	master, err := os.OpenFile("/dev/ptmx", os.O_RDWR|syscall.O_NOCTTY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { master.Close() })
+	n, err := unix.IoctlGetInt(int(master.Fd()), unix.TIOCGPTN)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := unix.IoctlSetPointerInt(int(master.Fd()), unix.TIOCSPTLCK, 0); err != nil {
+		t.Fatal(err)
+	}
+	tty, err = os.OpenFile(fmt.Sprintf("/dev/pts/%d", n), os.O_RDWR|syscall.O_NOCTTY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { tty.Close() })
+	if err := unix.IoctlSetWinsize(int(tty.Fd()), unix.TIOCSWINSZ, &unix.Winsize{Row: 40, Col: 120}); err != nil {
+		t.Fatal(err)
+	}
+	return master, tty
 }

@@ -209,6 +209,41 @@ func (s *SFTP) URL(sub string) string {
 // keys; it stops with the test.
 func StartSFTP(t testing.TB) *SFTP {
 	t.Helper()
+	s := startSSHD(t, "Subsystem sftp internal-sftp\n")
+	if err := os.MkdirAll(s.Dir, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+// SSHEngine serves the engine at host (unix://...) over ssh, as a remote
+// machine's engine is reached: it starts sshd on loopback, whose sessions
+// see DOCKER_HOST=host, and puts an ssh first in PATH that knows the key
+// and the host key (the docker CLI's ssh helper runs "ssh ... docker system
+// dial-stdio" and takes the rest from ssh's own configuration). It returns
+// the engine's ssh://user@127.0.0.1:port address.
+func SSHEngine(t testing.TB, host string) string {
+	t.Helper()
+	need(t, "docker", "docker.io") // dial-stdio, run by sshd's session
+	sshc := need(t, "ssh", "openssh-client")
+	s := startSSHD(t, "SetEnv DOCKER_HOST="+host+"\n")
+	bin := filepath.Join(filepath.Dir(s.KeyFile), "bin")
+	wrapper := fmt.Sprintf("#!/bin/sh\nexec %s -i %s -o UserKnownHostsFile=%s -o StrictHostKeyChecking=yes -o BatchMode=yes \"$@\"\n",
+		sshc, s.KeyFile, s.KnownHosts)
+	if err := os.MkdirAll(bin, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(bin, "ssh"), []byte(wrapper), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("PATH", bin+string(os.PathListSeparator)+os.Getenv("PATH"))
+	return "ssh://" + s.User + "@" + s.Addr
+}
+
+// startSSHD starts Debian's sshd on a free loopback port with fresh host
+// and client keys and the extra sshd_config lines; it stops with the test.
+func startSSHD(t testing.TB, extra string) *SFTP {
+	t.Helper()
 	sshd := need(t, "/usr/sbin/sshd", "openssh-server")
 	dir := t.TempDir()
 	hostPub, hostKey := sshKey(t)
@@ -239,16 +274,12 @@ KbdInteractiveAuthentication no
 UsePAM no
 StrictModes no
 PermitRootLogin prohibit-password
-Subsystem sftp internal-sftp
-`, port, host, dir, dir, dir)),
+%s`, port, host, dir, dir, dir, extra)),
 	}
 	for f, data := range files {
 		if err := os.WriteFile(f, data, 0o600); err != nil {
 			t.Fatal(err)
 		}
-	}
-	if err := os.MkdirAll(s.Dir, 0o700); err != nil {
-		t.Fatal(err)
 	}
 	_ = os.MkdirAll("/run/sshd", 0o755) // sshd's privilege separation folder
 	cmd := exec.Command(sshd, "-D", "-e", "-f", filepath.Join(dir, "sshd_config"))

@@ -3,9 +3,11 @@ package testenv
 import (
 	"context"
 	"fmt"
+	"io/fs"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"sort"
 	"strconv"
 	"strings"
 	"syscall"
@@ -204,10 +206,23 @@ func (s *Swarm) stop(t testing.TB) {
 	removeSwarm(s.id, s.dir)
 }
 
-// removeSwarm removes what the test swarm id left: its engines' mounts
-// (overlay layers, shm, netns files), its network namespaces (and with them
-// their veths and the bridge), its folder and its cgroups.
+// removeSwarm removes what the test swarm id left: the processes that name
+// its folder (the engines, containerd and the containers' shims, which
+// outlive an engine that was killed) and those in its cgroups (the
+// containers), its engines' mounts (overlay layers, shm, netns files), its
+// network namespaces (and with them their veths and the bridge), its
+// folder and its cgroups.
 func removeSwarm(id, dir string) {
+	killNaming(dir + "/")
+	cgroups := swarmCgroups(id)
+	for _, cg := range cgroups {
+		b, _ := os.ReadFile(filepath.Join(cg, "cgroup.procs"))
+		for _, f := range strings.Fields(string(b)) {
+			if pid, err := strconv.Atoi(f); err == nil && pid > 0 {
+				syscall.Kill(pid, syscall.SIGKILL)
+			}
+		}
+	}
 	if out, err := exec.Command("sh", "-c", "grep -o ' "+dir+"[^ ]*' /proc/mounts | sort -r").Output(); err == nil {
 		for _, m := range strings.Fields(string(out)) {
 			syscall.Unmount(m, syscall.MNT_DETACH)
@@ -221,9 +236,45 @@ func removeSwarm(id, dir string) {
 		}
 	}
 	os.RemoveAll(dir)
-	matches, _ := filepath.Glob("/sys/fs/cgroup/*/osw" + id + "*")
-	for _, m := range matches {
-		os.Remove(m)
+	// A cgroup goes once its killed processes are gone; the deepest first.
+	for deadline := time.Now().Add(10 * time.Second); len(cgroups) > 0 && time.Now().Before(deadline); time.Sleep(100 * time.Millisecond) {
+		var left []string
+		for _, cg := range cgroups {
+			if err := os.Remove(cg); err != nil && !os.IsNotExist(err) {
+				left = append(left, cg)
+			}
+		}
+		cgroups = left
+	}
+}
+
+// swarmCgroups lists the cgroups of test swarm id (its engines' cgroup
+// parents and the containers' cgroups under them), deepest first.
+func swarmCgroups(id string) []string {
+	roots, _ := filepath.Glob("/sys/fs/cgroup/*/osw" + id + "*")
+	v2, _ := filepath.Glob("/sys/fs/cgroup/osw" + id + "*")
+	var dirs []string
+	for _, r := range append(roots, v2...) {
+		filepath.WalkDir(r, func(p string, d fs.DirEntry, err error) error {
+			if err == nil && d.IsDir() {
+				dirs = append(dirs, p)
+			}
+			return nil
+		})
+	}
+	sort.Slice(dirs, func(i, j int) bool { return strings.Count(dirs[i], "/") > strings.Count(dirs[j], "/") })
+	return dirs
+}
+
+// killNaming kills every process whose command line contains s.
+func killNaming(s string) {
+	procs, _ := filepath.Glob("/proc/[0-9]*/cmdline")
+	for _, p := range procs {
+		if cmd, err := os.ReadFile(p); err == nil && strings.Contains(string(cmd), s) {
+			if pid, err := strconv.Atoi(filepath.Base(filepath.Dir(p))); err == nil && pid != os.Getpid() {
+				syscall.Kill(pid, syscall.SIGKILL)
+			}
+		}
 	}
 }
 
@@ -232,7 +283,8 @@ const ownerFile = "owner"
 
 // sweepSwarms removes the test swarms of test processes that are gone: a
 // go test killed by its -timeout, or by a signal, runs no cleanup, and its
-// engines would run on with their namespaces and mounts.
+// engines would run on with their namespaces and mounts. It also removes
+// what a swarm whose folder is gone left in cgroups and shims.
 func sweepSwarms() {
 	dirs, _ := filepath.Glob("/tmp/osw*")
 	for _, dir := range dirs {
@@ -244,16 +296,20 @@ func sweepSwarms() {
 			continue // its test still runs
 		}
 		// Its engines and containerd: every process that names the folder.
-		procs, _ := filepath.Glob("/proc/[0-9]*/cmdline")
-		for _, p := range procs {
-			if cmd, err := os.ReadFile(p); err == nil && strings.Contains(string(cmd), dir+"/") {
-				if pid, err := strconv.Atoi(filepath.Base(filepath.Dir(p))); err == nil {
-					syscall.Kill(pid, syscall.SIGKILL)
-				}
-			}
-		}
+		killNaming(dir + "/")
 		time.Sleep(time.Second)
 		removeSwarm(strings.TrimPrefix(filepath.Base(dir), "osw"), dir)
+	}
+	cgroups, _ := filepath.Glob("/sys/fs/cgroup/pids/osw*")
+	more, _ := filepath.Glob("/sys/fs/cgroup/osw*")
+	for _, cg := range append(cgroups, more...) {
+		name := filepath.Base(cg) // osw<id>node<n>
+		if i := strings.Index(name, "node"); i == 3+6 {
+			id := name[3:i]
+			if _, err := os.Stat("/tmp/osw" + id); os.IsNotExist(err) {
+				removeSwarm(id, "/tmp/osw"+id)
+			}
+		}
 	}
 }
 
