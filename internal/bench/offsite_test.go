@@ -24,7 +24,9 @@ import (
 )
 
 // BenchmarkOffsite measures, in interleaved rounds against versitygw (TLS,
-// loopback) on a PostGIS set of OSGS_BENCH_MB (default 300) of data:
+// loopback; or, with OSGS_BENCH_LINK_MBIT, behind a link of that many
+// Mbit/s each way, as an off-site server is) on a PostGIS set of
+// OSGS_BENCH_MB (default 300) of data:
 //
 //   - (a) backup:push against (b) a plain minio-go upload of the same files
 //     (PutObject with their sizes): goal at least 0.9x b's throughput;
@@ -36,7 +38,13 @@ import (
 func BenchmarkOffsite(b *testing.B) {
 	testenv.RequireDocker(b)
 	mb, runs := envInt("OSGS_BENCH_MB", 300), envInt("OSGS_BENCH_RUNS", 3)
-	s3 := testenv.StartS3(b)
+	var s3 *testenv.S3
+	if link := envInt("OSGS_BENCH_LINK_MBIT", 0); link > 0 {
+		s3 = testenv.StartS3Link(b, link)
+		b.Logf("the S3 server is behind a %d Mbit/s link (tc tbf on a veth pair)", link)
+	} else {
+		s3 = testenv.StartS3(b)
+	}
 	b.Setenv("AWS_ACCESS_KEY_ID", s3.Access)
 	b.Setenv("AWS_SECRET_ACCESS_KEY", s3.Secret)
 	co := testenv.NewCheckout(b, map[string]string{"BACKUP_S3_CA_FILE": s3.CAFile, "POSTGIS_PITR": "off"})

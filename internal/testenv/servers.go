@@ -97,7 +97,36 @@ func (s *S3) URL(bucket, prefix string) string {
 
 // StartS3 starts versitygw with TLS and versioning on a free loopback
 // port; it stops with the test.
-func StartS3(t testing.TB) *S3 { return startS3(t, "127.0.0.1") }
+func StartS3(t testing.TB) *S3 { return startS3(t, "127.0.0.1", nil) }
+
+// StartS3Link starts versitygw behind a link of mbit Mbit/s each way, as
+// an off-site server is: in a network namespace of its own, reached over a
+// veth pair whose two ends a token bucket (tc tbf) shapes. The namespace,
+// and with it the link, goes with the test. It needs root and iproute2.
+func StartS3Link(t testing.TB, mbit int) *S3 {
+	t.Helper()
+	if os.Geteuid() != 0 {
+		t.Skip("a shaped link needs root (network namespaces)")
+	}
+	need(t, "ip", "iproute2")
+	need(t, "tc", "iproute2")
+	id := randHex(3)
+	ns, host, peer := "osl"+id, "osl"+id+"h", "osl"+id+"p"
+	t.Cleanup(func() { exec.Command("ip", "netns", "delete", ns).Run() }) // the veth pair goes with it
+	subnet := fmt.Sprintf("10.214.%d", 1+int(id[0])%250)
+	run(t, "ip", "netns", "add", ns)
+	run(t, "ip", "link", "add", host, "type", "veth", "peer", "name", peer)
+	run(t, "ip", "link", "set", peer, "netns", ns)
+	run(t, "ip", "addr", "add", subnet+".1/30", "dev", host)
+	run(t, "ip", "link", "set", host, "up")
+	run(t, "ip", "-n", ns, "addr", "add", subnet+".2/30", "dev", peer)
+	run(t, "ip", "-n", ns, "link", "set", peer, "up")
+	run(t, "ip", "-n", ns, "link", "set", "lo", "up")
+	rate := strconv.Itoa(mbit) + "mbit"
+	run(t, "tc", "qdisc", "add", "dev", host, "root", "tbf", "rate", rate, "burst", "1mb", "latency", "50ms")
+	run(t, "ip", "netns", "exec", ns, "tc", "qdisc", "add", "dev", peer, "root", "tbf", "rate", rate, "burst", "1mb", "latency", "50ms")
+	return startS3(t, subnet+".2", []string{"ip", "netns", "exec", ns})
+}
 
 // StartS3For starts versitygw on the host's address on Docker's default
 // bridge (docker0), so that containers (pgBackRest in PostGIS) reach it too.
@@ -110,14 +139,16 @@ func StartS3For(t testing.TB) *S3 {
 	addrs, _ := ifc.Addrs()
 	for _, a := range addrs {
 		if ipn, ok := a.(*net.IPNet); ok && ipn.IP.To4() != nil {
-			return startS3(t, ipn.IP.String())
+			return startS3(t, ipn.IP.String(), nil)
 		}
 	}
 	t.Fatal("docker0 has no IPv4 address")
 	return nil
 }
 
-func startS3(t testing.TB, host string) *S3 {
+// startS3 runs versitygw on host, its command line after prefix (for
+// example ip netns exec).
+func startS3(t testing.TB, host string, prefix []string) *S3 {
 	t.Helper()
 	bin := versitygw(t)
 	dir := t.TempDir()
@@ -142,8 +173,9 @@ func startS3(t testing.TB, host string) *S3 {
 			t.Fatal(err)
 		}
 	}
-	cmd := exec.Command(bin, "--port", s.Endpoint, "--cert", s.CAFile, "--key", filepath.Join(dir, "key.pem"),
+	args := append(append(prefix[:len(prefix):len(prefix)], bin), "--port", s.Endpoint, "--cert", s.CAFile, "--key", filepath.Join(dir, "key.pem"),
 		"posix", "--versioning-dir", filepath.Join(dir, "versions"), s.Data)
+	cmd := exec.Command(args[0], args[1:]...)
 	// The keys go through the environment, not argv.
 	cmd.Env = append(os.Environ(), "ROOT_ACCESS_KEY_ID="+s.Access, "ROOT_SECRET_ACCESS_KEY="+s.Secret)
 	startServer(t, cmd, s.Endpoint, filepath.Join(dir, "versitygw.log"))
