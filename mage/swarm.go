@@ -85,7 +85,7 @@ func (Swarm) Label(ctx context.Context, node, roles string) error {
 	})
 }
 
-// Deploy deploys the enabled services with the same .env as swarm services; checks everything first, updates only what changed, rolls back a failing update.
+// Deploy deploys the enabled services with the same .env as swarm services (images by save and load, or through SWARM_REGISTRY); checks everything first, updates only what changed, rolls back a failing update.
 func (Swarm) Deploy(ctx context.Context) error {
 	return withCluster(ctx, true, func(ctx context.Context, c *swarm.Cluster) error {
 		res, err := c.Deploy(ctx, swarm.DeployOptions{})

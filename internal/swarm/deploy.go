@@ -39,6 +39,9 @@ type desired struct {
 	imageID string
 	ref     string
 	nodes   []*nodeEngine // the nodes it may run on, which need its image
+	svc     types.ServiceConfig
+	opts    convert.Options
+	pushRef string // its name in SWARM_REGISTRY
 }
 
 // plan is everything a deploy will do, worked out before the first change.
@@ -49,6 +52,9 @@ type plan struct {
 	remove   []swarm.Service
 	engines  []*nodeEngine
 	skipped  []string
+	project  *types.Project
+	registry string // SWARM_REGISTRY: images go through it, not by save and load
+	auth     string // its X-Registry-Auth, or ""
 }
 
 func (p *plan) close() {
@@ -80,9 +86,15 @@ func (c *Cluster) Deploy(ctx context.Context, o DeployOptions) (*DeployResult, e
 	}
 	defer pl.close()
 	res := &DeployResult{Unpublished: pl.skipped}
-	for _, d := range pl.services {
-		if err := c.distribute(ctx, d.imageID, d.ref, d.nodes); err != nil {
+	if pl.registry != "" {
+		if err := c.pushAll(ctx, pl); err != nil {
 			return nil, err
+		}
+	} else {
+		for _, d := range pl.services {
+			if err := c.distribute(ctx, d.imageID, d.ref, d.nodes); err != nil {
+				return nil, err
+			}
 		}
 	}
 	if err := c.ensureNetwork(ctx, pl.network); err != nil {
@@ -104,7 +116,7 @@ func (c *Cluster) Deploy(ctx context.Context, o DeployOptions) (*DeployResult, e
 	hooks := c.E.Hooks()
 	first, rest := rolePhases(pl.services, c.E.Catalog.Get, hooks.BeforeStart != nil)
 	if len(first) > 0 {
-		if err := c.apply(ctx, first, ids, res); err != nil {
+		if err := c.apply(ctx, first, ids, pl.auth, res); err != nil {
 			return res, err
 		}
 		if err := c.converge(ctx, &plan{services: first}, wait); err != nil {
@@ -114,7 +126,7 @@ func (c *Cluster) Deploy(ctx context.Context, o DeployOptions) (*DeployResult, e
 			return res, err
 		}
 	}
-	if err := c.apply(ctx, rest, ids, res); err != nil {
+	if err := c.apply(ctx, rest, ids, pl.auth, res); err != nil {
 		return res, err
 	}
 	for _, s := range pl.remove {
@@ -138,22 +150,23 @@ func (c *Cluster) Deploy(ctx context.Context, o DeployOptions) (*DeployResult, e
 	return res, nil
 }
 
-// apply creates or updates the services ds, and records which it did.
-func (c *Cluster) apply(ctx context.Context, ds []*desired, ids map[string]string, res *DeployResult) error {
+// apply creates or updates the services ds, and records which it did;
+// auth is the registry's credentials the nodes pull with, or "".
+func (c *Cluster) apply(ctx context.Context, ds []*desired, ids map[string]string, auth string, res *DeployResult) error {
 	for _, d := range ds {
 		if err := withObjectIDs(&d.spec, ids); err != nil {
 			return err
 		}
 		switch {
 		case d.current == nil:
-			if _, err := c.Manager.ServiceCreate(ctx, client.ServiceCreateOptions{Spec: d.spec}); err != nil {
+			if _, err := c.Manager.ServiceCreate(ctx, client.ServiceCreateOptions{Spec: d.spec, EncodedRegistryAuth: auth}); err != nil {
 				return fmt.Errorf("create %s: %s", d.name, oneLine(err))
 			}
 			res.Created = append(res.Created, d.name)
 		case !d.changed():
 			res.Unchanged = append(res.Unchanged, d.name)
 		default:
-			if _, err := c.Manager.ServiceUpdate(ctx, d.current.ID, client.ServiceUpdateOptions{Version: d.current.Version, Spec: d.spec}); err != nil {
+			if _, err := c.Manager.ServiceUpdate(ctx, d.current.ID, client.ServiceUpdateOptions{Version: d.current.Version, Spec: d.spec, EncodedRegistryAuth: auth}); err != nil {
 				return fmt.Errorf("update %s: %s", d.name, oneLine(err))
 			}
 			res.Updated = append(res.Updated, d.name)
@@ -270,7 +283,12 @@ func (c *Cluster) plan(ctx context.Context) (*plan, error) {
 	}
 	names := convert.Names(objs)
 
-	pl := &plan{network: NetworkName(project), objects: objs}
+	pl := &plan{network: NetworkName(project), objects: objs, project: p, registry: e.Setting(RegistryKey)}
+	if pl.registry != "" {
+		if pl.auth, err = registryAuth(pl.registry, e.Setting(RegistryUserKey), e.Setting(RegistryPasswordKey)); err != nil {
+			return nil, err
+		}
+	}
 	engines := map[string]*nodeEngine{}
 	engineOf := func(n swarm.Node) (*nodeEngine, error) {
 		if ne := engines[n.ID]; ne != nil {
@@ -308,6 +326,13 @@ func (c *Cluster) plan(ctx context.Context) (*plan, error) {
 			if role == convert.DB && n.ID != pin {
 				continue
 			}
+			if pl.registry != "" {
+				// The nodes pull: their engines need not be reached.
+				if n.Status.State != swarm.NodeStateReady {
+					return fail(fmt.Errorf("node %s is %s: bring it back, or swarm:label it out of its roles", n.Description.Hostname, n.Status.State))
+				}
+				continue
+			}
 			ne, err := engineOf(n)
 			if err != nil {
 				return fail(err)
@@ -340,6 +365,11 @@ func (c *Cluster) plan(ctx context.Context) (*plan, error) {
 		if !ok {
 			return fail(fmt.Errorf("%s: no node has the image %s, and it cannot be built here (no build section); load it on this engine first", name, s.Image))
 		}
+		if pl.registry != "" {
+			if d.pushRef, err = registryRef(pl.registry, s.Image); err != nil {
+				return fail(err)
+			}
+		}
 		d.imageID = id
 		replicas := uint64(1)
 		if v := e.Setting(ReplicasKey(name)); v != "" {
@@ -356,7 +386,8 @@ func (c *Cluster) plan(ctx context.Context) (*plan, error) {
 		if role == convert.DB {
 			svcPin = pin
 		}
-		spec, skipped, err := convert.Service(p, s, convert.Options{Network: pl.network, Image: id, Role: role, Pin: svcPin, Replicas: replicas, Objects: names})
+		d.svc, d.opts = s, convert.Options{Network: pl.network, Image: id, Role: role, Pin: svcPin, Replicas: replicas, Objects: names}
+		spec, skipped, err := convert.Service(p, s, d.opts)
 		if err != nil {
 			return fail(err)
 		}

@@ -3,6 +3,7 @@ package swarm
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -112,15 +113,7 @@ func TestSwarm(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 25*time.Minute)
 	defer cancel()
 	n1, n2, n3 := sw.Nodes[0], sw.Nodes[1], sw.Nodes[2]
-	co := testenv.NewCheckout(t, map[string]string{ManagerKey: n1.Host, "HELLO_TEXT": "one", "HELLO_REPLICAS": "2"})
-	co.AddService(t, "hello", hello)
-	co.AddService(t, "store", store)
-	if err := writeFile(co.Dir+"/services/hello/hello.conf.tmpl", helloConf); err != nil {
-		t.Fatal(err)
-	}
-	e := co.Engine(t)
-	out := &syncBuffer{t: t}
-	e.Out, e.Err = out, out
+	co, e, out := helloCheckout(t, map[string]string{ManagerKey: n1.Host, "HELLO_TEXT": "one", "HELLO_REPLICAS": "2"})
 	// Every verb reads .env afresh, as a new osgs process would: settings
 	// change on disk.
 	save := func() {
@@ -362,6 +355,22 @@ func TestSwarm(t *testing.T) {
 	if !found {
 		t.Fatal("rm removed PostGIS's volume")
 	}
+}
+
+// helloCheckout is a checkout with the test services hello and store
+// (not enabled yet), whose engine's output the test collects.
+func helloCheckout(t *testing.T, env map[string]string) (*testenv.Checkout, *engine.Engine, *syncBuffer) {
+	t.Helper()
+	co := testenv.NewCheckout(t, env)
+	co.AddService(t, "hello", hello)
+	co.AddService(t, "store", store)
+	if err := writeFile(co.Dir+"/services/hello/hello.conf.tmpl", helloConf); err != nil {
+		t.Fatal(err)
+	}
+	e := co.Engine(t)
+	out := &syncBuffer{t: t}
+	e.Out, e.Err = out, out
+	return co, e, out
 }
 
 // member is a node to join, with its role.
@@ -751,4 +760,83 @@ func openPTY(t *testing.T) (master, tty *os.File) {
 		t.Fatal(err)
 	}
 	return master, tty
+}
+
+// TestSwarmRegistry deploys through a registry (SWARM_REGISTRY, with a
+// user): the images are pushed once from this engine and every node pulls
+// them by digest, with the credentials the deploy hands to swarm; a wrong
+// password is refused in one line before anything is deployed.
+func TestSwarmRegistry(t *testing.T) {
+	sw := testenv.StartSwarm(t, 2)
+	reg := sw.StartRegistry(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Minute)
+	defer cancel()
+	n1, n2 := sw.Nodes[0], sw.Nodes[1]
+	_, e, out := helloCheckout(t, map[string]string{ManagerKey: n1.Host, "HELLO_TEXT": "pulled", "HELLO_REPLICAS": "2",
+		RegistryKey: reg.Addr, RegistryUserKey: reg.User, RegistryPasswordKey: "wrong" + reg.Password})
+	config.SetEnabled(e.Env, "hello", true)
+	config.SetEnabled(e.Env, "store", true)
+	if err := e.Env.Write(config.Path(e.Dir)); err != nil {
+		t.Fatal(err)
+	}
+	c, _ := form(t, ctx, e, n1.Addr, member{n2, convert.Web, ""})
+
+	_, err := c.Deploy(ctx, DeployOptions{})
+	if err == nil || strings.Contains(err.Error(), "\n") || !strings.Contains(err.Error(), reg.Addr) {
+		t.Fatalf("deploy with a wrong registry password: %v", err)
+	}
+	t.Logf("a wrong password: %v", err)
+	if s, _ := c.services(ctx); len(s) != 0 {
+		t.Fatalf("a refused push left %d services", len(s))
+	}
+
+	e.Env.Set(RegistryPasswordKey, reg.Password)
+	if err := e.Env.Write(config.Path(e.Dir)); err != nil {
+		t.Fatal(err)
+	}
+	res, err := c.Deploy(ctx, DeployOptions{})
+	if err != nil || strings.Join(res.Created, ",") != "hello,store" {
+		t.Fatalf("deploy through the registry = %+v, %v", res, err)
+	}
+	if s := out.String(); strings.Contains(s, "copying") || !strings.Contains(s, "pushing") || strings.Contains(s, reg.Password) {
+		t.Fatal("the images did not go through the registry, or its password was printed")
+	}
+	svcs, _ := c.services(ctx)
+	for _, s := range svcs {
+		img := s.Spec.TaskTemplate.ContainerSpec.Image
+		if !strings.HasPrefix(img, reg.Addr+"/osgs/nginx:1.22-bookworm@sha256:") {
+			t.Fatalf("%s runs %s, not the registry's image by digest", s.Spec.Name, img)
+		}
+		if b, _ := json.Marshal(s); strings.Contains(string(b), reg.Password) {
+			t.Fatalf("the service %s shows the registry password", s.Spec.Name)
+		}
+	}
+	// Both nodes pulled it (hello runs on both, store on node1).
+	for _, n := range sw.Nodes {
+		imgs, err := n.Client.ImageList(ctx, client.ImageListOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		pulled := false
+		for _, im := range imgs.Items {
+			for _, d := range im.RepoDigests {
+				pulled = pulled || strings.HasPrefix(d, reg.Addr+"/osgs/nginx@sha256:")
+			}
+		}
+		if !pulled {
+			t.Fatalf("%s holds no image pulled from the registry", n.Name)
+		}
+	}
+	if got := page(t, ctx, n2.Client, taskContainer(t, c, n2, "hello")); got != "pulled" {
+		t.Fatalf("hello on node2 says %q", got)
+	}
+	// The same images again: the push finds them there, nothing changes.
+	res, err = c.Deploy(ctx, DeployOptions{})
+	if err != nil || len(res.Unchanged) != 2 || len(res.Created)+len(res.Updated) != 0 {
+		t.Fatalf("second deploy through the registry = %+v, %v", res, err)
+	}
+	// The tag the push needed is gone from this engine; the image stays.
+	if _, err := e.Docker().ImageInspect(ctx, reg.Addr+"/osgs/nginx:1.22-bookworm"); err == nil {
+		t.Fatal("the push left its registry tag on this engine")
+	}
 }

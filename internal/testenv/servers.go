@@ -14,6 +14,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -42,14 +43,20 @@ func need(t testing.TB, prog, pkg string) string {
 const VersityGW = "github.com/versity/versitygw/cmd/versitygw@v1.8.0"
 
 // versitygw returns the cached binary, building it if missing (about 90 s).
-func versitygw(t testing.TB) string {
+func versitygw(t testing.TB) string { return goBinary(t, VersityGW) }
+
+// goBinary returns the binary of a Go main package at a version ("path@v"),
+// built from the module proxy once per machine into the user's cache folder.
+func goBinary(t testing.TB, pkg string) string {
 	t.Helper()
 	cache, err := os.UserCacheDir()
 	if err != nil {
 		t.Fatal(err)
 	}
-	dir := filepath.Join(cache, "osgs-test", "versitygw-v1.8.0")
-	bin := filepath.Join(dir, "versitygw")
+	path, version, _ := strings.Cut(pkg, "@")
+	name := filepath.Base(path)
+	dir := filepath.Join(cache, "osgs-test", name+"-"+version)
+	bin := filepath.Join(dir, name)
 	if _, err := os.Stat(bin); err == nil {
 		return bin
 	}
@@ -67,12 +74,12 @@ func versitygw(t testing.TB) string {
 	if _, err := os.Stat(bin); err == nil {
 		return bin
 	}
-	t.Logf("building %s (once per machine)", VersityGW)
-	cmd := exec.Command("go", "install", VersityGW)
+	t.Logf("building %s (once per machine)", pkg)
+	cmd := exec.Command("go", "install", pkg)
 	cmd.Dir = os.TempDir()
 	cmd.Env = append(os.Environ(), "GOBIN="+dir, "GOWORK=off", "GOFLAGS=")
 	if out, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("go install %s: %v\n%s", VersityGW, err, out)
+		t.Fatalf("go install %s: %v\n%s", pkg, err, out)
 	}
 	return bin
 }

@@ -15,6 +15,9 @@ import (
 	"time"
 
 	"github.com/moby/moby/client"
+	"golang.org/x/crypto/bcrypt"
+
+	"github.com/osgs/osgs/internal/site"
 )
 
 // SwarmNode is one engine of a test swarm: a dockerd in its own network
@@ -33,10 +36,11 @@ type SwarmNode struct {
 // namespace, the namespaces joined by a bridge in a "switch" namespace.
 // Nothing is a swarm yet: the test runs swarm:init and swarm:join.
 type Swarm struct {
-	Nodes []*SwarmNode
-	dir   string
-	id    string
-	ctrd  *exec.Cmd
+	Nodes  []*SwarmNode
+	dir    string
+	id     string
+	subnet int // the test network is 10.213.<subnet>.0/24
+	ctrd   *exec.Cmd
 }
 
 // run runs a command and fails the test with its output.
@@ -79,6 +83,7 @@ func StartSwarm(t testing.TB, n int) *Swarm {
 	run(t, "ip", "-n", sw, "link", "add", "br0", "type", "bridge")
 	run(t, "ip", "-n", sw, "link", "set", "br0", "up")
 	subnet := 100 + int(id[0])%100
+	s.subnet = subnet
 	for i := 1; i <= n; i++ {
 		node := &SwarmNode{Name: fmt.Sprintf("node%d", i), NetNS: fmt.Sprintf("osw%sn%d", id, i),
 			Addr: fmt.Sprintf("10.213.%d.%d", subnet, 10+i)}
@@ -236,6 +241,7 @@ func removeSwarm(id, dir string) {
 		}
 	}
 	os.RemoveAll(dir)
+	os.RemoveAll(fmt.Sprintf("/etc/docker/certs.d/10.213.%d.1:5000", 100+int(id[0])%100)) // StartRegistry's trust
 	// A cgroup goes once its killed processes are gone; the deepest first.
 	for deadline := time.Now().Add(10 * time.Second); len(cgroups) > 0 && time.Now().Before(deadline); time.Sleep(100 * time.Millisecond) {
 		var left []string
@@ -340,4 +346,73 @@ func tail(b []byte, n int) string {
 		b = b[len(b)-n:]
 	}
 	return string(b)
+}
+
+// DistributionRegistry is the registry the swarm tests push to: CNCF
+// distribution, built from the Go module proxy once per machine.
+const DistributionRegistry = "github.com/distribution/distribution/v3/cmd/registry@v3.1.2"
+
+// Registry is a registry on a test swarm's network, with TLS and one
+// htpasswd user.
+type Registry struct {
+	Addr     string // host:port, reached by this host's engine and the nodes'
+	User     string
+	Password string
+}
+
+// StartRegistry starts a registry on the test network: this host gets an
+// address there (a veth to the swarm's bridge), the registry listens on
+// it with a self-signed certificate, and every engine trusts that
+// certificate for the test's duration through
+// /etc/docker/certs.d/<addr>/ca.crt (the nodes' engines share this
+// host's /etc). It stops with the test.
+func (s *Swarm) StartRegistry(t testing.TB) *Registry {
+	t.Helper()
+	bin := goBinary(t, DistributionRegistry)
+	host := fmt.Sprintf("10.213.%d.1", s.subnet)
+	h, p := "osw"+s.id+"h", "osw"+s.id+"r"
+	sw := "osw" + s.id + "sw"
+	run(t, "ip", "link", "add", h, "type", "veth", "peer", "name", p)
+	t.Cleanup(func() { exec.Command("ip", "link", "delete", h).Run() })
+	run(t, "ip", "link", "set", p, "netns", sw)
+	run(t, "ip", "-n", sw, "link", "set", p, "master", "br0")
+	run(t, "ip", "-n", sw, "link", "set", p, "up")
+	run(t, "ip", "addr", "add", host+"/24", "dev", h)
+	run(t, "ip", "link", "set", h, "up")
+	r := &Registry{Addr: host + ":5000", User: "osgs", Password: randHex(12)}
+	dir := t.TempDir()
+	certPEM, keyPEM, err := site.SelfSigned(host, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	hash, err := bcrypt.GenerateFromPassword([]byte(r.Password), bcrypt.MinCost)
+	if err != nil {
+		t.Fatal(err)
+	}
+	files := map[string][]byte{
+		dir + "/cert.pem": certPEM,
+		dir + "/key.pem":  keyPEM,
+		dir + "/htpasswd": []byte(r.User + ":" + string(hash) + "\n"),
+		dir + "/config.yml": []byte(fmt.Sprintf(`version: 0.1
+log: {level: warn}
+storage: {filesystem: {rootdirectory: %s/data}}
+http: {addr: "%s", tls: {certificate: %s/cert.pem, key: %s/key.pem}}
+auth: {htpasswd: {realm: osgs-test, path: %s/htpasswd}}
+`, dir, r.Addr, dir, dir, dir)),
+	}
+	for f, b := range files {
+		if err := os.WriteFile(f, b, 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	trust := "/etc/docker/certs.d/" + r.Addr
+	if err := os.MkdirAll(trust, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(trust) })
+	if err := os.WriteFile(trust+"/ca.crt", certPEM, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	startServer(t, exec.Command(bin, "serve", dir+"/config.yml"), r.Addr, dir+"/registry.log")
+	return r
 }
