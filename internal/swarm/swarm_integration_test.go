@@ -3,10 +3,14 @@ package swarm
 import (
 	"bytes"
 	"context"
+	"crypto/tls"
 	"encoding/json"
+	"encoding/pem"
 	"errors"
 	"fmt"
 	"io"
+	"net"
+	"net/http"
 	"os"
 	"slices"
 	"strings"
@@ -24,7 +28,9 @@ import (
 	"github.com/osgs/osgs/internal/config"
 	"github.com/osgs/osgs/internal/engine"
 	"github.com/osgs/osgs/internal/files"
+	"github.com/osgs/osgs/internal/nginx"
 	"github.com/osgs/osgs/internal/postgis"
+	"github.com/osgs/osgs/internal/site"
 	"github.com/osgs/osgs/internal/swarm/convert"
 	"github.com/osgs/osgs/internal/testenv"
 )
@@ -36,6 +42,9 @@ const hello = `services:
   hello:
     x-osgs:
       description: a page for the swarm tests
+      web:
+        - path: /hello/
+          port: 8080
     profiles: [hello]
     image: osgs/nginx:1.22-bookworm
     entrypoint: ["nginx", "-g", "daemon off;", "-c", "/etc/hello.conf"]
@@ -839,4 +848,146 @@ func TestSwarmRegistry(t *testing.T) {
 	if _, err := e.Docker().ImageInspect(ctx, reg.Addr+"/osgs/nginx:1.22-bookworm"); err == nil {
 		t.Fatal("the push left its registry tag on this engine")
 	}
+}
+
+// TestSwarmFrontDoor deploys nginx (edge) and Hugo (db, its site is backed
+// up) on a 2-node swarm: the deploy's hooks configure nginx on its task,
+// and https through the edge node's published port serves Hugo's site.
+func TestSwarmFrontDoor(t *testing.T) {
+	sw := testenv.StartSwarm(t, 2)
+	link := sw.HostLink(t) // this host on the test network, to reach the edge
+	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Minute)
+	defer cancel()
+	n1, n2 := sw.Nodes[0], sw.Nodes[1]
+	co, e, _ := helloCheckout(t, map[string]string{ManagerKey: n1.Host, "OSGS_SITE_TITLE": "Swarm GIS", "NGINX_BIND": "0.0.0.0",
+		"HELLO_TEXT": "one", "HELLO_REPLICAS": "2"})
+	config.SetEnabled(e.Env, "nginx", true)
+	config.SetEnabled(e.Env, "hugo", true)
+	config.SetEnabled(e.Env, "hello", true)
+	if err := e.Env.Write(config.Path(e.Dir)); err != nil {
+		t.Fatal(err)
+	}
+	c, id1 := form(t, ctx, e, n1.Addr, member{n2, convert.Web, ""})
+	if err := c.Label(ctx, id1, []convert.Role{convert.DB, convert.Edge}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.Deploy(ctx, DeployOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("this host is %s on the test network", link)
+	cl := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{
+		TLSClientConfig: &tls.Config{RootCAs: co.SitePool(t), ServerName: "localhost"}}}
+	base := "https://" + net.JoinHostPort(n1.Addr, e.Setting("NGINX_HTTPS_PORT"))
+	var body string
+	deadline := time.Now().Add(2 * time.Minute)
+	for {
+		resp, err := cl.Get(base + "/")
+		if err == nil {
+			b, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			body = string(b)
+			if resp.StatusCode == http.StatusOK && strings.Contains(body, "Swarm GIS") {
+				break
+			}
+			err = fmt.Errorf("%s: %.200s", resp.Status, body)
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("https through the edge node: %v", err)
+		}
+		time.Sleep(time.Second)
+	}
+
+	// A changed template rolls hello only; Hugo's site, through the same
+	// nginx, answers every request meanwhile.
+	e.Env.Set("HELLO_TEXT", "two")
+	if err := e.Env.Write(config.Path(e.Dir)); err != nil {
+		t.Fatal(err)
+	}
+	stop := make(chan struct{})
+	var asked, failed int
+	var firstFailure error
+	hammered := make(chan struct{})
+	go func() {
+		defer close(hammered)
+		for {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			asked++
+			resp, err := cl.Get(base + "/")
+			if err == nil {
+				io.Copy(io.Discard, resp.Body)
+				resp.Body.Close()
+				if resp.StatusCode != http.StatusOK {
+					err = errors.New(resp.Status)
+				}
+			}
+			if err != nil {
+				failed++
+				if firstFailure == nil {
+					firstFailure = err
+				}
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+	}()
+	res, err := c.Deploy(ctx, DeployOptions{})
+	time.Sleep(3 * time.Second) // nginx's upstream check sees hello's new tasks
+	close(stop)
+	<-hammered
+	if err != nil || strings.Join(res.Updated, ",") != "hello" || len(res.Unchanged) != 2 {
+		t.Fatalf("deploy of hello's changed template = %+v, %v", res, err)
+	}
+	t.Logf("while hello rolled: %d requests to Hugo's site through nginx, %d failed", asked, failed)
+	if failed > 0 || asked < 20 {
+		t.Fatalf("%d of %d requests to Hugo failed while hello rolled (first: %v)", failed, asked, firstFailure)
+	}
+	for deadline := time.Now().Add(time.Minute); ; time.Sleep(time.Second) {
+		resp, err := cl.Get(base + "/hello/")
+		if err == nil {
+			b, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if strings.TrimSpace(string(b)) == "two" {
+				break
+			}
+			err = fmt.Errorf("%s: %q", resp.Status, b)
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("/hello/ through nginx after the roll: %v", err)
+		}
+	}
+
+	// A new site certificate (nginx:selfsigned) reaches the nginx task on
+	// the edge node, and the edge serves it.
+	served := func() []byte {
+		t.Helper()
+		conn, err := tls.Dial("tcp", net.JoinHostPort(n1.Addr, e.Setting("NGINX_HTTPS_PORT")), &tls.Config{InsecureSkipVerify: true, ServerName: "localhost"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer conn.Close()
+		return conn.ConnectionState().PeerCertificates[0].Raw
+	}
+	before := served()
+	if err := nginx.SelfSigned(ctx, e); err != nil {
+		t.Fatalf("nginx:selfsigned against the swarm: %v", err)
+	}
+	block, _ := pem.Decode(must(os.ReadFile(site.CertPath(co.Dir))))
+	if block == nil || bytes.Equal(block.Bytes, before) {
+		t.Fatal("the certificate on disk did not change")
+	}
+	for deadline := time.Now().Add(30 * time.Second); !bytes.Equal(served(), block.Bytes); time.Sleep(time.Second) {
+		if time.Now().After(deadline) {
+			t.Fatal("the edge still serves the old certificate")
+		}
+	}
+}
+
+func must[T any](v T, err error) T {
+	if err != nil {
+		panic(err)
+	}
+	return v
 }

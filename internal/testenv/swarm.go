@@ -40,6 +40,7 @@ type Swarm struct {
 	dir    string
 	id     string
 	subnet int // the test network is 10.213.<subnet>.0/24
+	linked bool
 	ctrd   *exec.Cmd
 }
 
@@ -348,6 +349,29 @@ func tail(b []byte, n int) string {
 	return string(b)
 }
 
+// HostLink gives this host an address on the test network (a veth from
+// its namespace to the swarm's bridge), once, and returns it: the test
+// then reaches the nodes' published ports, and the nodes reach servers
+// the test starts on it. The link goes with the swarm.
+func (s *Swarm) HostLink(t testing.TB) string {
+	t.Helper()
+	host := fmt.Sprintf("10.213.%d.1", s.subnet)
+	if s.linked {
+		return host
+	}
+	h, p := "osw"+s.id+"h", "osw"+s.id+"r"
+	sw := "osw" + s.id + "sw"
+	run(t, "ip", "link", "add", h, "type", "veth", "peer", "name", p)
+	t.Cleanup(func() { exec.Command("ip", "link", "delete", h).Run() })
+	run(t, "ip", "link", "set", p, "netns", sw)
+	run(t, "ip", "-n", sw, "link", "set", p, "master", "br0")
+	run(t, "ip", "-n", sw, "link", "set", p, "up")
+	run(t, "ip", "addr", "add", host+"/24", "dev", h)
+	run(t, "ip", "link", "set", h, "up")
+	s.linked = true
+	return host
+}
+
 // DistributionRegistry is the registry the swarm tests push to: CNCF
 // distribution, built from the Go module proxy once per machine.
 const DistributionRegistry = "github.com/distribution/distribution/v3/cmd/registry@v3.1.2"
@@ -361,7 +385,7 @@ type Registry struct {
 }
 
 // StartRegistry starts a registry on the test network: this host gets an
-// address there (a veth to the swarm's bridge), the registry listens on
+// address there (HostLink), the registry listens on
 // it with a self-signed certificate, and every engine trusts that
 // certificate for the test's duration through
 // /etc/docker/certs.d/<addr>/ca.crt (the nodes' engines share this
@@ -369,16 +393,7 @@ type Registry struct {
 func (s *Swarm) StartRegistry(t testing.TB) *Registry {
 	t.Helper()
 	bin := goBinary(t, DistributionRegistry)
-	host := fmt.Sprintf("10.213.%d.1", s.subnet)
-	h, p := "osw"+s.id+"h", "osw"+s.id+"r"
-	sw := "osw" + s.id + "sw"
-	run(t, "ip", "link", "add", h, "type", "veth", "peer", "name", p)
-	t.Cleanup(func() { exec.Command("ip", "link", "delete", h).Run() })
-	run(t, "ip", "link", "set", p, "netns", sw)
-	run(t, "ip", "-n", sw, "link", "set", p, "master", "br0")
-	run(t, "ip", "-n", sw, "link", "set", p, "up")
-	run(t, "ip", "addr", "add", host+"/24", "dev", h)
-	run(t, "ip", "link", "set", h, "up")
+	host := s.HostLink(t)
 	r := &Registry{Addr: host + ":5000", User: "osgs", Password: randHex(12)}
 	dir := t.TempDir()
 	certPEM, keyPEM, err := site.SelfSigned(host, time.Now())
