@@ -30,6 +30,7 @@ import (
 	"github.com/osgs/osgs/internal/files"
 	"github.com/osgs/osgs/internal/nginx"
 	"github.com/osgs/osgs/internal/postgis"
+	"github.com/osgs/osgs/internal/qgis"
 	"github.com/osgs/osgs/internal/site"
 	"github.com/osgs/osgs/internal/swarm/convert"
 	"github.com/osgs/osgs/internal/testenv"
@@ -850,9 +851,13 @@ func TestSwarmRegistry(t *testing.T) {
 	}
 }
 
-// TestSwarmFrontDoor deploys nginx (edge) and Hugo (db, its site is backed
-// up) on a 2-node swarm: the deploy's hooks configure nginx on its task,
-// and https through the edge node's published port serves Hugo's site.
+// TestSwarmFrontDoor deploys the front door on a 2-node swarm: nginx (edge),
+// Hugo, PostGIS and QGIS Server (db: their volumes are backed up), MapProxy
+// and a 2-replica page (web). The deploy's hooks configure nginx on its
+// task; https through the edge node's published port serves Hugo's site, a
+// QGIS project's GetMap of a PostGIS layer and MapProxy's tile of it, and
+// a new htpasswd user; a changed template rolls only its service while
+// Hugo answers every request; a new site certificate is served.
 func TestSwarmFrontDoor(t *testing.T) {
 	sw := testenv.StartSwarm(t, 2)
 	link := sw.HostLink(t) // this host on the test network, to reach the edge
@@ -860,10 +865,12 @@ func TestSwarmFrontDoor(t *testing.T) {
 	defer cancel()
 	n1, n2 := sw.Nodes[0], sw.Nodes[1]
 	co, e, _ := helloCheckout(t, map[string]string{ManagerKey: n1.Host, "OSGS_SITE_TITLE": "Swarm GIS", "NGINX_BIND": "0.0.0.0",
-		"HELLO_TEXT": "one", "HELLO_REPLICAS": "2"})
-	config.SetEnabled(e.Env, "nginx", true)
-	config.SetEnabled(e.Env, "hugo", true)
-	config.SetEnabled(e.Env, "hello", true)
+		"HELLO_TEXT": "one", "HELLO_REPLICAS": "2",
+		// MapProxy (a web node) caches the QGIS project below, through nginx.
+		"MAPPROXY_SOURCE_URL": "https://nginx/ogc/places", "MAPPROXY_SOURCE_LAYERS": "places"})
+	for _, s := range []string{"nginx", "hugo", "hello", postgis.Service, "qgis-server", "mapproxy"} {
+		config.SetEnabled(e.Env, s, true)
+	}
 	if err := e.Env.Write(config.Path(e.Dir)); err != nil {
 		t.Fatal(err)
 	}
@@ -895,6 +902,51 @@ func TestSwarmFrontDoor(t *testing.T) {
 			t.Fatalf("https through the edge node: %v", err)
 		}
 		time.Sleep(time.Second)
+	}
+
+	get := func(path, user, password string) (int, []byte) {
+		t.Helper()
+		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, base+path, nil)
+		if user != "" {
+			req.SetBasicAuth(user, password)
+		}
+		resp, err := cl.Do(req)
+		if err != nil {
+			t.Fatalf("%s: %v", path, err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, b
+	}
+	// A QGIS project published on the swarm (its file goes to QGIS Server's
+	// task, its layer reads PostGIS as the role qgis_server): a GetMap
+	// through the edge draws the PostGIS points.
+	if _, err := postgis.Query(ctx, e, "gis", `CREATE TABLE public.places (id serial PRIMARY KEY, name text, geom geometry(Point, 4326));
+		INSERT INTO public.places (name, geom) SELECT 'p' || g, ST_SetSRID(ST_MakePoint(g % 10 - 5 + 0.25, g / 10 - 5 + 0.5), 4326) FROM generate_series(0, 99) g`); err != nil {
+		t.Fatalf("places on the swarm's PostGIS: %v", err)
+	}
+	if _, err := qgis.Publish(ctx, e, qgis.PublishOptions{File: "../qgis/testdata/places.qgs"}); err != nil {
+		t.Fatalf("qgis:publish against the swarm: %v", err)
+	}
+	const wms = "SERVICE=WMS&VERSION=1.3.0&REQUEST=GetMap&LAYERS=places&STYLES=&CRS=EPSG:4326&BBOX=-10,-10,10,10&WIDTH=200&HEIGHT=200&FORMAT=image/png&TRANSPARENT=true"
+	if code, body := get("/ogc/places?"+wms, "", ""); code != 200 || testenv.RedPixels(t, body) < 100 {
+		t.Fatalf("GetMap of QGIS Server through the edge: %d, %.300s", code, body)
+	}
+	// MapProxy, on the web node, draws the same points from QGIS Server.
+	tile := "/mapproxy/service?SERVICE=WMS&VERSION=1.1.1&REQUEST=GetMap&LAYERS=source&SRS=EPSG:3857&BBOX=-1113194,-1118890,1113194,1118890&WIDTH=256&HEIGHT=256&FORMAT=image/png&STYLES="
+	if code, body := get(tile, "", ""); code != 200 || testenv.RedPixels(t, body) < 100 {
+		t.Fatalf("MapProxy's GetMap through the edge: %d, %.300s", code, body)
+	}
+	// A new user in the htpasswd (nginx:user-add) opens MapProxy's
+	// protected demo on the edge.
+	if code, _ := get("/mapproxy/demo/", "", ""); code != http.StatusUnauthorized {
+		t.Fatalf("the protected demo without a user: %d", code)
+	}
+	if err := nginx.AddUser(ctx, e, "gisadmin", strings.NewReader("correct horse battery\n")); err != nil {
+		t.Fatalf("nginx:user-add against the swarm: %v", err)
+	}
+	if code, _ := get("/mapproxy/demo/", "gisadmin", "correct horse battery"); code != 200 {
+		t.Fatalf("the protected demo with the new user: %d", code)
 	}
 
 	// A changed template rolls hello only; Hugo's site, through the same
@@ -937,7 +989,7 @@ func TestSwarmFrontDoor(t *testing.T) {
 	time.Sleep(3 * time.Second) // nginx's upstream check sees hello's new tasks
 	close(stop)
 	<-hammered
-	if err != nil || strings.Join(res.Updated, ",") != "hello" || len(res.Unchanged) != 2 {
+	if err != nil || strings.Join(res.Updated, ",") != "hello" || len(res.Unchanged) != 5 {
 		t.Fatalf("deploy of hello's changed template = %+v, %v", res, err)
 	}
 	t.Logf("while hello rolled: %d requests to Hugo's site through nginx, %d failed", asked, failed)
