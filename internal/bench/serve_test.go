@@ -103,9 +103,10 @@ func BenchmarkServe(b *testing.B) {
 		}
 		return stats{m["errors"], m["rps"], m["p50_ms"], m["p99_ms"]}
 	}
-	// Clients ask for gzip, as browsers and QGIS do: nginx compresses JSON
-	// (not tiles), the services do not. The last pair asks for the bytes
-	// as they are, so that the proxy's own cost shows apart from gzip's.
+	// Clients ask for gzip, as browsers and QGIS do: pg_featureserv
+	// compresses its JSON itself on both paths, and nginx passes it on
+	// (tiles are not compressed). The last pair asks for the bytes as they
+	// are, so that the proxy's own cost shows apart from gzip's.
 	variants := []struct {
 		name, base string
 		paths      []string
