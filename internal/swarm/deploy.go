@@ -294,8 +294,8 @@ func (c *Cluster) plan(ctx context.Context) (*plan, error) {
 		if ne := engines[n.ID]; ne != nil {
 			return ne, nil
 		}
-		if n.Status.State != swarm.NodeStateReady {
-			return nil, fmt.Errorf("node %s is %s: bring it back, or swarm:label it out of its roles", n.Description.Hostname, n.Status.State)
+		if err := nodeReady(n); err != nil {
+			return nil, err
 		}
 		addr := n.Spec.Labels[EngineLabel]
 		if addr == "" {
@@ -328,8 +328,8 @@ func (c *Cluster) plan(ctx context.Context) (*plan, error) {
 			}
 			if pl.registry != "" {
 				// The nodes pull: their engines need not be reached.
-				if n.Status.State != swarm.NodeStateReady {
-					return fail(fmt.Errorf("node %s is %s: bring it back, or swarm:label it out of its roles", n.Description.Hostname, n.Status.State))
+				if err := nodeReady(n); err != nil {
+					return fail(err)
 				}
 				continue
 			}
@@ -734,4 +734,12 @@ func (c *Cluster) newestError(ctx context.Context, service string) *swarm.Task {
 		}
 	}
 	return newest
+}
+
+// nodeReady refuses a node a deploy would place tasks on that is not Ready.
+func nodeReady(n swarm.Node) error {
+	if n.Status.State != swarm.NodeStateReady {
+		return fmt.Errorf("node %s is %s: bring it back, or swarm:label it out of its roles", n.Description.Hostname, n.Status.State)
+	}
+	return nil
 }
