@@ -135,8 +135,11 @@ func filterTar(r io.Reader, w io.Writer, drop func(string) bool) error {
 }
 
 // logTail is the end of a container's output, for an error message.
-func (e *Engine) logTail(id string) string {
-	logs, err := e.docker.ContainerLogs(context.Background(), id, client.ContainerLogsOptions{ShowStdout: true, ShowStderr: true, Tail: "5"})
+func (e *Engine) logTail(id string) string { return logTail(e.docker, id) }
+
+// logTail is the end of container id's output on the engine on, on one line.
+func logTail(on client.APIClient, id string) string {
+	logs, err := on.ContainerLogs(context.Background(), id, client.ContainerLogsOptions{ShowStdout: true, ShowStderr: true, Tail: "5"})
 	if err != nil {
 		return ""
 	}

@@ -27,12 +27,19 @@ func (e *Engine) RunPrepared(ctx context.Context, opts client.ContainerCreateOpt
 	if err := e.Connect(ctx); err != nil {
 		return "", nil, err
 	}
-	res, err := e.docker.ContainerCreate(ctx, opts)
+	return e.RunOn(ctx, e.docker, opts, prepare)
+}
+
+// RunOn is RunPrepared on the engine on (a swarm node's): the container is
+// routed to it, so DockerFor and Exec reach it.
+func (e *Engine) RunOn(ctx context.Context, on client.APIClient, opts client.ContainerCreateOptions, prepare func(id string) error) (id string, remove func(), err error) {
+	res, err := on.ContainerCreate(ctx, opts)
 	if err != nil {
 		return "", nil, err
 	}
+	e.Route(res.ID, on)
 	remove = func() {
-		_, _ = e.docker.ContainerRemove(context.WithoutCancel(ctx), res.ID, client.ContainerRemoveOptions{Force: true, RemoveVolumes: true})
+		_, _ = on.ContainerRemove(context.WithoutCancel(ctx), res.ID, client.ContainerRemoveOptions{Force: true, RemoveVolumes: true})
 	}
 	if prepare != nil {
 		if err := prepare(res.ID); err != nil {
@@ -40,15 +47,15 @@ func (e *Engine) RunPrepared(ctx context.Context, opts client.ContainerCreateOpt
 			return "", nil, err
 		}
 	}
-	wait := e.docker.ContainerWait(ctx, res.ID, client.ContainerWaitOptions{Condition: container.WaitConditionNextExit})
-	if _, err := e.docker.ContainerStart(ctx, res.ID, client.ContainerStartOptions{}); err != nil {
+	wait := on.ContainerWait(ctx, res.ID, client.ContainerWaitOptions{Condition: container.WaitConditionNextExit})
+	if _, err := on.ContainerStart(ctx, res.ID, client.ContainerStartOptions{}); err != nil {
 		remove()
 		return "", nil, err
 	}
 	select {
 	case r := <-wait.Result:
 		if r.StatusCode != 0 {
-			err := fmt.Errorf("exited with code %d: %s", r.StatusCode, e.logTail(res.ID))
+			err := fmt.Errorf("exited with code %d: %s", r.StatusCode, logTail(on, res.ID))
 			remove()
 			return "", nil, err
 		}
