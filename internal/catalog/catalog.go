@@ -36,6 +36,12 @@ type Volume struct {
 	Name   string `yaml:"name"`   // compose volume name (the project prefix is added by compose)
 	Path   string `yaml:"path"`   // mount point inside the service's container
 	Backup bool   `yaml:"backup"` // saved by <service>:backup as a tar stream
+	// Mirror marks content that osgs writes (qgis:publish, files:put, a
+	// restore) and the service only reads. On a swarm, every node of the
+	// service's role keeps a copy, brought up to date after each write and
+	// by each deploy, so the service can run replicas on several nodes: it
+	// is not pinned to the db node for this volume's sake.
+	Mirror bool `yaml:"mirror"`
 	// Owner ("uid:gid") is set on the volume's root before the service
 	// starts, for images that run as a user but mount a volume that would
 	// otherwise be created root-owned.

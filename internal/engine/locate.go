@@ -55,6 +55,7 @@ func (e *Engine) Route(id string, c client.APIClient) {
 type routes struct {
 	locate       Locator
 	closeLocator func() error
+	mirror       Mirrorer
 	mu           sync.Mutex
 	by           map[string]client.APIClient
 }
@@ -77,3 +78,25 @@ func (r *routes) get(id string) client.APIClient {
 // Hooks are the steps the engine runs around its verbs; swarm:deploy runs
 // the same ones around a deploy.
 func (e *Engine) Hooks() Hooks { return e.hooks }
+
+// A Mirrorer brings a verb's write to the other copies of a service's
+// mirrored volumes (all of them, or those named): the copies a swarm keeps
+// on every node of the service's role. Package swarm provides it.
+type Mirrorer func(ctx context.Context, service string, volumes []string) error
+
+// SetMirror makes Mirror call m for services this engine does not run.
+func (e *Engine) SetMirror(m Mirrorer) { e.routes.mirror = m }
+
+// Mirror is called by the verbs that write into a service's mirrored
+// volumes (qgis:publish, files:put, a volume restore) once the write is
+// done: a swarm deployment copies the written volume to the other nodes
+// that keep one. It does nothing for a service this engine runs itself.
+func (e *Engine) Mirror(ctx context.Context, service string, volumes ...string) error {
+	if e.routes.mirror == nil {
+		return nil
+	}
+	if _, err := e.localContainerOf(ctx, service); err == nil {
+		return nil
+	}
+	return e.routes.mirror(ctx, service, volumes)
+}

@@ -14,7 +14,8 @@ type Role string
 
 const (
 	// DB holds the stateful services: PostGIS, and every service whose
-	// volumes are backed up. Its services are pinned to one node.
+	// volumes are backed up (unless it only reads them and they are
+	// mirrored). Its services are pinned to one node.
 	DB Role = "db"
 	// Edge holds nginx and the published ports.
 	Edge Role = "edge"
@@ -58,7 +59,7 @@ func ownRole(s catalog.Service) Role {
 		return DB
 	}
 	for _, v := range s.Volumes {
-		if v.Backup {
+		if v.Backup && !v.Mirror {
 			return DB
 		}
 	}
@@ -75,7 +76,9 @@ var rank = map[Role]int{Edge: 3, DB: 2, Web: 1}
 
 // PlaceRoles gives each service its role. Services that share a named
 // volume must run on one node (a local volume exists only where it was
-// created), so they take the strongest role among them.
+// created), so they take the strongest role among them. A volume that
+// every service using it declares mirrored joins nobody: osgs keeps its
+// copies equal on every node.
 func PlaceRoles(services map[string]catalog.Service, volumes map[string][]string) map[string]Role {
 	// Union-find over services joined by shared volumes.
 	parent := map[string]string{}
@@ -100,7 +103,10 @@ func PlaceRoles(services map[string]catalog.Service, volumes map[string][]string
 			users[v] = append(users[v], n)
 		}
 	}
-	for _, us := range users {
+	for v, us := range users {
+		if mirroredByAll(services, us, v) {
+			continue
+		}
 		for _, u := range us[1:] {
 			parent[find(u)] = find(us[0])
 		}
@@ -115,6 +121,28 @@ func PlaceRoles(services map[string]catalog.Service, volumes map[string][]string
 	out := map[string]Role{}
 	for _, n := range names {
 		out[n] = group[find(n)]
+	}
+	return out
+}
+
+// mirroredByAll reports whether every service of users declares volume v
+// mirrored.
+func mirroredByAll(services map[string]catalog.Service, users []string, v string) bool {
+	for _, u := range users {
+		if !slices.ContainsFunc(services[u].Volumes, func(cv catalog.Volume) bool { return cv.Name == v && cv.Mirror }) {
+			return false
+		}
+	}
+	return true
+}
+
+// Mirrored are the volumes of s that it reads and osgs mirrors.
+func Mirrored(s catalog.Service) []catalog.Volume {
+	var out []catalog.Volume
+	for _, v := range s.Volumes {
+		if v.Mirror {
+			out = append(out, v)
+		}
 	}
 	return out
 }

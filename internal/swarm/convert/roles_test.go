@@ -12,8 +12,8 @@ func TestPlaceRoles(t *testing.T) {
 		"postgis":      {Name: "postgis", Database: true, Ports: []string{"5432"}},
 		"nginx":        {Name: "nginx", Ports: []string{"80", "443"}},
 		"certbot":      {Name: "certbot", Volumes: []catalog.Volume{{Name: "certbot-certs", Backup: true}}},
-		"qgis-server":  {Name: "qgis-server", Volumes: []catalog.Volume{{Name: "qgis_projects", Backup: true}}},
-		"file-browser": {Name: "file-browser"},
+		"qgis-server":  {Name: "qgis-server", Volumes: []catalog.Volume{{Name: "qgis_projects", Backup: true, Mirror: true}}},
+		"file-browser": {Name: "file-browser", Volumes: []catalog.Volume{{Name: "file-browser-db", Backup: true}, {Name: "qgis_projects"}}},
 		"mapproxy":     {Name: "mapproxy", Volumes: []catalog.Volume{{Name: "mapproxy-cache"}}},
 		"features":     {Name: "features"},
 		"mosquitto":    {Name: "mosquitto", Ports: []string{"1883"}, Volumes: []catalog.Volume{{Name: "mosquitto-data", Backup: true}}},
@@ -32,6 +32,21 @@ func TestPlaceRoles(t *testing.T) {
 	}
 	if got := PlaceRoles(svc, vols); !reflect.DeepEqual(got, want) {
 		t.Fatalf("roles = %v\nwant    %v", got, want)
+	}
+	// Without File Browser, which writes the projects, QGIS Server only
+	// reads its mirrored volumes: a web service, free to run replicas.
+	delete(svc, "file-browser")
+	delete(vols, "file-browser")
+	want["qgis-server"] = Web
+	delete(want, "file-browser")
+	if got := PlaceRoles(svc, vols); !reflect.DeepEqual(got, want) {
+		t.Fatalf("without file-browser: roles = %v\nwant    %v", got, want)
+	}
+	// A backed-up volume that is not mirrored pins it to the db node.
+	svc["qgis-server"] = catalog.Service{Name: "qgis-server", Volumes: []catalog.Volume{{Name: "qgis_projects", Backup: true}}}
+	want["qgis-server"] = DB
+	if got := PlaceRoles(svc, vols); !reflect.DeepEqual(got, want) {
+		t.Fatalf("unmirrored: roles = %v\nwant    %v", got, want)
 	}
 }
 
