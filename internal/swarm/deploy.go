@@ -112,7 +112,7 @@ func (c *Cluster) Deploy(ctx context.Context, o DeployOptions) (*DeployResult, e
 	// in with them start; PostGIS's databases, WAL archiving and roles, and
 	// nginx's configuration once all are up) run here too, reaching the
 	// tasks through Locate.
-	Locate(c.E)
+	l := locateFor(c.E)
 	hooks := c.E.Hooks()
 	first, rest := rolePhases(pl.services, c.E.Catalog.Get, hooks.BeforeStart != nil)
 	if len(first) > 0 {
@@ -141,6 +141,14 @@ func (c *Cluster) Deploy(ctx context.Context, o DeployOptions) (*DeployResult, e
 	// Versions of secrets and configs nothing uses any more.
 	if err := c.removeUnusedObjects(ctx); err != nil {
 		return res, err
+	}
+	// Every node of a role now holds the newest copy of the mirrored
+	// volumes of the services placed there (a node new to the role gets
+	// one; one that was away is brought up to date).
+	for _, d := range pl.services {
+		if err := l.sync(ctx, d.name, nil, false); err != nil {
+			return res, err
+		}
 	}
 	if hooks.AfterUp != nil {
 		if err := hooks.AfterUp(ctx, c.E, names(pl.services)); err != nil {
@@ -378,7 +386,11 @@ func (c *Cluster) plan(ctx context.Context) (*plan, error) {
 				return fail(fmt.Errorf("%s=%q: give a number of replicas, 1 or more", ReplicasKey(name), v))
 			}
 			if n > 1 && role != convert.Web {
-				return fail(fmt.Errorf("%s=%d: %s is a %s service (its state lives on one node); only web services run several replicas", ReplicasKey(name), n, name, role))
+				why := "its state lives on one node"
+				if cs, err := e.Catalog.Get(name); err == nil && len(convert.Mirrored(cs)) > 0 {
+					why = "a service whose state lives on one node shares its volumes and does not mirror them"
+				}
+				return fail(fmt.Errorf("%s=%d: %s is a %s service (%s); only web services run several replicas", ReplicasKey(name), n, name, role, why))
 			}
 			replicas = n
 		}

@@ -22,9 +22,16 @@ import (
 // or the local engine when it manages a swarm), and reached through the
 // engine of the task's node, the address swarm:join recorded in the node's
 // osgs.engine label.
-func Locate(e *engine.Engine) {
+//
+// It also keeps the copies of mirrored volumes equal on every node of their
+// service's role after a verb wrote to one (see MirrorMarker).
+func Locate(e *engine.Engine) { locateFor(e) }
+
+func locateFor(e *engine.Engine) *locator {
 	l := &locator{e: e, nodes: map[string]client.APIClient{}}
 	e.SetLocator(l.locate, l.close)
+	e.SetMirror(l.mirror)
+	return l
 }
 
 // close closes the node engines' clients it opened (not the local one).
