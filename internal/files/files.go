@@ -31,25 +31,26 @@ type Options struct {
 }
 
 // checkVolumePath makes sure p lies in one of the service's volumes, where
-// files survive the container; it returns the cleaned path.
-func checkVolumePath(e *engine.Engine, service, p string) (string, error) {
+// files survive the container; it returns the cleaned path and the
+// volume's catalog name.
+func checkVolumePath(e *engine.Engine, service, p string) (string, string, error) {
 	svc, err := e.Catalog.Get(service)
 	if err != nil {
-		return "", err
+		return "", "", err
 	}
 	clean := path.Clean("/" + p)
 	var roots []string
 	for _, v := range svc.Volumes {
 		root := path.Clean(v.Path)
 		if clean == root || strings.HasPrefix(clean, root+"/") {
-			return clean, nil
+			return clean, v.Name, nil
 		}
 		roots = append(roots, root)
 	}
 	if len(roots) == 0 {
-		return "", fmt.Errorf("%s keeps no files in volumes", service)
+		return "", "", fmt.Errorf("%s keeps no files in volumes", service)
 	}
-	return "", fmt.Errorf("%s is not inside a volume of %s (volumes: %s)", clean, service, strings.Join(roots, ", "))
+	return "", "", fmt.Errorf("%s is not inside a volume of %s (volumes: %s)", clean, service, strings.Join(roots, ", "))
 }
 
 // target is the container of service that copies go through.
@@ -61,9 +62,10 @@ func target(ctx context.Context, e *engine.Engine, service string) (string, erro
 }
 
 // Put copies the local file or folder into the folder VolumePath, keeping
-// its name; files get the container user's ownership.
+// its name; files get the container user's ownership. On a swarm, a
+// mirrored volume's other copies then get the change.
 func Put(ctx context.Context, e *engine.Engine, o Options) error {
-	dir, err := checkVolumePath(e, o.Service, o.VolumePath)
+	dir, vol, err := checkVolumePath(e, o.Service, o.VolumePath)
 	if err != nil {
 		return err
 	}
@@ -97,7 +99,7 @@ func Put(ctx context.Context, e *engine.Engine, o Options) error {
 	if err != nil {
 		return fmt.Errorf("put %s into %s:%s: %w", o.Local, o.Service, dir, err)
 	}
-	return nil
+	return e.Mirror(ctx, o.Service, vol)
 }
 
 // ids are numeric owner ids.
@@ -183,7 +185,7 @@ func writeTar(w io.Writer, root, name string, info fs.FileInfo, owner ids, progr
 // Get copies the file or folder VolumePath into the local folder Local,
 // keeping its name, owners where permitted, modes, symlinks and times.
 func Get(ctx context.Context, e *engine.Engine, o Options) error {
-	src, err := checkVolumePath(e, o.Service, o.VolumePath)
+	src, _, err := checkVolumePath(e, o.Service, o.VolumePath)
 	if err != nil {
 		return err
 	}

@@ -25,6 +25,9 @@ const Service = "qgis-server"
 // ProjectsDir is the qgis_projects volume's mount point in the container.
 const ProjectsDir = "/io/data"
 
+// projectsVolume is that volume's catalog name.
+const projectsVolume = "qgis_projects"
+
 // CatalogDir holds a link to each published project: the folder QGIS
 // Server's landing page lists (it does not look into sub-folders).
 const CatalogDir = ProjectsDir + "/.osgs-catalog"
@@ -137,6 +140,9 @@ func Publish(ctx context.Context, e *engine.Engine, o PublishOptions) (*Info, er
 	link := []string{"sh", "-c", `mkdir -p "$1" && ln -sfn "../$2/$2.qgz" "$1/$2.qgz"`, "sh", CatalogDir, name}
 	if err := e.Exec(ctx, id, link, engine.ExecOptions{Stdout: io.Discard, Stderr: io.Discard}); err != nil {
 		return nil, fmt.Errorf("publish %s: served, but not listed on the landing page: %w", name, err)
+	}
+	if err := e.Mirror(ctx, Service, projectsVolume); err != nil {
+		return nil, fmt.Errorf("publish %s: served by one replica, not yet by the others: %w", name, err)
 	}
 	return &Info{Name: name, Project: p, URLs: ProjectURLs(e, name)}, nil
 }
@@ -277,7 +283,13 @@ func Unpublish(ctx context.Context, e *engine.Engine, name string, yes bool) err
 	if !yes {
 		return &engine.ConfirmError{What: "remove the published project " + name + " and its folder"}
 	}
-	return e.Exec(ctx, id, []string{"rm", "-rf", path.Join(CatalogDir, name+".qgz"), dir}, engine.ExecOptions{Stdout: io.Discard, Stderr: io.Discard})
+	if err := e.Exec(ctx, id, []string{"rm", "-rf", path.Join(CatalogDir, name+".qgz"), dir}, engine.ExecOptions{Stdout: io.Discard, Stderr: io.Discard}); err != nil {
+		return err
+	}
+	if err := e.Mirror(ctx, Service, projectsVolume); err != nil {
+		return fmt.Errorf("unpublish %s: removed from one replica, not yet from the others: %w", name, err)
+	}
+	return nil
 }
 
 func randHex() string {
