@@ -864,8 +864,8 @@ func TestSwarmFrontDoor(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Minute)
 	defer cancel()
 	n1, n2 := sw.Nodes[0], sw.Nodes[1]
-	co, e, _ := helloCheckout(t, map[string]string{ManagerKey: n1.Host, "OSGS_SITE_TITLE": "Swarm GIS", "NGINX_BIND": "0.0.0.0",
-		"HELLO_TEXT": "one", "HELLO_REPLICAS": "2",
+	co, e, out := helloCheckout(t, map[string]string{ManagerKey: n1.Host, "OSGS_SITE_TITLE": "Swarm GIS", "NGINX_BIND": "0.0.0.0",
+		"HELLO_TEXT": "one", "HELLO_REPLICAS": "2", "QGIS_SERVER_REPLICAS": "2",
 		// MapProxy (a web node) caches the QGIS project below, through nginx.
 		"MAPPROXY_SOURCE_URL": "https://nginx/ogc/places", "MAPPROXY_SOURCE_LAYERS": "places"})
 	for _, s := range []string{"nginx", "hugo", "hello", postgis.Service, "qgis-server", "mapproxy"} {
@@ -874,13 +874,16 @@ func TestSwarmFrontDoor(t *testing.T) {
 	if err := e.Env.Write(config.Path(e.Dir)); err != nil {
 		t.Fatal(err)
 	}
+	// Both nodes are web nodes: QGIS Server's 2 replicas run one on each.
 	c, id1 := form(t, ctx, e, n1.Addr, member{n2, convert.Web, ""})
-	if err := c.Label(ctx, id1, []convert.Role{convert.DB, convert.Edge}); err != nil {
+	if err := c.Label(ctx, id1, []convert.Role{convert.DB, convert.Edge, convert.Web}); err != nil {
 		t.Fatal(err)
 	}
+	start := time.Now()
 	if _, err := c.Deploy(ctx, DeployOptions{}); err != nil {
 		t.Fatal(err)
 	}
+	t.Logf("swarm:deploy of nginx, hugo, hello (2), PostGIS, QGIS Server (2) and MapProxy on 2 nodes: %s", time.Since(start).Round(time.Second))
 	t.Logf("this host is %s on the test network", link)
 	cl := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{
 		TLSClientConfig: &tls.Config{RootCAs: co.SitePool(t), ServerName: "localhost"}}}
@@ -931,6 +934,34 @@ func TestSwarmFrontDoor(t *testing.T) {
 	const wms = "SERVICE=WMS&VERSION=1.3.0&REQUEST=GetMap&LAYERS=places&STYLES=&CRS=EPSG:4326&BBOX=-10,-10,10,10&WIDTH=200&HEIGHT=200&FORMAT=image/png&TRANSPARENT=true"
 	if code, body := get("/ogc/places?"+wms, "", ""); code != 200 || testenv.RedPixels(t, body) < 100 {
 		t.Fatalf("GetMap of QGIS Server through the edge: %d, %.300s", code, body)
+	}
+	// The project went to one replica's copy of qgis_projects, and was
+	// mirrored to the other node's; both replicas draw it. nginx's access
+	// log names the replica that answered each request.
+	if !strings.Contains(out.String(), "osgs: copied qgis_projects from node ") {
+		t.Fatalf("qgis:publish did not mirror the project; its output:\n%s", out)
+	}
+	replicas := taskIPs(t, ctx, c, "qgis-server")
+	if len(replicas) != 2 {
+		t.Fatalf("QGIS Server runs %d tasks on distinct nodes, want 2: %v", len(replicas), replicas)
+	}
+	const asks = 30
+	for i := 0; i < asks; i++ {
+		if code, body := get("/ogc/places?"+wms, "", ""); code != 200 || testenv.RedPixels(t, body) < 100 {
+			t.Fatalf("GetMap %d of QGIS Server through the edge: %d, %.300s", i, code, body)
+		}
+	}
+	counts := upstreams(t, ctx, e, "/ogc/places?", asks+1)
+	t.Logf("GetMaps answered per QGIS Server replica (task address: count): %v", counts)
+	for ip := range counts {
+		if !slices.Contains(replicas, ip) {
+			t.Fatalf("nginx sent GetMaps to %s, not a QGIS Server task (%v)", ip, replicas)
+		}
+	}
+	for _, ip := range replicas {
+		if counts[ip] == 0 {
+			t.Fatalf("the QGIS Server replica at %s answered none of %d GetMaps: %v", ip, asks+1, counts)
+		}
 	}
 	// MapProxy, on the web node, draws the same points from QGIS Server.
 	tile := "/mapproxy/service?SERVICE=WMS&VERSION=1.1.1&REQUEST=GetMap&LAYERS=source&SRS=EPSG:3857&BBOX=-1113194,-1118890,1113194,1118890&WIDTH=256&HEIGHT=256&FORMAT=image/png&STYLES="
@@ -992,6 +1023,9 @@ func TestSwarmFrontDoor(t *testing.T) {
 	if err != nil || strings.Join(res.Updated, ",") != "hello" || len(res.Unchanged) != 5 {
 		t.Fatalf("deploy of hello's changed template = %+v, %v", res, err)
 	}
+	if n := strings.Count(out.String(), "osgs: copied qgis_projects"); n != 1 {
+		t.Fatalf("the copies of qgis_projects were equal, but %d copies were made:\n%s", n, out)
+	}
 	t.Logf("while hello rolled: %d requests to Hugo's site through nginx, %d failed", asked, failed)
 	if failed > 0 || asked < 20 {
 		t.Fatalf("%d of %d requests to Hugo failed while hello rolled (first: %v)", failed, asked, firstFailure)
@@ -1033,6 +1067,79 @@ func TestSwarmFrontDoor(t *testing.T) {
 	for deadline := time.Now().Add(30 * time.Second); !bytes.Equal(served(), block.Bytes); time.Sleep(time.Second) {
 		if time.Now().After(deadline) {
 			t.Fatal("the edge still serves the old certificate")
+		}
+	}
+}
+
+// taskIPs are the overlay addresses of service's running tasks, one per
+// node.
+func taskIPs(t *testing.T, ctx context.Context, c *Cluster, service string) []string {
+	t.Helper()
+	s, err := c.find(ctx, service)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tasks, err := c.tasks(ctx, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ips, nodes []string
+	for _, task := range tasks {
+		if task.ServiceID != s.ID || task.Status.State != swarm.TaskStateRunning || slices.Contains(nodes, task.NodeID) {
+			continue
+		}
+		nodes = append(nodes, task.NodeID)
+		for _, na := range task.NetworksAttachments {
+			for _, a := range na.Addresses {
+				ips = append(ips, a.Addr().String())
+			}
+		}
+	}
+	return ips
+}
+
+// upstreams counts, by upstream address, the answered requests for paths
+// starting with prefix in the nginx task's access log, once it holds at
+// least want of them (the log is flushed each second).
+func upstreams(t *testing.T, ctx context.Context, e *engine.Engine, prefix string, want int) map[string]int {
+	t.Helper()
+	id, err := e.ContainerOf(ctx, "nginx")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(time.Second) {
+		logs, err := e.DockerFor(id).ContainerLogs(ctx, id, client.ContainerLogsOptions{ShowStdout: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var b bytes.Buffer
+		_, err = stdcopy.StdCopy(&b, io.Discard, logs)
+		logs.Close()
+		if err != nil {
+			t.Fatal(err)
+		}
+		counts, n := map[string]int{}, 0
+		for _, line := range strings.Split(b.String(), "\n") {
+			if !strings.Contains(line, `"GET `+prefix) {
+				continue
+			}
+			_, up, ok := strings.Cut(line, " upstream=")
+			if !ok {
+				t.Fatalf("an access log line without upstream=: %s", line)
+			}
+			up, _, _ = strings.Cut(up, " ")
+			host, _, err := net.SplitHostPort(strings.TrimSuffix(up, ","))
+			if err != nil {
+				t.Fatalf("upstream %q in %s: %v", up, line, err)
+			}
+			counts[host]++
+			n++
+		}
+		if n >= want {
+			return counts
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("nginx logged %d requests for %s, want %d", n, prefix, want)
 		}
 	}
 }
