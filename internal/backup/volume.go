@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"time"
 
 	"github.com/moby/moby/client"
 
@@ -115,20 +116,20 @@ func RestoreVolume(ctx context.Context, e *engine.Engine, setDir string, f Entry
 		return err
 	}
 	if id, err := e.ContainerOf(ctx, f.Service); err == nil && e.Routed(id) {
-		// A swarm task on another node. Its service only reads a
-		// mirrored volume, so it keeps running: the copy on the task's
-		// node is replaced, then the other nodes' copies.
-		if !mirrored(e, f.Service, f.Volume) {
-			return fmt.Errorf("%s runs as a swarm task on another node, and its volume %s holds live state: osgs restores it only where it runs with stack:up, so restore it from a checkout on that node", f.Service, f.Volume)
-		}
+		// A swarm task on another node: the volume is replaced there.
 		on, image, err := volumeHome(ctx, e, f.Service, image)
 		if err != nil {
 			return err
 		}
-		if err := replace(ctx, e, on, image, vol, setDir, f); err != nil {
-			return err
+		if mirrored(e, f.Service, f.Volume) {
+			// Its service only reads it, so it keeps running; the
+			// other nodes' copies follow.
+			if err := replace(ctx, e, on, image, vol, setDir, f); err != nil {
+				return err
+			}
+			return e.Mirror(ctx, f.Service, f.Volume)
 		}
-		return e.Mirror(ctx, f.Service, f.Volume)
+		return restoreTask(ctx, e, on, id, image, vol, setDir, f)
 	}
 	states, err := e.States(ctx, f.Service)
 	if err != nil {
@@ -145,6 +146,37 @@ func RestoreVolume(ctx context.Context, e *engine.Engine, setDir string, f Entry
 		}()
 	}
 	return replace(ctx, e, e.Docker(), image, vol, setDir, f)
+}
+
+// restoreTask restores the live state of a swarm task (container id, on
+// engine on). The task is paused, so it cannot write while its files are
+// swapped (and swarm does not replace a paused task); the volume is
+// replaced on its node, and the paused task is killed, so swarm starts a
+// new one on the restored data. A failed replace unpauses the task, its
+// data unchanged.
+func restoreTask(ctx context.Context, e *engine.Engine, on client.APIClient, id, image, vol, setDir string, f Entry) error {
+	if _, err := on.ContainerPause(ctx, id, client.ContainerPauseOptions{}); err != nil {
+		return fmt.Errorf("pause %s's swarm task: %w", f.Service, err)
+	}
+	bg := context.WithoutCancel(ctx)
+	if err := replace(ctx, e, on, image, vol, setDir, f); err != nil {
+		if _, uerr := on.ContainerUnpause(bg, id, client.ContainerUnpauseOptions{}); uerr != nil {
+			err = errors.Join(err, fmt.Errorf("unpause %s's swarm task: %w", f.Service, uerr))
+		}
+		return err
+	}
+	if _, err := on.ContainerKill(bg, id, client.ContainerKillOptions{Signal: "KILL"}); err != nil {
+		return fmt.Errorf("restored volume %s, but %s's paused task did not stop for swarm to replace it: %w", vol, f.Service, err)
+	}
+	for deadline := time.Now().Add(2 * time.Minute); ; time.Sleep(time.Second) {
+		if nid, err := e.ContainerOf(bg, f.Service); err == nil && nid != id {
+			fmt.Fprintf(e.Err, "osgs: %s's swarm task runs again, on the restored volume\n", f.Service)
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("restored volume %s, but no new task of %s runs after 2 minutes: see `mage swarm:status`", vol, f.Service)
+		}
+	}
 }
 
 // replace swaps the content of volume vol on engine on for the archive f.

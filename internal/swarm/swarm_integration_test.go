@@ -630,6 +630,21 @@ func routedVerbs(t *testing.T, ctx context.Context, e *engine.Engine, c *Cluster
 	if got := strings.TrimSpace(psql(t, ctx, n1.Client, taskContainer(t, c, n1, "postgis"), "SELECT count(*) FROM kept")); got != "42" {
 		t.Fatalf("after the restore, kept has %q rows", got)
 	}
+	// A volume restore of store's live state on node1: its task is
+	// paused, the volume replaced there, and a new task runs on it.
+	old := taskContainer(t, c, n1, "store")
+	execOut(t, ctx, n1.Client, old, "", "sh", "-c", "echo changed > /srv/store/note.txt && echo x > /srv/store/extra")
+	i := slices.IndexFunc(src.Manifest.Files, func(f backup.Entry) bool { return f.Service == "store" && f.Kind == backup.KindVolume })
+	if err := backup.RestoreVolume(ctx, e, src.SetDir, src.Manifest.Files[i]); err != nil {
+		t.Fatalf("restore of store's volume against the swarm: %v", err)
+	}
+	now := taskContainer(t, c, n1, "store")
+	if now == old {
+		t.Fatal("store's task was not replaced after its volume was restored")
+	}
+	if got := execOut(t, ctx, n1.Client, now, "", "sh", "-c", "cat /srv/store/note.txt; ls /srv/store"); got != "on node1\nnote.txt\n" {
+		t.Fatalf("after the restore, store's volume holds %q", got)
+	}
 }
 
 // TestSwarmDBNode loses the db node of a 2-node swarm: PostGIS does not
