@@ -197,13 +197,5 @@ func replace(ctx context.Context, e *engine.Engine, on client.APIClient, image, 
 // mirrored says whether the catalog mirrors service's volume vol.
 func mirrored(e *engine.Engine, service, vol string) bool {
 	s, err := e.Catalog.Get(service)
-	if err != nil {
-		return false
-	}
-	for _, v := range s.Volumes {
-		if v.Name == vol {
-			return v.Mirror
-		}
-	}
-	return false
+	return err == nil && s.Mirrors(vol)
 }

@@ -201,6 +201,11 @@ const NginxTemplateName = "nginx.conf.tmpl"
 // HasWeb reports whether nginx serves the service.
 func (s Service) HasWeb() bool { return len(s.Web) > 0 || s.NginxTemplate != "" }
 
+// Mirrors reports whether the service declares its volume name mirrored.
+func (s Service) Mirrors(name string) bool {
+	return slices.ContainsFunc(s.Volumes, func(v Volume) bool { return v.Name == name && v.Mirror })
+}
+
 // meta is the x-osgs block.
 type meta struct {
 	Description string     `yaml:"description"`

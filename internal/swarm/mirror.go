@@ -273,8 +273,10 @@ func (l *locator) syncVolume(ctx context.Context, s swarm.Service, v catalog.Vol
 		if i == src || !n.target || (copies[i].Has && copies[i].Gen == gen) {
 			continue
 		}
-		if err := l.helperImage(ctx, n, image); err != nil {
-			return err
+		if !copies[i].Has { // nodes with the volume were checked as they were read
+			if err := l.helperImage(ctx, n, image); err != nil {
+				return err
+			}
 		}
 		r, err := helpers[src].Read(ctx)
 		if err != nil {

@@ -129,7 +129,7 @@ func PlaceRoles(services map[string]catalog.Service, volumes map[string][]string
 // mirrored.
 func mirroredByAll(services map[string]catalog.Service, users []string, v string) bool {
 	for _, u := range users {
-		if !slices.ContainsFunc(services[u].Volumes, func(cv catalog.Volume) bool { return cv.Name == v && cv.Mirror }) {
+		if !services[u].Mirrors(v) {
 			return false
 		}
 	}
