@@ -16,6 +16,11 @@ func (Images) Build(ctx context.Context) error {
 	return run(ctx, func(ctx context.Context, e *engine.Engine) error { return e.Build(ctx) })
 }
 
+// All builds every image osgs builds (each catalog service's, enabled or not, and the helpers') that is missing or stale: to prepare a machine ahead of time.
+func (Images) All(ctx context.Context) error {
+	return run(ctx, func(ctx context.Context, e *engine.Engine) error { return e.BuildAll(ctx) })
+}
+
 // Base makes sure the Debian base image exists: pulled if a registry answers, otherwise made from Debian's signed packages in Go (OSGS_DEBIAN_MIRROR names another mirror).
 func (Images) Base(ctx context.Context) error {
 	return run(ctx, func(ctx context.Context, e *engine.Engine) error {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"io"
 	"io/fs"
@@ -204,6 +205,41 @@ func (e *Engine) Build(ctx context.Context, services ...string) error {
 	}
 	defer unlock()
 	return e.build(ctx, p, ours)
+}
+
+// BuildAll builds the image of every service in the catalog that osgs
+// builds, enabled or not, in one build, and then the helper images (images/):
+// to prepare a machine ahead of time (before it goes air-gapped) or a CI
+// runner before its tests. Unlike Build, images that are current (by their
+// context hash) are kept, not built again.
+func (e *Engine) BuildAll(ctx context.Context) error {
+	var built []string
+	for _, name := range e.Catalog.Names() {
+		if s, err := e.Catalog.Get(name); err == nil && s.Built {
+			built = append(built, name)
+		}
+	}
+	if len(built) > 0 {
+		p, err := e.prepare(ctx, built)
+		if err != nil {
+			return err
+		}
+		if err := e.buildMissing(ctx, p); err != nil {
+			return err
+		}
+	}
+	helpers, err := os.ReadDir(filepath.Join(e.Dir, ImagesDir))
+	if err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return fmt.Errorf("list helper images: %w", err)
+	}
+	for _, h := range helpers {
+		if h.IsDir() {
+			if _, err := e.HelperImage(ctx, h.Name()); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
 }
 
 // EnsureBaseImage makes sure the Debian base image exists: it is pulled when
