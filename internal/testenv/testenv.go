@@ -4,6 +4,7 @@
 package testenv
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
 	"crypto/x509"
@@ -16,6 +17,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"strconv"
+	"sync"
 	"testing"
 	"time"
 
@@ -51,6 +53,84 @@ func RequireDocker(t testing.TB) {
 		}
 		t.Skipf("no Docker daemon: %v", err)
 	}
+	buildImagesOnce.Do(func() { buildImagesErr = buildImages() })
+	if buildImagesErr != nil {
+		t.Fatalf("build the images: %v", buildImagesErr)
+	}
+}
+
+var (
+	buildImagesOnce sync.Once
+	buildImagesErr  error
+)
+
+// buildImages builds every image osgs builds (engine.BuildAll) once per
+// test process, before the first test that needs Docker: on a fresh machine
+// that is one build of all images at once, instead of a batch in each test
+// that first needs some. Current images are kept, so later processes only
+// hash the build contexts.
+func buildImages() error {
+	dir, err := os.MkdirTemp("", "osgs-images-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(dir)
+	if err := copyCheckout(dir); err != nil {
+		return err
+	}
+	f := &envfile.File{}
+	f.Set("COMPOSE_PROJECT_NAME", "osgstestimages")
+	if err := f.Write(filepath.Join(dir, ".env")); err != nil {
+		return err
+	}
+	log := &lockedBuffer{}
+	e, err := hooks.Open(engine.Options{Dir: dir, Out: log, Err: log, In: eofReader{}})
+	if err != nil {
+		return err
+	}
+	defer e.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 40*time.Minute)
+	defer cancel()
+	if err := e.BuildAll(ctx); err != nil {
+		return fmt.Errorf("%w\n%s", err, tail(log.bytes(), 4000))
+	}
+	return nil
+}
+
+// lockedBuffer collects output written from several goroutines.
+type lockedBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *lockedBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *lockedBuffer) bytes() []byte {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Bytes()
+}
+
+// copyCheckout copies what a checkout needs to run osgs into dir.
+func copyCheckout(dir string) error {
+	root := Root()
+	for _, f := range []string{"compose.yaml", "go.mod", "go.sum"} {
+		if err := copyFile(filepath.Join(root, f), filepath.Join(dir, f)); err != nil {
+			return err
+		}
+	}
+	// The Go module comes too: services build programs of this checkout
+	// (x-osgs.go_build, version local) from it.
+	for _, d := range []string{"services", "images", "cmd", "internal", "third_party"} {
+		if err := copyTree(filepath.Join(root, d), filepath.Join(dir, d)); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // Checkout is a copy of the project's compose files in a temporary folder.
@@ -64,18 +144,8 @@ type Checkout struct {
 func NewCheckout(t testing.TB, extra map[string]string) *Checkout {
 	t.Helper()
 	dir := t.TempDir()
-	root := Root()
-	for _, f := range []string{"compose.yaml", "go.mod", "go.sum"} {
-		if err := copyFile(filepath.Join(root, f), filepath.Join(dir, f)); err != nil {
-			t.Fatal(err)
-		}
-	}
-	// The Go module comes too: services build programs of this checkout
-	// (x-osgs.go_build, version local) from it.
-	for _, d := range []string{"services", "images", "cmd", "internal", "third_party"} {
-		if err := copyTree(filepath.Join(root, d), filepath.Join(dir, d)); err != nil {
-			t.Fatal(err)
-		}
+	if err := copyCheckout(dir); err != nil {
+		t.Fatal(err)
 	}
 	c := &Checkout{Dir: dir, Project: "osgstest" + randHex(4)}
 	f := &envfile.File{}
