@@ -11,6 +11,7 @@ import (
 	"github.com/moby/moby/client"
 
 	"github.com/osgs/osgs/internal/engine"
+	"github.com/osgs/osgs/internal/pgdump"
 	"github.com/osgs/osgs/internal/postgis"
 )
 
@@ -164,9 +165,9 @@ func dumpOne(ctx context.Context, e *engine.Engine, set *Set, d *dumper, ent Ent
 		return err
 	}
 
-	var scan *archiveScan
+	var scan *pgdump.Scan
 	t := newTap(func(r io.Reader) (err error) {
-		scan, err = scanArchive(r, plan.scanGeometry())
+		scan, err = pgdump.ScanArchive(r, plan.scanGeometry())
 		return err
 	})
 	_, err = set.AddStream(rel, io.TeeReader(r, t), ent, progress)

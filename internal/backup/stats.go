@@ -10,12 +10,13 @@ import (
 	"strings"
 
 	"github.com/osgs/osgs/internal/engine"
+	"github.com/osgs/osgs/internal/pgdump"
 	"github.com/osgs/osgs/internal/postgis"
 )
 
 // geomDigestSQL is the per-column digest: the sum of the first 60 bits of the
 // md5 of each geometry's EWKB, and the count (%1$I: the column, %2$I.%3$I:
-// the table). scanArchive computes the same from a dump's COPY data.
+// the table). pgdump.ScanArchive computes the same from a dump's COPY data.
 const geomDigestSQL = `SELECT coalesce(sum((''x'' || substr(md5(ST_AsEWKB(%1$I)), 1, 15))::bit(60)::bigint), 0)::text || '':'' || count(%1$I) AS c FROM %2$I.%3$I`
 
 // countSQL counts a table's rows (%1$I.%2$I).
@@ -142,7 +143,7 @@ func (s *session) queryJSON(q, noPostGIS string, v any) error {
 
 // At backup time the stats are read in three steps, all in the dump's
 // snapshot: a catalog query before the dump (statsPlan), a scan of the dump
-// as it streams (scanArchive: row counts and geometry digests of every table
+// as it streams (pgdump.ScanArchive: row counts and geometry digests of every table
 // pg_dump copies whole), and SQL after the dump for the rest (extension
 // configuration tables, which pg_dump copies only in part; generated
 // geometry columns, which COPY leaves out; everything, if the archive could
@@ -204,7 +205,7 @@ func readPlan(s *session) (*statsPlan, error) {
 	return &p, nil
 }
 
-// scanGeometry is what scanArchive digests: the geometry columns of tables
+// scanGeometry is what pgdump.ScanArchive digests: the geometry columns of tables
 // that pg_dump copies whole.
 func (p *statsPlan) scanGeometry() map[string][]string {
 	config := map[string]bool{}
@@ -222,9 +223,9 @@ func (p *statsPlan) scanGeometry() map[string][]string {
 
 // stats completes the plan with a scan of the dump (nil when the dump could
 // not be scanned): what the scan lacks is read in SQL in the session.
-func (p *statsPlan) stats(s *session, scan *archiveScan) (*DBStats, error) {
+func (p *statsPlan) stats(s *session, scan *pgdump.Scan) (*DBStats, error) {
 	if scan == nil {
-		scan = &archiveScan{}
+		scan = &pgdump.Scan{}
 	}
 	st := &DBStats{Tables: map[string]int64{}, Extensions: p.Extensions, GeometryColumn: p.GeometryColumn, GeometryDigest: map[string]string{}, CustomSRIDs: p.CustomSRIDs}
 	var tables []string

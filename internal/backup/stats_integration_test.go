@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/osgs/osgs/internal/engine"
+	"github.com/osgs/osgs/internal/pgdump"
 	"github.com/osgs/osgs/internal/postgis"
 	"github.com/osgs/osgs/internal/testenv"
 )
@@ -80,7 +81,7 @@ func TestStatsFromTheDumpMatchSQL(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	scan, err := scanArchive(r, plan.scanGeometry())
+	scan, err := pgdump.ScanArchive(r, plan.scanGeometry())
 	io.Copy(io.Discard, r)
 	r.Close()
 	if err != nil {

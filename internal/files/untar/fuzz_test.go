@@ -1,4 +1,4 @@
-package files
+package untar
 
 import (
 	"archive/tar"
@@ -54,7 +54,7 @@ func checkExtract(t *testing.T, data []byte) error {
 	os.WriteFile(sentinel, []byte("keep"), 0o640)
 	dir := filepath.Join(parent, "x")
 	os.Mkdir(dir, 0o755)
-	err := extract(bytes.NewReader(data), dir, nil)
+	err := Extract(bytes.NewReader(data), dir, nil)
 	entries, _ := os.ReadDir(parent)
 	if len(entries) != 2 {
 		t.Fatalf("extract wrote outside its folder: %v", entries)
@@ -89,7 +89,7 @@ func TestExtractCases(t *testing.T) {
 	}
 	t.Run("a hard link shares the file", func(t *testing.T) {
 		dir := t.TempDir()
-		if err := extract(bytes.NewReader(tarWith(extractCases["hard link"]...)), dir, nil); err != nil {
+		if err := Extract(bytes.NewReader(tarWith(extractCases["hard link"]...)), dir, nil); err != nil {
 			t.Fatal(err)
 		}
 		a, _ := os.Stat(filepath.Join(dir, "a"))
@@ -100,7 +100,7 @@ func TestExtractCases(t *testing.T) {
 	})
 	t.Run("setgid folders keep the bit, files lose set-id", func(t *testing.T) {
 		dir := t.TempDir()
-		if err := extract(bytes.NewReader(tarWith(extractCases["setgid dir"]...)), dir, nil); err != nil {
+		if err := Extract(bytes.NewReader(tarWith(extractCases["setgid dir"]...)), dir, nil); err != nil {
 			t.Fatal(err)
 		}
 		d, _ := os.Stat(filepath.Join(dir, "shared"))

@@ -1,4 +1,13 @@
-package backup
+// Package pgdump reads pg_dump's custom archive format as it streams past, to
+// take each table's row count and geometry digests from the very bytes that
+// are being saved, instead of reading every geometry a second time in SQL.
+//
+// An archive is a header, the table of contents (TOC), then data blocks in
+// TOC order. A TABLE DATA block is COPY text split into length-prefixed
+// chunks. Only what pg_dump -Fc -Z0 of PostgreSQL 15 writes (archive format
+// 1.14, uncompressed) is read; anything else is ErrUnsupported, and the
+// caller reads the stats in SQL instead.
+package pgdump
 
 import (
 	"bufio"
@@ -13,18 +22,8 @@ import (
 	"strings"
 )
 
-// This file reads pg_dump's custom archive format as it streams past, to
-// take each table's row count and geometry digests from the very bytes that
-// are being saved, instead of reading every geometry a second time in SQL.
-//
-// An archive is a header, the table of contents (TOC), then data blocks in
-// TOC order. A TABLE DATA block is COPY text split into length-prefixed
-// chunks. Only what pg_dump -Fc -Z0 of PostgreSQL 15 writes (archive format
-// 1.14, uncompressed) is read; anything else is errArchiveUnsupported, and the
-// caller reads the stats in SQL instead.
-
-// errArchiveUnsupported reports an archive this reader does not handle.
-var errArchiveUnsupported = errors.New("unsupported pg_dump archive")
+// ErrUnsupported reports an archive this reader does not handle.
+var ErrUnsupported = errors.New("unsupported pg_dump archive")
 
 // Block types of the custom format.
 const (
@@ -32,15 +31,15 @@ const (
 	blkBlobs = 3
 )
 
-// geomDigest is the order-independent digest of a geometry column, the same
+// GeomDigest is the order-independent digest of a geometry column, the same
 // as statsSQL computes: the sum of the first 60 bits of the md5 of each
 // non-null geometry's EWKB, and their count.
-type geomDigest struct {
+type GeomDigest struct {
 	hi, lo uint64 // the 128-bit sum
 	n      int64
 }
 
-func (g *geomDigest) add(ewkb []byte) {
+func (g *GeomDigest) add(ewkb []byte) {
 	sum := md5.Sum(ewkb)
 	var c uint64
 	g.lo, c = bits.Add64(g.lo, binary.BigEndian.Uint64(sum[:8])>>4, 0)
@@ -49,16 +48,16 @@ func (g *geomDigest) add(ewkb []byte) {
 }
 
 // String formats the digest like statsSQL: "<sum>:<count>".
-func (g *geomDigest) String() string {
+func (g *GeomDigest) String() string {
 	s := new(big.Int).SetUint64(g.hi)
 	s.Lsh(s, 64).Or(s, new(big.Int).SetUint64(g.lo))
 	return fmt.Sprintf("%s:%d", s, g.n)
 }
 
-// archiveScan is what scanning an archive found, keyed like DBStats.
-type archiveScan struct {
+// Scan is what scanning an archive found, keyed like DBStats.
+type Scan struct {
 	Rows map[string]int64       // schema.table -> rows in its TABLE DATA
-	Geom map[string]*geomDigest // schema.table.column -> digest
+	Geom map[string]*GeomDigest // schema.table.column -> digest
 }
 
 // tableData is a TABLE DATA entry of the TOC being followed.
@@ -69,17 +68,17 @@ type tableData struct {
 
 type geomField struct {
 	index int // field number in the COPY row
-	d     *geomDigest
+	d     *GeomDigest
 }
 
-// scanArchive reads a custom-format archive from r to its end. geom names,
+// ScanArchive reads a custom-format archive from r to its end. geom names,
 // per schema.table, the geometry columns to digest.
-func scanArchive(r io.Reader, geom map[string][]string) (*archiveScan, error) {
+func ScanArchive(r io.Reader, geom map[string][]string) (*Scan, error) {
 	a := &archiveReader{r: bufio.NewReaderSize(r, 1<<18)}
 	if err := a.header(); err != nil {
 		return nil, err
 	}
-	out := &archiveScan{Rows: map[string]int64{}, Geom: map[string]*geomDigest{}}
+	out := &Scan{Rows: map[string]int64{}, Geom: map[string]*GeomDigest{}}
 	tables, err := a.toc(geom, out)
 	if err != nil {
 		return nil, err
@@ -119,7 +118,7 @@ func scanArchive(r io.Reader, geom map[string][]string) (*archiveScan, error) {
 				}
 			}
 		default:
-			return nil, fmt.Errorf("%w: data block type %d", errArchiveUnsupported, typ)
+			return nil, fmt.Errorf("%w: data block type %d", ErrUnsupported, typ)
 		}
 	}
 }
@@ -138,24 +137,24 @@ func (a *archiveReader) header() error {
 		return err
 	}
 	if string(h[:5]) != "PGDMP" {
-		return fmt.Errorf("%w: no PGDMP magic", errArchiveUnsupported)
+		return fmt.Errorf("%w: no PGDMP magic", ErrUnsupported)
 	}
 	if h[5] != 1 || h[6] != 14 {
-		return fmt.Errorf("%w: format version %d.%d", errArchiveUnsupported, h[5], h[6])
+		return fmt.Errorf("%w: format version %d.%d", ErrUnsupported, h[5], h[6])
 	}
 	a.intSize, a.offSize = int(h[8]), int(h[9])
 	if a.intSize < 1 || a.intSize > 8 || a.offSize < 1 || a.offSize > 8 {
-		return fmt.Errorf("%w: int size %d, offset size %d", errArchiveUnsupported, a.intSize, a.offSize)
+		return fmt.Errorf("%w: int size %d, offset size %d", ErrUnsupported, a.intSize, a.offSize)
 	}
 	if h[10] != 1 {
-		return fmt.Errorf("%w: not the custom format", errArchiveUnsupported)
+		return fmt.Errorf("%w: not the custom format", ErrUnsupported)
 	}
 	compression, err := a.int()
 	if err != nil {
 		return err
 	}
 	if compression != 0 {
-		return fmt.Errorf("%w: compressed data", errArchiveUnsupported)
+		return fmt.Errorf("%w: compressed data", ErrUnsupported)
 	}
 	for range 7 { // creation time
 		if _, err := a.int(); err != nil {
@@ -185,7 +184,7 @@ func (a *archiveReader) int() (int, error) {
 		v |= uint64(b) << (8 * i)
 	}
 	if v > 1<<31 {
-		return 0, fmt.Errorf("%w: integer %d out of range", errArchiveUnsupported, v)
+		return 0, fmt.Errorf("%w: integer %d out of range", ErrUnsupported, v)
 	}
 	if sign != 0 {
 		return -int(v), nil
@@ -203,7 +202,7 @@ func (a *archiveReader) str() (s string, ok bool, err error) {
 		return "", false, nil
 	}
 	if n > 1<<28 {
-		return "", false, fmt.Errorf("%w: string of %d bytes", errArchiveUnsupported, n)
+		return "", false, fmt.Errorf("%w: string of %d bytes", ErrUnsupported, n)
 	}
 	// Grown as the bytes arrive, so a corrupt length cannot make the
 	// reader allocate more than the archive holds.
@@ -223,7 +222,7 @@ func unexpected(err error) error {
 
 // toc reads the table of contents and returns the TABLE DATA entries by dump
 // ID, with the positions of their geometry columns in the COPY rows.
-func (a *archiveReader) toc(geom map[string][]string, out *archiveScan) (map[int]*tableData, error) {
+func (a *archiveReader) toc(geom map[string][]string, out *Scan) (map[int]*tableData, error) {
 	count, err := a.int()
 	if err != nil {
 		return nil, unexpected(err)
@@ -270,13 +269,13 @@ func (a *archiveReader) toc(geom map[string][]string, out *archiveScan) (map[int
 		name := namespace + "." + tag
 		cols, err := copyColumns(copyStmt)
 		if err != nil {
-			return nil, fmt.Errorf("%w: %s: %v", errArchiveUnsupported, name, err)
+			return nil, fmt.Errorf("%w: %s: %v", ErrUnsupported, name, err)
 		}
 		t := &tableData{name: name}
 		for _, g := range geom[name] {
 			for i, c := range cols {
 				if c == g {
-					d := &geomDigest{}
+					d := &GeomDigest{}
 					out.Geom[name+"."+g] = d
 					t.geom = append(t.geom, geomField{index: i, d: d})
 				}
@@ -369,7 +368,7 @@ func (a *archiveReader) chunks(fn func([]byte) error) error {
 			return nil
 		}
 		if n < 0 {
-			return fmt.Errorf("%w: chunk length %d", errArchiveUnsupported, n)
+			return fmt.Errorf("%w: chunk length %d", ErrUnsupported, n)
 		}
 		if fn == nil {
 			if _, err := a.r.Discard(n); err != nil {
@@ -404,7 +403,7 @@ func (a *archiveReader) chunks(fn func([]byte) error) error {
 // copyData counts the rows of one table's COPY text and digests its
 // geometry fields. Rows end in \n; a row that spans chunks is joined first.
 // The data ends with a line `\.`.
-func (a *archiveReader) copyData(t *tableData, out *archiveScan) error {
+func (a *archiveReader) copyData(t *tableData, out *Scan) error {
 	var (
 		pending []byte // start of a row continued in the next chunk
 		ewkb    []byte

@@ -1,4 +1,4 @@
-package files
+package untar
 
 import (
 	"archive/tar"
@@ -33,7 +33,7 @@ func TestExtractRefusesEscapes(t *testing.T) {
 	} {
 		t.Run(name, func(t *testing.T) {
 			dir := t.TempDir()
-			err := extract(tarOf(t, entries...), dir, nil)
+			err := Extract(tarOf(t, entries...), dir, nil)
 			if err == nil {
 				t.Fatal("accepted")
 			}
@@ -52,7 +52,7 @@ func TestExtractPlain(t *testing.T) {
 	tw.WriteHeader(&tar.Header{Name: "a/f.txt", Typeflag: tar.TypeReg, Mode: 0o600, Size: 5})
 	tw.Write([]byte("hello"))
 	tw.Close()
-	if err := extract(&b, dir, nil); err != nil {
+	if err := Extract(&b, dir, nil); err != nil {
 		t.Fatal(err)
 	}
 	data, _ := os.ReadFile(filepath.Join(dir, "a", "f.txt"))

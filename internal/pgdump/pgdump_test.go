@@ -1,4 +1,4 @@
-package backup
+package pgdump
 
 import (
 	"bytes"
@@ -167,7 +167,7 @@ func TestScanArchive(t *testing.T) {
 
 	geom := map[string][]string{"public.points": {"geom"}, "My Schema.Odd \"Name\"": {"The, Geom"}, "public.empty": {"geom"}, "public.absent": {"geom"}}
 	for _, chunk := range []int{1, 3, 4096, 1 << 20} {
-		scan, err := scanArchive(&slowReader{b: a.Bytes(), n: chunk}, geom)
+		scan, err := ScanArchive(&slowReader{b: a.Bytes(), n: chunk}, geom)
 		if err != nil {
 			t.Fatalf("read %d bytes at a time: %v", chunk, err)
 		}
@@ -226,7 +226,7 @@ func TestScanArchiveRefuses(t *testing.T) {
 		a.data(3, "1\t"+p1+"\n\\.\n\n", 64)
 		return a
 	}
-	if _, err := scanArchive(bytes.NewReader(good().Bytes()), geom); err != nil {
+	if _, err := ScanArchive(bytes.NewReader(good().Bytes()), geom); err != nil {
 		t.Fatalf("the good archive: %v", err)
 	}
 	unsupported := map[string]func() []byte{
@@ -252,8 +252,8 @@ func TestScanArchiveRefuses(t *testing.T) {
 		},
 	}
 	for name, archive := range unsupported {
-		if _, err := scanArchive(bytes.NewReader(archive()), geom); !errors.Is(err, errArchiveUnsupported) {
-			t.Errorf("%s: err = %v, want errArchiveUnsupported", name, err)
+		if _, err := ScanArchive(bytes.NewReader(archive()), geom); !errors.Is(err, ErrUnsupported) {
+			t.Errorf("%s: err = %v, want ErrUnsupported", name, err)
 		}
 	}
 	broken := map[string][]byte{
@@ -264,7 +264,7 @@ func TestScanArchiveRefuses(t *testing.T) {
 		"a row missing its field": func() []byte { a := newArchive(entries); a.data(3, "1\n\\.\n", 64); return a.Bytes() }(),
 	}
 	for name, archive := range broken {
-		if _, err := scanArchive(bytes.NewReader(archive), geom); err == nil {
+		if _, err := ScanArchive(bytes.NewReader(archive), geom); err == nil {
 			t.Errorf("%s: no error", name)
 		}
 	}
@@ -289,40 +289,11 @@ func TestCopyColumns(t *testing.T) {
 }
 
 func TestGeomDigestPrintsSumsAbove64Bits(t *testing.T) {
-	d := geomDigest{hi: 3, lo: 5, n: 40}
+	d := GeomDigest{hi: 3, lo: 5, n: 40}
 	want := new(big.Int).Lsh(big.NewInt(3), 64)
 	want.Add(want, big.NewInt(5))
 	if d.String() != want.String()+":40" {
 		t.Fatalf("digest %s, want %s:40", d.String(), want)
-	}
-}
-
-func TestTapPassesEverythingAndSurvivesAnEarlyReturn(t *testing.T) {
-	data := bytes.Repeat([]byte("0123456789abcdef"), 100000) // 1.6 MB
-	var got []byte
-	tp := newTap(func(r io.Reader) (err error) {
-		got, err = io.ReadAll(r)
-		return err
-	})
-	for p := data; len(p) > 0; {
-		n := min(len(p), 100000) // larger than a tap buffer
-		tp.Write(p[:n])
-		p = p[n:]
-	}
-	if err := tp.Close(); err != nil || !bytes.Equal(got, data) {
-		t.Fatalf("tap passed %d of %d bytes: %v", len(got), len(data), err)
-	}
-	// A consumer that gives up must not block the writer.
-	stop := errors.New("stop")
-	tp = newTap(func(r io.Reader) error {
-		r.Read(make([]byte, 10))
-		return stop
-	})
-	for range 100 {
-		tp.Write(data)
-	}
-	if err := tp.Close(); err != stop {
-		t.Fatalf("err = %v", err)
 	}
 }
 

@@ -1,4 +1,4 @@
-package backup
+package pgdump
 
 import (
 	"bytes"
@@ -41,12 +41,12 @@ func FuzzScanArchive(f *testing.F) {
 	geom := map[string][]string{"public.t": {"geom"}, "My Schema.Odd \"Name\"": {"The, Geom"}}
 	f.Fuzz(func(t *testing.T, data []byte) {
 		done := make(chan struct{})
-		var whole, chunked *archiveScan
+		var whole, chunked *Scan
 		var err1, err2 error
 		go func() {
 			defer close(done)
-			whole, err1 = scanArchive(bytes.NewReader(data), geom)
-			chunked, err2 = scanArchive(&slowReader{b: data, n: 3}, geom)
+			whole, err1 = ScanArchive(bytes.NewReader(data), geom)
+			chunked, err2 = ScanArchive(&slowReader{b: data, n: 3}, geom)
 		}()
 		select {
 		case <-done:
