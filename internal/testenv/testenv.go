@@ -53,6 +53,10 @@ func RequireDocker(t testing.TB) {
 		}
 		t.Skipf("no Docker daemon: %v", err)
 	}
+	dockerLockOnce.Do(func() { dockerLockErr = lockDocker() })
+	if dockerLockErr != nil {
+		t.Fatal(dockerLockErr)
+	}
 	buildImagesOnce.Do(func() { buildImagesErr = buildImages() })
 	if buildImagesErr != nil {
 		t.Fatalf("build the images: %v", buildImagesErr)
