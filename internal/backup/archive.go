@@ -3,8 +3,10 @@
 // A set is a folder backups/<UTC timestamp>/ holding zstd-compressed streams
 // (pg_dump custom-format dumps, SQL, tar streams of volumes), a copy of the
 // configuration, and manifest.json with each file's sha256. Every stream is
-// compressed in this process as it arrives: nothing is staged in a container
-// or in /tmp. A set is written under a temporary name, synced and renamed, so
+// compressed as it passes, nothing is staged in a container or in /tmp:
+// database dumps by zstd beside pg_dump in the server's image (see
+// zstdScript), then checked here as they arrive; the rest in this process.
+// A set is written under a temporary name, synced and renamed, so
 // it appears only when complete. See backups/README.md for the format.
 package backup
 
@@ -134,6 +136,54 @@ func writeStored(path string, src io.Reader, progress, also io.Writer, t transfo
 		return w, err
 	}
 	return written{Size: out.N, RawSize: in.N, SHA256: hex.EncodeToString(h.Sum(nil))}, nil
+}
+
+// zstdCheck decompresses a zstd stream written to it, in a goroutine of its
+// own, into dst: it checks a stream compressed elsewhere as it passes and
+// counts its decompressed bytes. A write fails once the stream is found bad.
+type zstdCheck struct {
+	pw   *io.PipeWriter
+	done chan struct{}
+	n    int64
+	err  error
+}
+
+func newZstdCheck(dst io.Writer) *zstdCheck {
+	pr, pw := io.Pipe()
+	c := &zstdCheck{pw: pw, done: make(chan struct{})}
+	go func() {
+		defer close(c.done)
+		dec, err := zstd.NewReader(pr, zstd.WithDecoderConcurrency(2), zstd.WithDecoderLowmem(true))
+		if err == nil {
+			c.n, err = io.Copy(dst, dec)
+			dec.Close()
+		}
+		if err != nil {
+			c.err = fmt.Errorf("the zstd stream: %w", err)
+			pr.CloseWithError(c.err)
+			return
+		}
+		// Bytes after the stream's end (none from zstd) still drain.
+		_, _ = io.Copy(io.Discard, pr)
+	}()
+	return c
+}
+
+func (c *zstdCheck) Write(p []byte) (int, error) { return c.pw.Write(p) }
+
+// close ends the stream (with failed, when its writer failed) and returns
+// the decompressed size and the stream's error.
+func (c *zstdCheck) close(failed error) (int64, error) {
+	if failed != nil {
+		c.pw.CloseWithError(failed)
+	} else {
+		c.pw.Close()
+	}
+	<-c.done
+	if failed != nil {
+		return c.n, nil // the writer's error is the one to report
+	}
+	return c.n, c.err
 }
 
 // openDecompressed opens a set's .zst file (or .zst.age, decrypting it)

@@ -154,13 +154,26 @@ func dumpOne(ctx context.Context, e *engine.Engine, set *Set, d *dumper, ent Ent
 	}
 	since(ctx, "snapshot and plan (psql session)", start)
 	start = time.Now()
-	r, err := d.stream(ctx, argv)
+	r, compressed, err := d.streamZstd(ctx, argv)
 	if err != nil {
 		return err
 	}
 	defer r.Close()
+	// add stores the stream and passes its dump bytes to raw as well.
+	add := func(raw io.Writer) error {
+		if compressed {
+			_, err := set.AddZstd(rel, r, ent, progress, raw)
+			return err
+		}
+		src := io.Reader(r)
+		if raw != nil {
+			src = io.TeeReader(r, raw)
+		}
+		_, err := set.AddStream(rel, src, ent, progress)
+		return err
+	}
 	if plan == nil {
-		_, err := set.AddStream(rel, r, ent, progress)
+		err := add(nil)
 		since(ctx, "dump, compress and write", start)
 		return err
 	}
@@ -170,7 +183,7 @@ func dumpOne(ctx context.Context, e *engine.Engine, set *Set, d *dumper, ent Ent
 		scan, err = pgdump.ScanArchive(r, plan.scanGeometry())
 		return err
 	})
-	_, err = set.AddStream(rel, io.TeeReader(r, t), ent, progress)
+	err = add(t)
 	if scanErr := t.Close(); err == nil && scanErr != nil {
 		scan = nil
 		fmt.Fprintf(e.Err, "osgs: %s: reading the stats in SQL instead of from the dump (%v)\n", name, scanErr)

@@ -133,6 +133,43 @@ func (s *Set) AddStream(rel string, src io.Reader, e Entry, progress io.Writer) 
 	return e, nil
 }
 
+// AddZstd stores src, a zstd stream compressed elsewhere, as it is (through
+// age when the set is encrypted), and records it with the facts in e. The
+// stream is decompressed as it passes, which checks it (a bad or cut-short
+// frame fails the file) and counts RawSize; progress and raw get the
+// decompressed bytes.
+func (s *Set) AddZstd(rel string, src io.Reader, e Entry, progress, raw io.Writer) (Entry, error) {
+	rel = s.stored(rel)
+	p, err := s.path(rel)
+	if err != nil {
+		return e, err
+	}
+	var sinks []io.Writer
+	for _, w := range []io.Writer{progress, raw} {
+		if w != nil {
+			sinks = append(sinks, w)
+		}
+	}
+	check := newZstdCheck(io.MultiWriter(sinks...))
+	c := s.mirrorTo(rel)
+	w, err := writeStored(p, io.TeeReader(src, check), nil, c.writer(), transforms{recipients: s.recipients})
+	rawSize, cerr := check.close(err)
+	if err == nil && cerr != nil {
+		err = cerr
+		os.Remove(p)
+	}
+	c.finish(err)
+	if d, ok := progress.(interface{ Done() }); ok && err == nil {
+		d.Done()
+	}
+	if err != nil {
+		return e, fmt.Errorf("write %s: %w", rel, err)
+	}
+	e.Path, e.Size, e.RawSize, e.SHA256 = rel, w.Size, rawSize, w.SHA256
+	s.add(e)
+	return e, nil
+}
+
 // AddFile copies a local file into the set uncompressed (and encrypted),
 // mode 0600.
 func (s *Set) AddFile(rel, src string, e Entry) error {

@@ -8,6 +8,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/klauspost/compress/zstd"
+
 	"github.com/osgs/osgs/internal/engine"
 	"github.com/osgs/osgs/internal/pgdump"
 	"github.com/osgs/osgs/internal/postgis"
@@ -77,12 +79,17 @@ func TestStatsFromTheDumpMatchSQL(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	r, err := d.stream(ctx, []string{"pg_dump", "-h", postgis.Socket, "-U", postgis.Load(e).User, "-Fc", "-Z0", "--snapshot=" + snap, "-d", "gis"})
+	r, _, err := d.streamZstd(ctx, []string{"pg_dump", "-h", postgis.Socket, "-U", postgis.Load(e).User, "-Fc", "-Z0", "--snapshot=" + snap, "-d", "gis"})
 	if err != nil {
 		t.Fatal(err)
 	}
-	scan, err := pgdump.ScanArchive(r, plan.scanGeometry())
-	io.Copy(io.Discard, r)
+	dec, err := zstd.NewReader(r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	scan, err := pgdump.ScanArchive(dec, plan.scanGeometry())
+	io.Copy(io.Discard, dec)
+	dec.Close()
 	r.Close()
 	if err != nil {
 		t.Fatalf("scan of a real pg_dump archive: %v", err)

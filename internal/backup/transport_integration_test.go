@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/docker/compose/v5/pkg/api"
+	"github.com/klauspost/compress/zstd"
 	"github.com/moby/moby/client"
 
 	"github.com/osgs/osgs/internal/engine"
@@ -36,13 +37,14 @@ func TestFIFOTransport(t *testing.T) {
 	var helperVolumes []string
 	track := func(r io.ReadCloser) {
 		// The FIFO is private to this user: folder 0700, FIFO 0600.
-		dir := r.(*fifoReader).dir
+		f := r.(peeked).src.(*fifoReader)
+		dir := f.dir
 		for p, want := range map[string]os.FileMode{dir: 0o700, filepath.Join(dir, "stdout"): 0o600} {
 			if fi, err := os.Stat(p); err != nil || fi.Mode().Perm() != want {
 				t.Errorf("%s: %v %v, want mode %v", p, fi.Mode(), err, want)
 			}
 		}
-		insp, err := e.Docker().ContainerInspect(ctx, r.(*fifoReader).id, client.ContainerInspectOptions{})
+		insp, err := e.Docker().ContainerInspect(ctx, f.id, client.ContainerInspectOptions{})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -78,35 +80,56 @@ func TestFIFOTransport(t *testing.T) {
 		t.Fatalf("exec with failing input: %v, want the read error", err)
 	}
 
-	r, err := d.stream(ctx, []string{"pg_dumpall", "-h", postgis.Socket, "-U", postgis.Load(e).User, "--globals-only"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	track(r)
-	out, err := io.ReadAll(r)
-	r.Close()
-	if err != nil || !bytesContains(out, "CREATE ROLE") {
-		t.Fatalf("globals through the FIFO: %v %q", err, out)
-	}
-
-	for _, argv := range [][]string{{"sh", "-c", "echo partial; exit 3"}, {"no-such-command"}} {
-		r, err := d.stream(ctx, argv)
+	// Both transports compress in the server's image (it has zstd), and
+	// a command that fails, before or after writing, fails the stream: not
+	// a zstd frame ended cleanly on a cut-short dump.
+	exec := *d
+	exec.transport = TransportExec
+	for _, d := range []*dumper{d, &exec} {
+		r, compressed, err := d.streamZstd(ctx, []string{"pg_dumpall", "-h", postgis.Socket, "-U", postgis.Load(e).User, "--globals-only"})
 		if err != nil {
 			t.Fatal(err)
 		}
-		track(r)
-		done := make(chan error, 1)
-		go func() { _, err := io.ReadAll(r); done <- err }()
-		select {
-		case err := <-done:
-			var xe *engine.ExitError
-			if !errors.As(err, &xe) || xe.Code == 0 {
-				t.Fatalf("%v: err = %v, want the helper's exit code", argv, err)
-			}
-		case <-time.After(time.Minute):
-			t.Fatalf("%v: the reader hangs", argv)
+		if d.transport == TransportFIFO {
+			track(r)
 		}
+		if !compressed {
+			t.Errorf("%s: the dump came uncompressed from an image with zstd", d.transport)
+		}
+		dec, err := zstd.NewReader(r)
+		if err != nil {
+			t.Fatal(err)
+		}
+		out, err := io.ReadAll(dec)
+		dec.Close()
 		r.Close()
+		if err != nil || !bytesContains(out, "CREATE ROLE") {
+			t.Fatalf("%s: globals: %v %q", d.transport, err, out)
+		}
+
+		for _, argv := range [][]string{{"sh", "-c", "echo partial; exit 3"}, {"no-such-command"}} {
+			done := make(chan error, 1)
+			go func() {
+				r, _, err := d.streamZstd(ctx, argv)
+				if err == nil {
+					if d.transport == TransportFIFO {
+						track(r)
+					}
+					_, err = io.ReadAll(r)
+					r.Close()
+				}
+				done <- err
+			}()
+			select {
+			case err := <-done:
+				var xe *engine.ExitError
+				if !errors.As(err, &xe) || xe.Code == 0 {
+					t.Fatalf("%s %v: err = %v, want the command's exit code", d.transport, argv, err)
+				}
+			case <-time.After(time.Minute):
+				t.Fatalf("%s %v: the reader hangs", d.transport, argv)
+			}
+		}
 	}
 }
 

@@ -277,7 +277,7 @@ func BenchmarkBackup(b *testing.B) {
 	// (e) first, alone, for this process's peak RSS; then every variant in
 	// rounds, (e) again among them.
 	rssBefore := maxRSS()
-	ex := &result{name: "(e) postgis:backup (helper + FIFO, zstd in Go)", f: backupRun(backup.TransportFIFO, false)}
+	ex := &result{name: "(e) postgis:backup (helper + FIFO, zstd -1 beside pg_dump)", f: backupRun(backup.TransportFIFO, false)}
 	ex.f()
 	rss := maxRSS()
 	fifoSet := lastSet
@@ -325,7 +325,7 @@ func BenchmarkBackup(b *testing.B) {
 		return x.median().Seconds() / y.median().Seconds()
 	}
 	fmt.Printf("\n  (e)/(p) = %.2f   goal <= 0.8 (postgis:backup against the stock pipeline, stats on)\n", ratio(ex, p))
-	fmt.Printf("  size (e)/(p) = %.2f   goal <= 1\n", float64(ex.size)/float64(p.size))
+	fmt.Printf("  size (e)/(p) = %.4f   goal <= 1 (%d against %d bytes)\n", float64(ex.size)/float64(p.size), ex.size, p.size)
 	fmt.Printf("  (e0)/(p) = %.2f  (without stats)\n", ratio(e0, p))
 	fmt.Printf("  (e)/(a) = %.2f   goal <= 1.5\n", ratio(ex, a))
 	fmt.Printf("  (e0)/(a) = %.2f  (the same without the verification stats)\n", ratio(e0, a))
