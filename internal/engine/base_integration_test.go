@@ -54,6 +54,9 @@ test -L /bin && sh -c 'echo shell' >/dev/null && awk 'BEGIN{}' && perl -e 1
 getent passwd root >/dev/null && getent group staff >/dev/null
 apt-get --version >/dev/null
 grep -q '^Suites: bookworm-security' /etc/apt/sources.list.d/debian.sources
+grep -qx force-unsafe-io /etc/dpkg/dpkg.cfg.d/docker-apt-speedup
+grep -qx 'path-exclude /usr/share/man/\*' /etc/dpkg/dpkg.cfg.d/docker
+test -e /usr/share/doc/dpkg/copyright && test -z "$(find /usr/share/doc /usr/share/man -type f ! -name copyright)"
 echo "ok $n"`
 	res, err := e.Docker().ContainerCreate(ctx, client.ContainerCreateOptions{
 		Config:     &container.Config{Image: ref, Entrypoint: []string{"sh", "-c", script}},
