@@ -153,7 +153,7 @@ func newZstdCheck(dst io.Writer) *zstdCheck {
 	c := &zstdCheck{pw: pw, done: make(chan struct{})}
 	go func() {
 		defer close(c.done)
-		dec, err := zstd.NewReader(pr, zstd.WithDecoderConcurrency(2), zstd.WithDecoderLowmem(true))
+		dec, err := newDecoder(pr)
 		if err == nil {
 			c.n, err = io.Copy(dst, dec)
 			dec.Close()
@@ -186,6 +186,12 @@ func (c *zstdCheck) close(failed error) (int64, error) {
 	return c.n, c.err
 }
 
+// newDecoder decompresses a set's zstd stream from r: two goroutines, and
+// little memory held between blocks.
+func newDecoder(r io.Reader) (*zstd.Decoder, error) {
+	return zstd.NewReader(r, zstd.WithDecoderConcurrency(2), zstd.WithDecoderLowmem(true))
+}
+
 // openDecompressed opens a set's .zst file (or .zst.age, decrypting it)
 // for streaming decompression.
 func openDecompressed(e *engine.Engine, path string) (io.ReadCloser, error) {
@@ -193,7 +199,7 @@ func openDecompressed(e *engine.Engine, path string) (io.ReadCloser, error) {
 	if err != nil {
 		return nil, err
 	}
-	dec, err := zstd.NewReader(f, zstd.WithDecoderConcurrency(2), zstd.WithDecoderLowmem(true))
+	dec, err := newDecoder(f)
 	if err != nil {
 		f.Close()
 		return nil, err

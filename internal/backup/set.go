@@ -114,23 +114,9 @@ func (s *Set) stored(rel string) string {
 // AddStream compresses (and encrypts) src into rel and records it with the
 // facts in e. The entry's path is the stored name.
 func (s *Set) AddStream(rel string, src io.Reader, e Entry, progress io.Writer) (Entry, error) {
-	rel = s.stored(rel)
-	p, err := s.path(rel)
-	if err != nil {
-		return e, err
-	}
-	c := s.mirrorTo(rel)
-	w, err := writeCompressed(p, src, progress, c.writer(), s.recipients)
-	c.finish(err)
-	if d, ok := progress.(interface{ Done() }); ok && err == nil {
-		d.Done()
-	}
-	if err != nil {
-		return e, fmt.Errorf("write %s: %w", rel, err)
-	}
-	e.Path, e.Size, e.RawSize, e.SHA256 = rel, w.Size, w.RawSize, w.SHA256
-	s.add(e)
-	return e, nil
+	return s.store(rel, e, progress, func(p string, also io.Writer) (written, error) {
+		return writeCompressed(p, src, progress, also, s.recipients)
+	})
 }
 
 // AddZstd stores src, a zstd stream compressed elsewhere, as it is (through
@@ -139,35 +125,23 @@ func (s *Set) AddStream(rel string, src io.Reader, e Entry, progress io.Writer) 
 // frame fails the file) and counts RawSize; progress and raw get the
 // decompressed bytes.
 func (s *Set) AddZstd(rel string, src io.Reader, e Entry, progress, raw io.Writer) (Entry, error) {
-	rel = s.stored(rel)
-	p, err := s.path(rel)
-	if err != nil {
-		return e, err
-	}
 	var sinks []io.Writer
 	for _, w := range []io.Writer{progress, raw} {
 		if w != nil {
 			sinks = append(sinks, w)
 		}
 	}
-	check := newZstdCheck(io.MultiWriter(sinks...))
-	c := s.mirrorTo(rel)
-	w, err := writeStored(p, io.TeeReader(src, check), nil, c.writer(), transforms{recipients: s.recipients})
-	rawSize, cerr := check.close(err)
-	if err == nil && cerr != nil {
-		err = cerr
-		os.Remove(p)
-	}
-	c.finish(err)
-	if d, ok := progress.(interface{ Done() }); ok && err == nil {
-		d.Done()
-	}
-	if err != nil {
-		return e, fmt.Errorf("write %s: %w", rel, err)
-	}
-	e.Path, e.Size, e.RawSize, e.SHA256 = rel, w.Size, rawSize, w.SHA256
-	s.add(e)
-	return e, nil
+	return s.store(rel, e, progress, func(p string, also io.Writer) (written, error) {
+		check := newZstdCheck(io.MultiWriter(sinks...))
+		w, err := writeStored(p, io.TeeReader(src, check), nil, also, transforms{recipients: s.recipients})
+		rawSize, cerr := check.close(err)
+		if err == nil && cerr != nil {
+			os.Remove(p)
+			return w, cerr
+		}
+		w.RawSize = rawSize
+		return w, err
+	})
 }
 
 // AddFile copies a local file into the set uncompressed (and encrypted),
@@ -178,20 +152,33 @@ func (s *Set) AddFile(rel, src string, e Entry) error {
 		return err
 	}
 	defer in.Close()
+	_, err = s.store(rel, e, nil, func(p string, also io.Writer) (written, error) {
+		return writePlain(p, in, also, s.recipients)
+	})
+	return err
+}
+
+// store writes a file of the set under rel's stored name with write, which
+// also copies the stored bytes to the mirror, and records it with the facts
+// in e. progress, when it has Done, is told of a success.
+func (s *Set) store(rel string, e Entry, progress io.Writer, write func(path string, also io.Writer) (written, error)) (Entry, error) {
 	rel = s.stored(rel)
 	p, err := s.path(rel)
 	if err != nil {
-		return err
+		return e, err
 	}
 	c := s.mirrorTo(rel)
-	w, err := writePlain(p, in, c.writer(), s.recipients)
+	w, err := write(p, c.writer())
 	c.finish(err)
+	if d, ok := progress.(interface{ Done() }); ok && err == nil {
+		d.Done()
+	}
 	if err != nil {
-		return fmt.Errorf("write %s: %w", rel, err)
+		return e, fmt.Errorf("write %s: %w", rel, err)
 	}
 	e.Path, e.Size, e.RawSize, e.SHA256 = rel, w.Size, w.RawSize, w.SHA256
 	s.add(e)
-	return nil
+	return e, nil
 }
 
 // update changes the recorded entry of an added file (rel as added).
