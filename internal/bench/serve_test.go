@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -144,13 +145,20 @@ func BenchmarkServe(b *testing.B) {
 	}
 	res := make([][]stats, len(variants))
 	load("http://tiles:7800", tiles[:min(len(tiles), 200)], false, true) // warm the server's and PostgreSQL's caches
-	// Interleaved rounds, each starting at another variant, so that no
-	// variant always runs first (after the warm-up) or last.
+	// Interleaved rounds, each starting at another pair, so that no pair
+	// always runs first (after the warm-up) or last. The two variants of a
+	// pair (direct, through nginx) run one right after the other, in an
+	// order that alternates, so each round gives a paired ratio that the
+	// machine's slower drifts touch little.
+	pairs := len(variants) / 2
 	for r := 0; r < runs; r++ {
-		for k := range variants {
-			i := (k + r) % len(variants)
-			v := variants[i]
-			res[i] = append(res[i], load(v.base, v.paths, v.via, v.gzip))
+		for k := range pairs {
+			p := (k + r) % pairs
+			for j := range 2 {
+				i := 2*p + (j+r+k)%2
+				v := variants[i]
+				res[i] = append(res[i], load(v.base, v.paths, v.via, v.gzip))
+			}
 		}
 	}
 	med := func(xs []stats, f func(stats) float64) float64 {
@@ -181,11 +189,18 @@ func BenchmarkServe(b *testing.B) {
 	}
 	for i := 0; i < len(variants); i += 2 {
 		direct, via := med(res[i], func(s stats) float64 { return s.RPS }), med(res[i+1], func(s stats) float64 { return s.RPS })
+		// The same round's two runs, side by side.
+		paired := make([]float64, runs)
+		for r := range paired {
+			paired[r] = res[i+1][r].RPS / res[i][r].RPS
+		}
+		sorted := slices.Sorted(slices.Values(paired))
 		// What the servers alone could do: their CPU per request direct
 		// over theirs through nginx (nginx's own included), with the
 		// client's TLS taken off the shared cores.
-		b.Logf("%s: through nginx / direct = %.2fx (goal >= 0.9); server CPU per request direct / through nginx = %.2fx",
-			[]string{"tiles", "features", "features, no gzip asked"}[i/2], via/direct, serverCPU(res[i])/serverCPU(res[i+1]))
+		b.Logf("%s: through nginx / direct = %.2fx of the medians, %.2fx the median paired ratio (rounds %.2f..%.2f; goal >= 0.9); server CPU per request direct / through nginx = %.2fx",
+			[]string{"tiles", "features", "features, no gzip asked"}[i/2], via/direct, sorted[len(sorted)/2], sorted[0], sorted[len(sorted)-1],
+			serverCPU(res[i])/serverCPU(res[i+1]))
 	}
 }
 
