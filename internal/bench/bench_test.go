@@ -22,6 +22,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -50,6 +51,12 @@ func (r *result) median() time.Duration { return median(r.times) }
 func median(d []time.Duration) time.Duration {
 	s := append([]time.Duration(nil), d...)
 	sort.Slice(s, func(i, j int) bool { return s[i] < s[j] })
+	return s[len(s)/2]
+}
+
+// medianOf is the median of v (the upper one of an even count, as median's).
+func medianOf(v []float64) float64 {
+	s := slices.Sorted(slices.Values(v))
 	return s[len(s)/2]
 }
 
@@ -148,6 +155,13 @@ func busyCPU() time.Duration {
 		ticks += n
 	}
 	return time.Duration(ticks) * (time.Second / 100) // USER_HZ
+}
+
+// processCPU is the CPU time (user and system) this process has used.
+func processCPU() time.Duration {
+	var ru syscall.Rusage
+	syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
 func maxRSS() int64 {

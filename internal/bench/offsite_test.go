@@ -10,10 +10,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"runtime"
-	"slices"
 	"strconv"
-	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -25,7 +22,6 @@ import (
 	"github.com/osgs/osgs/internal/engine"
 	"github.com/osgs/osgs/internal/offsite"
 	"github.com/osgs/osgs/internal/postgis"
-	"github.com/osgs/osgs/internal/seal"
 	"github.com/osgs/osgs/internal/testenv"
 )
 
@@ -213,7 +209,7 @@ func sealCPU(b *testing.B, dir string, files []backup.Entry) time.Duration {
 			b.Fatal(err)
 		}
 		var w io.WriteCloser = nopCloser{sha256.New()} // a file sealed already is stored as it is
-		if !strings.HasSuffix(f.Path, seal.Ext) {
+		if !offsite.StoredAs(f.Path).AsStored {
 			if w, err = age.Encrypt(sha256.New(), id.Recipient()); err != nil {
 				b.Fatal(err)
 			}
@@ -232,12 +228,6 @@ func sealCPU(b *testing.B, dir string, files []backup.Entry) time.Duration {
 type nopCloser struct{ io.Writer }
 
 func (nopCloser) Close() error { return nil }
-
-func processCPU() time.Duration {
-	var ru syscall.Rusage
-	syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
-}
 
 // BenchmarkWALArchiving measures pgbench's write load (TPC-B-like, 4
 // clients, OSGS_BENCH_SECONDS each, default 30) with WAL archiving to
@@ -289,9 +279,5 @@ func BenchmarkWALArchiving(b *testing.B) {
 			tps[on] = append(tps[on], v)
 		}
 	}
-	med := func(v []float64) float64 {
-		s := slices.Sorted(slices.Values(v))
-		return s[len(s)/2]
-	}
-	b.Logf("pgbench tps with archiving on %v, off %v: medians %.0f against %.0f, %.2fx", tps["on"], tps["off"], med(tps["on"]), med(tps["off"]), med(tps["on"])/med(tps["off"]))
+	b.Logf("pgbench tps with archiving on %v, off %v: medians %.0f against %.0f, %.2fx", tps["on"], tps["off"], medianOf(tps["on"]), medianOf(tps["off"]), medianOf(tps["on"])/medianOf(tps["off"]))
 }

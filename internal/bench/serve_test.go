@@ -162,11 +162,11 @@ func BenchmarkServe(b *testing.B) {
 		}
 	}
 	med := func(xs []stats, f func(stats) float64) float64 {
-		d := make([]time.Duration, len(xs))
+		v := make([]float64, len(xs))
 		for i, x := range xs {
-			d[i] = time.Duration(f(x) * 1e6)
+			v[i] = f(x)
 		}
-		return float64(median(d)) / 1e6
+		return medianOf(v)
 	}
 	parts := []string{"client", "nginx", "tiles", "features", "postgis"}
 	serverCPU := func(xs []stats) float64 { // ms per request of everything but the client
@@ -194,12 +194,11 @@ func BenchmarkServe(b *testing.B) {
 		for r := range paired {
 			paired[r] = res[i+1][r].RPS / res[i][r].RPS
 		}
-		sorted := slices.Sorted(slices.Values(paired))
 		// What the servers alone could do: their CPU per request direct
 		// over theirs through nginx (nginx's own included), with the
 		// client's TLS taken off the shared cores.
 		b.Logf("%s: through nginx / direct = %.2fx of the medians, %.2fx the median paired ratio (rounds %.2f..%.2f; goal >= 0.9); server CPU per request direct / through nginx = %.2fx",
-			[]string{"tiles", "features", "features, no gzip asked"}[i/2], via/direct, sorted[len(sorted)/2], sorted[0], sorted[len(sorted)-1],
+			[]string{"tiles", "features", "features, no gzip asked"}[i/2], via/direct, medianOf(paired), slices.Min(paired), slices.Max(paired),
 			serverCPU(res[i])/serverCPU(res[i+1]))
 	}
 }

@@ -70,7 +70,7 @@ func (m *mirror) File(rel string, size int64) (backup.MirrorFile, error) {
 	pr, pw := io.Pipe()
 	h := sha256.New()
 	counted := &backup.CountingWriter{W: io.MultiWriter(pw, h)}
-	f := &mirrorFile{m: m, st: stored(rel), pw: pw, counted: counted, hash: h, done: make(chan error, 1)}
+	f := &mirrorFile{m: m, st: StoredAs(rel), pw: pw, counted: counted, hash: h, done: make(chan error, 1)}
 	// The upload reads first: age writes its header as the stream opens.
 	go func() {
 		err := m.r.Store.Put(m.ctx, path.Join(m.set, f.st.Key), pr, size)

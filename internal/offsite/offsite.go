@@ -65,9 +65,9 @@ type Stored struct {
 	AsStored bool `json:"as_stored,omitempty"`
 }
 
-// stored names the object of a set file: "<path>.age", or the path itself
+// StoredAs names the object of a set file: "<path>.age", or the path itself
 // when the local file is encrypted already.
-func stored(path string) Stored {
+func StoredAs(path string) Stored {
 	if strings.HasSuffix(path, seal.Ext) {
 		return Stored{Key: path, Path: path, AsStored: true}
 	}

@@ -110,7 +110,7 @@ func (r *Remote) pushFile(ctx context.Context, dir, set string, f backup.Entry) 
 		}
 		return nil
 	})
-	st := stored(f.Path)
+	st := StoredAs(f.Path)
 	if !st.AsStored {
 		if body, size, err = seal.EncryptReader(body, size, r.recipients); err != nil {
 			return Stored{}, err
