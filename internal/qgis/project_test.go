@@ -1,8 +1,6 @@
 package qgis
 
 import (
-	"archive/zip"
-	"bytes"
 	"errors"
 	"os"
 	"path/filepath"
@@ -39,43 +37,6 @@ func TestParseProject(t *testing.T) {
 	}
 }
 
-func TestReadQGS(t *testing.T) {
-	qgs := readPlaces(t)
-	qgz, err := MakeQGZ("places", qgs)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if got, err := ReadQGS("x/places.QGZ", qgz); err != nil || !bytes.Equal(got, qgs) {
-		t.Errorf("a .qgz round trip: %v", err)
-	}
-	if got, _ := ReadQGS("p.qgs", qgs); !bytes.Equal(got, qgs) {
-		t.Error("a .qgs is read as it is")
-	}
-	zipOf := func(names ...string) []byte {
-		var b bytes.Buffer
-		zw := zip.NewWriter(&b)
-		for _, n := range names {
-			w, _ := zw.Create(n)
-			w.Write(qgs)
-		}
-		zw.Close()
-		return b.Bytes()
-	}
-	for name, data := range map[string][]byte{
-		"two projects":   zipOf("a.qgs", "b.qgs"),
-		"no project":     zipOf("a.qgd"),
-		"nested project": zipOf("dir/a.qgs"),
-		"not a zip":      []byte("PK? no"),
-	} {
-		if _, err := ReadQGS("p.qgz", data); !errors.Is(err, ErrRefused) {
-			t.Errorf("%s: %v", name, err)
-		}
-	}
-	if _, err := ReadQGS("p.qgis", qgs); !errors.Is(err, ErrRefused) {
-		t.Error("another extension accepted")
-	}
-}
-
 func TestNames(t *testing.T) {
 	for _, ok := range []string{"places", "Roads_2026", "a.b-c", "7"} {
 		if err := CheckName(ok); err != nil {
@@ -94,26 +55,16 @@ func TestNames(t *testing.T) {
 	}
 }
 
-func TestConnAndCheckSources(t *testing.T) {
-	c := Conn(`dbname='gis' host=10.0.0.1 port=5432 user='ana' password='p w\'x' sslmode=disable key='id' table="public"."t" (geom)`)
-	if c["dbname"] != "gis" || c["host"] != "10.0.0.1" || c["user"] != "ana" || c["password"] != `p w\'x` {
-		t.Errorf("%v", c)
+func TestSourcePolicy(t *testing.T) {
+	pol, err := SourcePolicy(map[string]string{"POSTGRES_DBS": "gis,osm", "QGIS_SERVER_DATA_DIRS": "/io/data/shared", "QGIS_SERVER_REMOTE_HOSTS": "Tile.OSM.org"}, "roads")
+	if err != nil || pol.ProjectDir != "/io/data/roads" || !reflect.DeepEqual(pol.Services, []string{"osgs", "osm"}) && !reflect.DeepEqual(pol.Services, []string{"osgs", "gis", "osm"}) ||
+		!reflect.DeepEqual(pol.DataDirs, []string{"/io/data/shared"}) || !reflect.DeepEqual(pol.RemoteHosts, []string{"tile.osm.org"}) {
+		t.Errorf("%+v %v", pol, err)
 	}
-	p := &Project{Layers: []Layer{
-		{Name: "ok", Provider: "postgres", Source: `service='osgs' key='id' table="public"."t" (geom)`},
-		{Name: "by db", Provider: "postgres", Source: `service='gis' table="public"."t" (geom)`},
-		{Name: "wrong service", Provider: "postgres", Source: `service='prod' table="public"."t" (geom)`},
-		{Name: "own password", Provider: "postgres", Source: `service='osgs' user='osgs' password='x' table="public"."t" (geom)`},
-		{Name: "no service", Provider: "postgres", Source: `dbname='gis' host=postgis table="public"."t" (geom)`},
-		{Name: "a file", Provider: "ogr", Source: `./data/roads.gpkg|layername=roads`},
-	}}
-	got := map[string]string{}
-	for _, pr := range CheckSources(p, []string{"osgs", "gis"}) {
-		got[pr.Layer] = pr.Reason
-	}
-	if len(got) != 3 || !strings.Contains(got["wrong service"], `"prod" is not one osgs provides (osgs, gis)`) ||
-		!strings.Contains(got["own password"], "user, password") || !strings.Contains(got["no service"], "names no service") {
-		t.Errorf("problems %v", got)
+	for _, bad := range []string{"/etc", "io/data/x", "/io/data/../../etc", "/"} {
+		if _, err := SourcePolicy(map[string]string{"QGIS_SERVER_DATA_DIRS": bad}, "roads"); !errors.Is(err, ErrRefused) {
+			t.Errorf("data folder %q accepted", bad)
+		}
 	}
 }
 

@@ -17,6 +17,7 @@ import (
 	"github.com/osgs/osgs/internal/config"
 	"github.com/osgs/osgs/internal/engine"
 	"github.com/osgs/osgs/internal/nginx"
+	"github.com/osgs/osgs/internal/qgis/qgsfile"
 )
 
 // Service is QGIS Server's catalog name.
@@ -87,24 +88,27 @@ func Publish(ctx context.Context, e *engine.Engine, o PublishOptions) (*Info, er
 	if err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrRefused, err)
 	}
-	qgs, err := ReadQGS(o.File, data)
+	archive, err := qgsfile.Read(o.File, data)
 	if err != nil {
 		return nil, err
 	}
-	p, err := ParseProject(qgs)
+	p, err := ParseProject(archive.QGS)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", o.File, err)
 	}
 	if len(p.Layers) == 0 {
 		return nil, fmt.Errorf("%w: %s has no layers", ErrRefused, o.File)
 	}
-	if probs := CheckSources(p, Services(e.Env.Map())); len(probs) > 0 {
+	pol, err := SourcePolicy(e.Env.Map(), name)
+	if err != nil {
+		return nil, err
+	}
+	if probs := qgsfile.Check(p, pol); len(probs) > 0 {
 		return nil, refusal(name, probs)
 	}
-	if strings.HasSuffix(strings.ToLower(o.File), ".qgs") {
-		if data, err = MakeQGZ(name, qgs); err != nil {
-			return nil, err
-		}
+	// The server gets an archive osgs packed from the checked parts only.
+	if data, err = archive.Pack(name); err != nil {
+		return nil, err
 	}
 	id, err := e.ContainerOf(ctx, Service)
 	if err != nil {
@@ -128,6 +132,9 @@ func Publish(ctx context.Context, e *engine.Engine, o PublishOptions) (*Info, er
 		_ = e.Exec(context.WithoutCancel(ctx), id, clean, engine.ExecOptions{Stdout: io.Discard, Stderr: io.Discard})
 	}()
 	if err := e.WriteFile(ctx, id, stage, data, 0o644, owner, owner); err != nil {
+		return nil, err
+	}
+	if err := checkResolved(ctx, e, id, p, pol); err != nil {
 		return nil, err
 	}
 	if err := Check(ctx, e, id, stage, name, p); err != nil {
@@ -235,8 +242,8 @@ func Projects(ctx context.Context, e *engine.Engine) ([]Info, error) {
 			return nil, fmt.Errorf("read %s: %w", file, err)
 		}
 		info := Info{Name: name, URLs: ProjectURLs(e, name)}
-		if qgs, err := ReadQGS(file, data); err == nil {
-			info.Project, _ = ParseProject(qgs)
+		if a, err := qgsfile.Read(file, data); err == nil {
+			info.Project, _ = ParseProject(a.QGS)
 		}
 		infos = append(infos, info)
 	}

@@ -1,7 +1,9 @@
 package qgis_test
 
 import (
+	"archive/zip"
 	"bytes"
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -178,7 +180,7 @@ func TestPublish(t *testing.T) {
 		}{
 			{"missing table", "roads", `service='osgs' key='id' srid=4326 type=Point table="public"."nope" (geom)`, `layer "roads": not valid in QGIS Server`},
 			{"wrong service", "rivers", `service='prod' key='id' srid=4326 type=Point table="public"."places" (geom)`, `layer "rivers": service "prod" is not one osgs provides`},
-			{"own credentials", "lakes", `service='osgs' user='osgs' password='x' key='id' table="public"."places" (geom)`, `layer "lakes": its data source carries a user, password`},
+			{"own credentials", "lakes", `service='osgs' user='osgs' password='x' key='id' table="public"."places" (geom)`, `layer "lakes": its data source sets user=`},
 			{"a table the role may not read", "secret", `service='osgs' key='id' srid=4326 type=Point table="private"."sites" (geom)`, `layer "secret": not valid`},
 		} {
 			t.Run(c.name, func(t *testing.T) {
@@ -200,6 +202,10 @@ func TestPublish(t *testing.T) {
 		if out, _ := e.Output(ctx, qgis.Service, "", "ls", "-A", "/io/data", "/io/data/.osgs-catalog"); !strings.Contains(string(out), "/io/data:\n.osgs-catalog\nplaces\n\n") || !strings.HasSuffix(string(out), "catalog:\nplaces.qgz\n") {
 			t.Fatalf("/io/data holds %q", out)
 		}
+	})
+
+	t.Run("hostile projects are refused and change nothing", func(t *testing.T) {
+		hostile(t, ctx, e, served)
 	})
 
 	t.Run("projects and unpublish", func(t *testing.T) {
@@ -262,4 +268,96 @@ func atof(s string) float64 {
 	var f float64
 	fmt.Sscan(s, &f)
 	return f
+}
+
+// qgz packs files (name, content) as a .qgz, in order.
+func qgz(t *testing.T, files ...[2]string) string {
+	t.Helper()
+	var b bytes.Buffer
+	zw := zip.NewWriter(&b)
+	for _, f := range files {
+		w, err := zw.Create(f[0])
+		if err != nil {
+			t.Fatal(err)
+		}
+		w.Write([]byte(f[1]))
+	}
+	zw.Close()
+	p := filepath.Join(t.TempDir(), "places.qgz")
+	if err := os.WriteFile(p, b.Bytes(), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+// hostile publishes what a red team sent: archives that unpack outside
+// QGIS's scratch folder or hide a second project, credentials in every
+// spelling QGIS reads, files outside the project's folder by path, URL,
+// GDAL virtual file system or symbolic link. Each is refused in one line;
+// the published project, its folder and the server's file system stay as
+// they were.
+func hostile(t *testing.T, ctx context.Context, e *engine.Engine, served func()) {
+	read := func(p string) string {
+		b, err := os.ReadFile(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return string(b)
+	}
+	good := read(project(t, "t.qgs", "places", `service='osgs' key='id' srid=4326 type=Point checkPrimaryKeyUnicity='1' table="public"."places" (geom)`))
+	evil := read(project(t, "evil.qgs", "places", `service='osgs' user='osgs' key='id' table="public"."places" (geom)`))
+	before, err := e.Output(ctx, qgis.Service, "", "sha256sum", "/io/data/places/places.qgz")
+	if err != nil {
+		t.Fatal(err)
+	}
+	// A layer's file is a link out of the project's folder.
+	if _, err := e.Output(ctx, qgis.Service, "", "sh", "-c", "mkdir -p /io/data/linked && ln -sfn /etc/postgresql-common/pg_service.conf /io/data/linked/pts.csv"); err != nil {
+		t.Fatal(err)
+	}
+	wfs := func(file, source, provider string) string {
+		p := project(t, file, "leak", source)
+		s := strings.Replace(read(p), `<provider encoding="">postgres</provider>`, `<provider encoding="">`+provider+`</provider>`, 1)
+		if err := os.WriteFile(p, []byte(s), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	cases := []struct{ name, file, want string }{
+		{"an entry up and out of the scratch folder", qgz(t, [2]string{"places.qgs", good}, [2]string{"../../../../../../io/data/places/places.qgz", "x"}), "not a plain file name"},
+		{"an absolute entry", qgz(t, [2]string{"places.qgs", good}, [2]string{"/tmp/osgs-hostile.txt", "x"}), "not a plain file name"},
+		{"a nested project first", qgz(t, [2]string{"sub/evil.qgs", evil}, [2]string{"places.qgs", good}), "not a plain file name"},
+		{"two projects", qgz(t, [2]string{"a.qgs", evil}, [2]string{"places.qgs", good}), "want exactly one"},
+		{"credentials with blanks", project(t, "places.qgs", "places", `service='osgs' user = 'osgs' password = 'x' key='id' table="public"."places" (geom)`), "sets user="},
+		{"username in double quotes", project(t, "places.qgs", "places", "service='osgs'\tusername=\"osgs\" key='id' table=\"public\".\"places\" (geom)"), "sets user="},
+		{"authcfg", project(t, "places.qgs", "places", `service='osgs' authcfg=ab12cd3 key='id' table="public"."places" (geom)`), "sets authcfg="},
+		{"the service file as delimited text", wfs("places.qgs", `file:///etc/postgresql-common/pg_service.conf?type=csv&amp;delimiter=%3D&amp;detectTypes=no&amp;geomType=none`, "delimitedtext"), "outside the project's folder"},
+		{"/etc/passwd through OGR", wfs("places.qgs", `/etc/passwd`, "ogr"), "outside the project's folder"},
+		{"a GDAL virtual file system", wfs("places.qgs", `/vsicurl/http://127.0.0.1:9/x.geojson`, "ogr"), "GDAL virtual file system"},
+		{"a PG: connection through OGR", wfs("places.qgs", `PG:dbname=gis user=osgs|layername=places`, "ogr"), "not a file path"},
+		{"a relative path from the working folder", wfs("places.qgs", `etc/passwd`, "ogr"), "relative path"},
+		{"a provider osgs does not know", wfs("places.qgs", `/x`, "grass"), `provider "grass"`},
+		{"a remote layer", wfs("places.qgs", `type=xyz&amp;url=https://127.0.0.1:9/%7Bz%7D/%7Bx%7D/%7By%7D.png`, "wms"), "remote host"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			_, err := qgis.Publish(ctx, e, qgis.PublishOptions{File: c.file, Name: "places"})
+			if !errors.Is(err, qgis.ErrRefused) || !strings.Contains(err.Error(), c.want) || strings.Contains(err.Error(), "\n") {
+				t.Fatalf("got %v, want a one-line refusal with %q", err, c.want)
+			}
+		})
+	}
+	t.Run("a layer's file links out of the project's folder", func(t *testing.T) {
+		_, err := qgis.Publish(ctx, e, qgis.PublishOptions{File: wfs("linked.qgs", `file:./pts.csv?type=csv&amp;delimiter=%3D&amp;geomType=none`, "delimitedtext")})
+		if !errors.Is(err, qgis.ErrRefused) || !strings.Contains(err.Error(), "symbolic link to /etc/postgresql-common/pg_service.conf") {
+			t.Fatalf("got %v", err)
+		}
+	})
+	served()
+	after, err := e.Output(ctx, qgis.Service, "", "sh", "-c", "sha256sum /io/data/places/places.qgz; ls -A /io/data/places; ls /tmp /io/svg")
+	if err != nil || !strings.HasPrefix(string(after), string(before)) || strings.Contains(string(after), "osgs-hostile") || strings.Count(string(after), ".qgz") != 2 {
+		t.Fatalf("after the refusals: %q (before %q) %v", after, before, err)
+	}
+	if _, err := e.Output(ctx, qgis.Service, "", "rm", "-rf", "/io/data/linked"); err != nil {
+		t.Fatal(err)
+	}
 }
