@@ -161,6 +161,7 @@ func TestWholeCatalogNginxConfig(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Run("identity header", func(t *testing.T) { testIdentityHeader(ctx, t, c, e, id) })
+	t.Run("encoded paths", func(t *testing.T) { testEncodedPaths(ctx, t, e, id) })
 	t.Run("trailing-slash redirects", func(t *testing.T) {
 		// swagger-ui serves only below BASE_URL=/swagger: /swagger must
 		// redirect to /swagger/, relative, so a non-443 port survives.

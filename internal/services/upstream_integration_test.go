@@ -2,6 +2,7 @@ package services_test
 
 import (
 	"context"
+	"fmt"
 	"net/url"
 	"os"
 	"regexp"
@@ -210,36 +211,8 @@ func TestUpstreamServicesModel(t *testing.T) {
 // service. The services are stood in for by a real nginx that echoes the
 // header, on the project network under their names.
 func testIdentityHeader(ctx context.Context, t *testing.T, c *testenv.Checkout, e *engine.Engine, nginxID string) {
-	insp, err := e.Docker().ContainerInspect(ctx, nginxID, client.ContainerInspectOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	const conf = `pid /tmp/echo.pid; error_log /dev/stderr;
-events {}
-http { access_log off; client_body_temp_path /tmp; proxy_temp_path /tmp; fastcgi_temp_path /tmp; uwsgi_temp_path /tmp; scgi_temp_path /tmp;
-  server { listen 8080; listen 3000; default_type text/plain; location / { return 200 "user=[$http_x_osgs_user]"; } } }
-`
-	var netName string
-	for n := range insp.Container.NetworkSettings.Networks {
-		netName = n
-	}
-	res, err := e.Docker().ContainerCreate(ctx, client.ContainerCreateOptions{
-		Config: &container.Config{
-			Image: insp.Container.Image, User: "root", Env: []string{"ECHO_CONF=" + conf},
-			Entrypoint: []string{"sh", "-c", `printf '%s' "$ECHO_CONF" > /tmp/echo.conf && exec nginx -c /tmp/echo.conf -g 'daemon off;'`},
-		},
-		HostConfig: &container.HostConfig{},
-		NetworkingConfig: &network.NetworkingConfig{EndpointsConfig: map[string]*network.EndpointSettings{
-			netName: {Aliases: []string{"file-browser", "postgrest"}},
-		}},
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer e.Docker().ContainerRemove(context.WithoutCancel(ctx), res.ID, client.ContainerRemoveOptions{Force: true, RemoveVolumes: true})
-	if _, err := e.Docker().ContainerStart(ctx, res.ID, client.ContainerStartOptions{}); err != nil {
-		t.Fatal(err)
-	}
+	stopEcho := startEcho(ctx, t, e, nginxID)
+	defer stopEcho()
 	if err := nginx.AddUser(ctx, e, "ana", strings.NewReader("a long password\n")); err != nil {
 		t.Fatal(err)
 	}
@@ -267,6 +240,109 @@ http { access_log off; client_body_temp_path /tmp; proxy_temp_path /tmp; fastcgi
 	e.Exec(ctx, nginxID, []string{"curl", "-sk", "-o", "/dev/null", "-w", "%{http_code}", "-H", "X-Osgs-User: admin", "https://127.0.0.1/files/"}, engine.ExecOptions{Stdout: &code})
 	if code.String() != "401" {
 		t.Errorf("/files/ without basic auth answered %s, want 401", code.String())
+	}
+}
+
+// startEcho stands in for every web service but nginx: a real nginx on the
+// project network under their names and on their ports, answering each
+// request with the identity header it got and the URI it was sent.
+func startEcho(ctx context.Context, t *testing.T, e *engine.Engine, nginxID string) func() {
+	t.Helper()
+	insp, err := e.Docker().ContainerInspect(ctx, nginxID, client.ContainerInspectOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var aliases []string
+	ports := map[int]bool{}
+	for _, s := range e.Catalog.Services {
+		if s.Name == nginx.Service || len(s.Web) == 0 {
+			continue
+		}
+		aliases = append(aliases, s.Name)
+		for _, l := range s.Web {
+			ports[l.Port] = true
+		}
+	}
+	var listen strings.Builder
+	for p := range ports {
+		fmt.Fprintf(&listen, "listen %d; ", p)
+	}
+	conf := `pid /tmp/echo.pid; error_log /dev/stderr;
+events {}
+http { access_log off; client_body_temp_path /tmp; proxy_temp_path /tmp; fastcgi_temp_path /tmp; uwsgi_temp_path /tmp; scgi_temp_path /tmp;
+  server { ` + listen.String() + ` default_type text/plain; location / { return 200 "user=[$http_x_osgs_user] uri=[$request_uri]"; } } }
+`
+	var netName string
+	for n := range insp.Container.NetworkSettings.Networks {
+		netName = n
+	}
+	res, err := e.Docker().ContainerCreate(ctx, client.ContainerCreateOptions{
+		Config: &container.Config{
+			Image: insp.Container.Image, User: "root", Env: []string{"ECHO_CONF=" + conf},
+			Entrypoint: []string{"sh", "-c", `printf '%s' "$ECHO_CONF" > /tmp/echo.conf && exec nginx -c /tmp/echo.conf -g 'daemon off;'`},
+		},
+		HostConfig: &container.HostConfig{},
+		NetworkingConfig: &network.NetworkingConfig{EndpointsConfig: map[string]*network.EndpointSettings{
+			netName: {Aliases: aliases},
+		}},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	stop := func() {
+		e.Docker().ContainerRemove(context.WithoutCancel(ctx), res.ID, client.ContainerRemoveOptions{Force: true, RemoveVolumes: true})
+	}
+	if _, err := e.Docker().ContainerStart(ctx, res.ID, client.ContainerStartOptions{}); err != nil {
+		stop()
+		t.Fatal(err)
+	}
+	return stop
+}
+
+// testEncodedPaths: no spelling of a path reaches a protected location's
+// backend without a login. nginx picks a location by the normalised path
+// but passes the raw one on, so a raw or encoded dot segment, an encoded
+// slash or a backslash after a protected prefix would be routed by nginx
+// to the public location above it and by the backend to the protected
+// page. Each is tried on every protected location of the catalog, with and
+// without the public prefix above it.
+func testEncodedPaths(ctx context.Context, t *testing.T, e *engine.Engine, nginxID string) {
+	stopEcho := startEcho(ctx, t, e, nginxID)
+	defer stopEcho()
+	attacks := []string{"%2e%2e/", "%2E%2E/", ".%2e/", "%2e./", "../", "./", "..%2f", "..%2F", "%2e%2e%2f", "..%5c", "..\\", "%252e%252e/", "x/..%2f", "x/%2e%2e/", "x/../"}
+	n := 0
+	for _, s := range e.Catalog.Services {
+		for _, l := range s.Web {
+			if !l.Protected {
+				continue
+			}
+			p := strings.TrimSuffix(l.Path, "/")
+			for _, a := range attacks {
+				for _, uri := range []string{p + "/" + a + "?wms_capabilities", p + "%2F..%2F?x", p + "%2f" + a} {
+					n++
+					var out strings.Builder
+					argv := []string{"curl", "-sk", "--path-as-is", "--max-time", "5", "-w", " %{http_code}", "https://127.0.0.1" + uri}
+					if err := e.Exec(ctx, nginxID, argv, engine.ExecOptions{Stdout: &out}); err != nil {
+						t.Fatalf("%s: %v", uri, err)
+					}
+					body := out.String()
+					if strings.Contains(body, "uri=[") && !strings.HasSuffix(body, " 404") {
+						t.Errorf("%s (%s) reached a backend without a login: %.200s", uri, s.Name, body)
+					} else if !strings.HasSuffix(body, " 400") && !strings.HasSuffix(body, " 401") {
+						t.Errorf("%s (%s) answered %.200s, want 400 or 401", uri, s.Name, body)
+					}
+				}
+			}
+		}
+	}
+	if n == 0 {
+		t.Fatal("no protected location in the catalog")
+	}
+	// What clients send stays routed: an encoded slash in a query string.
+	var out strings.Builder
+	e.Exec(ctx, nginxID, []string{"curl", "-sk", "https://127.0.0.1/mapproxy/service?FORMAT=image%2Fpng&x=..%2F"}, engine.ExecOptions{Stdout: &out})
+	if !strings.Contains(out.String(), "uri=[/mapproxy/service?FORMAT=image%2Fpng") {
+		t.Errorf("a query with an encoded slash: %.200s", out.String())
 	}
 }
 
