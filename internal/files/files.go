@@ -83,6 +83,14 @@ func Put(ctx context.Context, e *engine.Engine, o Options) error {
 	}
 	name := filepath.Base(filepath.Clean(o.Local))
 	dest := path.Join(dir, name)
+	root := volumeRoot(e, o.Service, dir)
+	tree, err := scanLocal(o.Local, dest, root)
+	if err != nil {
+		return err
+	}
+	if err := noLinkOnTheWay(ctx, e.DockerFor(id), id, root, append([]string{dest}, tree.dirs...)...); err != nil {
+		return err
+	}
 	if _, err := e.DockerFor(id).ContainerStatPath(ctx, id, client.ContainerStatPathOptions{Path: dest}); err == nil && !o.Yes {
 		return &engine.ConfirmError{What: fmt.Sprintf("overwrite %s:%s", o.Service, dest)}
 	} else if err != nil && !errdefs.IsNotFound(err) {
@@ -125,6 +133,9 @@ func writeTar(w io.Writer, root, name string, info fs.FileInfo, owner ids, progr
 	tw := tar.NewWriter(w)
 	add := func(p, rel string, fi fs.FileInfo) error {
 		link := ""
+		if t := fi.Mode().Type(); t&^(fs.ModeDir|fs.ModeSymlink) != 0 {
+			return fmt.Errorf("%w: %s became a %s while it was sent", ErrRefused, p, specialKind(t))
+		}
 		if fi.Mode()&fs.ModeSymlink != 0 {
 			var err error
 			if link, err = os.Readlink(p); err != nil {
@@ -194,6 +205,9 @@ func Get(ctx context.Context, e *engine.Engine, o Options) error {
 	}
 	id, err := target(ctx, e, o.Service)
 	if err != nil {
+		return err
+	}
+	if err := noLinkOnTheWay(ctx, e.DockerFor(id), id, volumeRoot(e, o.Service, src), src); err != nil {
 		return err
 	}
 	if _, err := os.Lstat(filepath.Join(o.Local, path.Base(src))); err == nil && !o.Yes {

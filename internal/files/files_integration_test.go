@@ -1,10 +1,12 @@
 package files_test
 
 import (
+	"context"
 	"errors"
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -105,4 +107,75 @@ func TestPutGetRoundTrip(t *testing.T) {
 			t.Fatalf("second get without -yes: %v", err)
 		}
 	})
+
+	t.Run("links out of the volume are refused and never followed", func(t *testing.T) {
+		symlinks(t, ctx, e)
+	})
+}
+
+// symlinks: a put of an absolute link, of a relative one that climbs out
+// or of a FIFO is refused before anything is written; a link that is in
+// the volume already (made by the service) is never followed by a put or a
+// get, at the end of the path or on the way.
+func symlinks(t *testing.T, ctx context.Context, e *engine.Engine) {
+	for name, target := range map[string]string{"abs": "/etc/ssl", "up": "../../../etc", "updown": "sub/../../..", "downup": "a/../../x"} {
+		local := filepath.Join(t.TempDir(), "bad-"+name)
+		os.MkdirAll(filepath.Join(local, "sub"), 0o755)
+		os.WriteFile(filepath.Join(local, "ok.txt"), []byte("x"), 0o644)
+		os.Symlink(target, filepath.Join(local, "link"))
+		err := files.Put(ctx, e, files.Options{Service: "assets", VolumePath: "/io/data", Local: local})
+		if !errors.Is(err, files.ErrRefused) || strings.Contains(err.Error(), "\n") {
+			t.Errorf("a link to %s: %v", target, err)
+		}
+		if out, _ := e.Output(ctx, "assets", "root", "ls", "/io/data"); strings.Contains(string(out), "bad-") {
+			t.Fatalf("a refused put left %q", out)
+		}
+	}
+	fifo := filepath.Join(t.TempDir(), "fifo")
+	os.MkdirAll(fifo, 0o755)
+	if err := syscall.Mkfifo(filepath.Join(fifo, "p"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := files.Put(ctx, e, files.Options{Service: "assets", VolumePath: "/io/data", Local: fifo}); !errors.Is(err, files.ErrRefused) {
+		t.Errorf("a FIFO: %v", err)
+	}
+	// Links a compromised service (or an old osgs) left in the volume.
+	if _, err := e.Output(ctx, "assets", "root", "sh", "-c", "ln -s /etc/ssl /io/data/ssl && mkdir -p /io/data/d && ln -s /etc/postgresql-common /io/data/d/pg && ln -s ../../../etc /io/data/rel"); err != nil {
+		t.Fatal(err)
+	}
+	one := filepath.Join(t.TempDir(), "x.txt")
+	os.WriteFile(one, []byte("planted"), 0o644)
+	for _, dir := range []string{"/io/data/ssl", "/io/data/d/pg", "/io/data/rel", "/io/data/ssl/private"} {
+		if err := files.Put(ctx, e, files.Options{Service: "assets", VolumePath: dir, Local: one, Yes: true}); err == nil {
+			t.Errorf("put through %s succeeded", dir)
+		}
+	}
+	// A folder whose subfolder exists in the volume as a link.
+	tree := filepath.Join(t.TempDir(), "d")
+	os.MkdirAll(filepath.Join(tree, "pg"), 0o755)
+	os.WriteFile(filepath.Join(tree, "pg", "pg_service.conf"), []byte("planted"), 0o644)
+	if err := files.Put(ctx, e, files.Options{Service: "assets", VolumePath: "/io/data", Local: tree, Yes: true}); !errors.Is(err, files.ErrRefused) {
+		t.Errorf("a folder put through a link inside it: %v", err)
+	}
+	if out, _ := e.Output(ctx, "assets", "root", "sh", "-c", "grep -rl planted /etc || true"); strings.TrimSpace(string(out)) != "" {
+		t.Fatalf("written outside the volume: %s", out)
+	}
+	for _, src := range []string{"/io/data/ssl", "/io/data/d/pg/pg_service.conf", "/io/data/d/pg", "/io/data/rel/passwd"} {
+		dst := t.TempDir()
+		if err := files.Get(ctx, e, files.Options{Service: "assets", VolumePath: src, Local: dst}); !errors.Is(err, files.ErrRefused) {
+			t.Errorf("get through %s: %v", src, err)
+		}
+		if entries, _ := os.ReadDir(dst); len(entries) != 0 {
+			t.Errorf("get through %s wrote %v", src, entries)
+		}
+	}
+	// A whole folder holding the links comes back with the links as links.
+	dst := t.TempDir()
+	if err := files.Get(ctx, e, files.Options{Service: "assets", VolumePath: "/io/data/d", Local: dst}); err != nil {
+		t.Fatal(err)
+	}
+	if l, err := os.Readlink(filepath.Join(dst, "d", "pg")); err != nil || l != "/etc/postgresql-common" {
+		t.Errorf("the link came back as %q, %v", l, err)
+	}
+	e.Output(ctx, "assets", "root", "rm", "-rf", "/io/data/ssl", "/io/data/d", "/io/data/rel")
 }
