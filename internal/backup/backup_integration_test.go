@@ -14,8 +14,10 @@ import (
 	"time"
 
 	"github.com/osgs/osgs/internal/backup"
+	"github.com/osgs/osgs/internal/backup/setfmt"
 	"github.com/osgs/osgs/internal/engine"
 	"github.com/osgs/osgs/internal/postgis"
+	"github.com/osgs/osgs/internal/refusal"
 	"github.com/osgs/osgs/internal/site"
 	"github.com/osgs/osgs/internal/testenv"
 )
@@ -321,6 +323,131 @@ func TestOSGSPlainSQLRestore(t *testing.T) {
 	}
 	if n := f.psql(t, "postgres", "SELECT count(*) FROM pg_database WHERE datname = 'scratch' OR datname LIKE '%_osgs_new_%'"); n != "0" {
 		t.Fatalf("a failed restore left %s database(s) behind", n)
+	}
+}
+
+// TestHostileScriptsAreRefused: a plain-SQL file or a set whose globals or
+// dump would run a program as postgres in the container (psql
+// meta-commands in every form, COPY with PROGRAM or a server file, ALTER
+// SYSTEM, a C function in a dump's table of contents) is refused in one
+// line before anything changes, and nothing ran. A set whose globals were
+// replaced and its manifest updated is refused by restore and by verify.
+func TestHostileScriptsAreRefused(t *testing.T) {
+	f := setup(t)
+	want := f.digest(t)
+	pwned := func(t *testing.T) {
+		t.Helper()
+		if out, _ := f.e.Output(f.ctx, postgis.Service, "root", "sh", "-c", "ls /tmp/osgs-pwned* 2>/dev/null; true"); strings.TrimSpace(string(out)) != "" {
+			t.Fatalf("a command ran: %s", out)
+		}
+		if got := f.digest(t); got != want {
+			t.Fatalf("the database changed:\n got %s\nwant %s", got, want)
+		}
+	}
+	const marker = "\n--\n-- PostgreSQL database dump complete\n--\n"
+	for name, script := range map[string]string{
+		"shell":                       `\! touch /tmp/osgs-pwned`,
+		"shell after a statement":     "CREATE TABLE pwn (x int);\n\\! touch /tmp/osgs-pwned",
+		"shell in a line's middle":    "SELECT 1; \\! touch /tmp/osgs-pwned-2",
+		"output to a pipe":            "\\o | touch /tmp/osgs-pwned\nSELECT 1;",
+		"a query to a pipe":           "SELECT 1 \\g | touch /tmp/osgs-pwned",
+		"psql's copy from a program":  `\copy (select 1) to program 'touch /tmp/osgs-pwned'`,
+		"an included file":            `\i /etc/passwd`,
+		"COPY TO PROGRAM":             "COPY (SELECT 1) TO PROGRAM 'touch /tmp/osgs-pwned';",
+		"copy from program":           "create table pwn (x text);\ncopy pwn from program 'touch /tmp/osgs-pwned';",
+		"COPY to a server file":       "COPY (SELECT 'x') TO '/tmp/osgs-pwned';",
+		"ALTER SYSTEM":                "ALTER SYSTEM SET archive_command = 'touch /tmp/osgs-pwned';",
+		"a C function":                "CREATE FUNCTION pwn() RETURNS int LANGUAGE c AS '/tmp/x.so', 'pwn';",
+		"a command after COPY data":   "CREATE TABLE pwn (x text);\nCOPY pwn (x) FROM stdin;\na\n\\.\n\\! touch /tmp/osgs-pwned",
+		"a command hidden by a quote": "CREATE TABLE pwn (x text);\nCOPY pwn (x) FROM stdin; SELECT\n'\n\\.\n\\! touch /tmp/osgs-pwned\n;",
+	} {
+		t.Run(name, func(t *testing.T) {
+			file := filepath.Join(t.TempDir(), "osgisstack-gis-database.sql")
+			os.WriteFile(file, []byte(script+marker), 0o600)
+			src, err := backup.Resolve(f.root, file)
+			if err != nil {
+				t.Fatal(err)
+			}
+			err = backup.RestorePostGIS(f.ctx, f.e, backup.RestorePostGISOptions{Source: src, Database: "gis", Yes: true})
+			if !errors.Is(err, refusal.Err) || strings.Contains(err.Error(), "\n") {
+				t.Fatalf("got %v, want a one-line refusal", err)
+			}
+			pwned(t)
+		})
+	}
+
+	t.Run("a set with forged globals", func(t *testing.T) {
+		set := f.backup(t, "")
+		globals := filepath.Join(set, "postgis", "globals.sql.zst")
+		orig, err := exec.Command("zstd", "-dc", globals).Output()
+		if err != nil {
+			t.Fatal(err)
+		}
+		forged := append([]byte("\\! touch /tmp/osgs-pwned\n"), orig...)
+		zst := exec.Command("zstd", "-q", "-c")
+		zst.Stdin = strings.NewReader(string(forged))
+		out, err := zst.Output()
+		if err != nil {
+			t.Fatal(err)
+		}
+		os.WriteFile(globals, out, 0o644)
+		rewriteManifest(t, set, "postgis/globals.sql.zst")
+		src, err := backup.Resolve(f.root, filepath.Base(set))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := backup.RestoreSet(f.ctx, f.e, src, true); !errors.Is(err, refusal.Err) {
+			t.Fatalf("restore of a forged set: %v", err)
+		}
+		if err := backup.Verify(f.ctx, f.e, f.root, filepath.Base(set)); err == nil {
+			t.Fatal("verify passed a forged set")
+		}
+		pwned(t)
+		os.RemoveAll(set)
+	})
+
+	t.Run("a dump that would load a C library", func(t *testing.T) {
+		f.psql(t, "gis", "CREATE FUNCTION public.pwn() RETURNS text LANGUAGE c AS '$libdir/postgis-3', 'postgis_lib_version'")
+		set := f.backup(t, "gis")
+		f.psql(t, "gis", "DROP FUNCTION public.pwn()")
+		src, err := backup.Resolve(f.root, filepath.Base(set))
+		if err != nil {
+			t.Fatal(err)
+		}
+		err = backup.RestorePostGIS(f.ctx, f.e, backup.RestorePostGISOptions{Source: src, Yes: true})
+		if !errors.Is(err, refusal.Err) || !strings.Contains(err.Error(), "language c") {
+			t.Fatalf("got %v", err)
+		}
+		pwned(t)
+	})
+}
+
+// rewriteManifest updates the size and sha256 of rel in a set's manifest,
+// as someone who can write to the backups would.
+func rewriteManifest(t *testing.T, set, rel string) {
+	t.Helper()
+	path := filepath.Join(set, "manifest.json")
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var m map[string]any
+	if err := json.Unmarshal(b, &m); err != nil {
+		t.Fatal(err)
+	}
+	sum, size, err := setfmt.FileSHA256(filepath.Join(set, rel))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range m["files"].([]any) {
+		e := e.(map[string]any)
+		if e["path"] == rel {
+			e["sha256"], e["size"] = sum, size
+		}
+	}
+	b, _ = json.MarshalIndent(m, "", "  ")
+	if err := os.WriteFile(path, b, 0o644); err != nil {
+		t.Fatal(err)
 	}
 }
 

@@ -14,7 +14,9 @@ import (
 	"github.com/klauspost/compress/zstd"
 
 	"github.com/osgs/osgs/internal/engine"
+	"github.com/osgs/osgs/internal/pgdump"
 	"github.com/osgs/osgs/internal/postgis"
+	"github.com/osgs/osgs/internal/refusal"
 )
 
 // Source is what a restore reads: a set, or a single file.
@@ -72,6 +74,17 @@ type RestorePostGISOptions struct {
 // RestorePostGIS restores globals and databases. Every checksum is checked
 // before anything is touched; without Yes it reports what it would replace.
 func RestorePostGIS(ctx context.Context, e *engine.Engine, o RestorePostGISOptions) error {
+	if o.Yes {
+		lock, err := lockForRestore(e)
+		if err != nil {
+			return err
+		}
+		defer lock.Close()
+	}
+	return restorePostGIS(ctx, e, o)
+}
+
+func restorePostGIS(ctx context.Context, e *engine.Engine, o RestorePostGISOptions) error {
 	if o.Source.File != "" {
 		return restoreFile(ctx, e, o)
 	}
@@ -97,6 +110,16 @@ func RestorePostGIS(ctx context.Context, e *engine.Engine, o RestorePostGISOptio
 		return f.Service == postgis.Service
 	}); err != nil {
 		return err
+	}
+	if globals != nil {
+		if err := checkScript(e, filepath.Join(o.Source.SetDir, globals.Path)); err != nil {
+			return err
+		}
+	}
+	for _, d := range dbs {
+		if err := checkDump(e, filepath.Join(o.Source.SetDir, d.Path)); err != nil {
+			return err
+		}
 	}
 	if !o.Yes {
 		var names []string
@@ -138,8 +161,18 @@ func restoreFile(ctx context.Context, e *engine.Engine, o RestorePostGISOptions)
 		if err := checkZstd(e, path); err != nil {
 			return err
 		}
+		check := checkDump
+		if strings.HasSuffix(name, ".sql.zst") {
+			check = checkScript
+		}
+		if err := check(e, path); err != nil {
+			return err
+		}
 	case strings.HasSuffix(name, ".sql"):
 		if err := checkComplete(path, osgsAllDatabases.MatchString(name)); err != nil {
+			return err
+		}
+		if err := checkScript(e, path); err != nil {
 			return err
 		}
 	default:
@@ -221,6 +254,72 @@ func checkZstd(e *engine.Engine, path string) error {
 	return nil
 }
 
+// lockForRestore takes the backups folder's lock for a restore: a backup
+// taken meanwhile would save a half-restored state (and the restore's
+// temporary database), and a prune could remove the set being restored.
+func lockForRestore(e *engine.Engine) (io.Closer, error) {
+	return LockDir(Root(e))
+}
+
+// checkScript reads a whole plain-SQL file (or a set's globals.sql.zst)
+// through pgdump.GuardScript before a restore changes anything, and refuses
+// one that holds a psql meta-command or a statement that would run a
+// program or reach the server's files.
+func checkScript(e *engine.Engine, path string) error {
+	var r io.ReadCloser
+	var err error
+	if strings.HasSuffix(path, ".zst") || strings.HasSuffix(path, ".age") {
+		r, err = openDecompressed(e, path)
+	} else {
+		r, err = os.Open(path)
+	}
+	if err != nil {
+		return err
+	}
+	defer r.Close()
+	if err := pgdump.GuardScript(r, io.Discard); err != nil {
+		return scriptError(path, err)
+	}
+	return nil
+}
+
+// checkDump reads a dump's table of contents and refuses one whose SQL
+// (what pg_restore runs as the superuser) holds what GuardScript refuses.
+func checkDump(e *engine.Engine, path string) error {
+	r, err := openDecompressed(e, path)
+	if err != nil {
+		return err
+	}
+	defer r.Close()
+	if err := pgdump.CheckTOC(zstdErrs{r}); err != nil {
+		return scriptError(path, err)
+	}
+	return nil
+}
+
+func scriptError(path string, err error) error {
+	var se *pgdump.ScriptError
+	if errors.As(err, &se) {
+		return fmt.Errorf("%w: %s: %v", refusal.Err, filepath.Base(path), se)
+	}
+	return err
+}
+
+// guarded passes a script through pgdump.GuardScript as psql reads it, so
+// a file changed after checkScript read it still cannot run a command.
+func guarded(r io.Reader) io.ReadCloser {
+	pr, pw := io.Pipe()
+	go func() {
+		err := pgdump.GuardScript(r, pw)
+		var se *pgdump.ScriptError
+		if errors.As(err, &se) {
+			err = scriptError("the script", err)
+		}
+		pw.CloseWithError(err)
+	}()
+	return pr
+}
+
 // restoreSQL runs a plain SQL file through psql with ON_ERROR_STOP (and
 // extra psql flags, such as -1 for one transaction). The stream must end
 // with pg_dump's completion marker, or psql's input fails: a file cut short
@@ -232,7 +331,8 @@ func restoreSQL(ctx context.Context, e *engine.Engine, id, path, db string, flag
 	}
 	defer file.Close()
 	all := osgsAllDatabases.MatchString(filepath.Base(path))
-	f := &completeReader{r: file, marker: completionMarker(all)}
+	f := guarded(&completeReader{r: file, marker: completionMarker(all)})
+	defer f.Close()
 	s := postgis.Load(e)
 	pr, pw := io.Pipe()
 	go func() {
@@ -266,8 +366,10 @@ func restoreGlobals(ctx context.Context, e *engine.Engine, id, path string) erro
 	}
 	defer r.Close()
 	s := postgis.Load(e)
+	g := guarded(r)
+	defer g.Close()
 	pr, pw := io.Pipe()
-	go func() { pw.CloseWithError(filterGlobals(r, pw, s.User)) }()
+	go func() { pw.CloseWithError(filterGlobals(g, pw, s.User)) }()
 	argv := postgis.PsqlArgs(s, "postgres", "-v", "ON_ERROR_STOP=1", "-q", "-f", "-")
 	if err := e.Exec(ctx, id, argv, engine.ExecOptions{User: postgis.OSUser, Stdin: pr, Stderr: e.Err}); err != nil {
 		pr.Close()
@@ -336,6 +438,9 @@ func restoreDump(ctx context.Context, e *engine.Engine, id, path, db string) err
 		return err
 	}
 	s := postgis.Load(e)
+	if err := checkDump(e, path); err != nil {
+		return err
+	}
 	return replaceDatabase(ctx, e, id, db, func(tmp string) error {
 		r, err := openDecompressed(e, path)
 		if err != nil {

@@ -222,8 +222,13 @@ func RestoreSet(ctx context.Context, e *engine.Engine, src *Source, yes bool) er
 		}
 		return &engine.ConfirmError{What: "replace " + strings.Join(what, ", ") + " from " + src.SetDir}
 	}
+	lock, err := lockForRestore(e)
+	if err != nil {
+		return err
+	}
+	defer lock.Close()
 	if hasPostGIS(src.Manifest) {
-		if err := RestorePostGIS(ctx, e, RestorePostGISOptions{Source: src, Yes: true}); err != nil {
+		if err := restorePostGIS(ctx, e, RestorePostGISOptions{Source: src, Yes: true}); err != nil {
 			return err
 		}
 	}

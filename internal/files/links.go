@@ -13,6 +13,7 @@ import (
 	"github.com/moby/moby/client"
 
 	"github.com/osgs/osgs/internal/engine"
+	"github.com/osgs/osgs/internal/refusal"
 )
 
 // localTree is what Put will send, checked before a byte is written: its
@@ -90,7 +91,7 @@ func specialKind(m fs.FileMode) string {
 }
 
 // ErrRefused marks a copy refused before anything changed.
-var ErrRefused = fmt.Errorf("refused")
+var ErrRefused = refusal.Err
 
 // noLinkOnTheWay refuses a path in the container that is, or passes
 // through, a symbolic link anywhere below the volume's root: the engine's

@@ -1,14 +1,15 @@
 package gisdata
 
 import (
-	"errors"
 	"fmt"
+
+	"github.com/osgs/osgs/internal/refusal"
 )
 
 // ErrRefused marks bad input refused before anything changed: a missing or
 // empty file, an unsupported format, an existing table without -mode, a
 // layer that isn't there. Targets exit with 2 for it.
-var ErrRefused = errors.New("refused")
+var ErrRefused = refusal.Err
 
 type refusedError struct{ msg string }
 

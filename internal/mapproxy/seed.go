@@ -7,7 +7,6 @@ package mapproxy
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"slices"
 	"strconv"
@@ -16,6 +15,7 @@ import (
 	"go.yaml.in/yaml/v3"
 
 	"github.com/osgs/osgs/internal/engine"
+	"github.com/osgs/osgs/internal/refusal"
 )
 
 // Service is the catalog name of MapProxy.
@@ -25,7 +25,7 @@ const Service = "mapproxy"
 const ConfigPath = "/mapproxy/config/mapproxy.yaml"
 
 // ErrRefused marks bad input: nothing was seeded or removed.
-var ErrRefused = errors.New("refused")
+var ErrRefused = refusal.Err
 
 // SeedOptions say what to seed.
 type SeedOptions struct {

@@ -123,12 +123,27 @@ func ScanArchive(r io.Reader, geom map[string][]string) (*Scan, error) {
 	}
 }
 
+// CheckTOC reads an archive's table of contents (at its start) and refuses,
+// with a *ScriptError, an entry whose SQL pg_restore would run holds what
+// GuardScript refuses: a forged dump's COPY TO PROGRAM, a C function, an
+// untrusted language. It reads no further than the table of contents.
+func CheckTOC(r io.Reader) error {
+	a := &archiveReader{r: bufio.NewReaderSize(r, 1<<16), checkSQL: true}
+	if err := a.header(); err != nil {
+		return err
+	}
+	_, err := a.toc(nil, &Scan{Rows: map[string]int64{}, Geom: map[string]*GeomDigest{}})
+	return err
+}
+
 // archiveReader decodes the archive's primitives.
 type archiveReader struct {
 	r       *bufio.Reader
 	intSize int
 	offSize int
 	big     bytes.Buffer // chunks larger than r's buffer
+	// checkSQL makes toc refuse entries whose SQL GuardScript refuses.
+	checkSQL bool
 }
 
 func (a *archiveReader) header() error {
@@ -263,6 +278,13 @@ func (a *archiveReader) toc(geom map[string][]string, out *Scan) (map[int]*table
 			return nil, unexpected(err)
 		}
 		tag, desc, copyStmt, namespace := f[2], f[3], f[7], f[8]
+		if a.checkSQL {
+			for _, stmt := range []string{f[5], f[6], copyStmt} {
+				if err := GuardScript(strings.NewReader(stmt), io.Discard); err != nil {
+					return nil, fmt.Errorf("entry %d (%s %s.%s): %w", id, desc, namespace, tag, err)
+				}
+			}
+		}
 		if desc != "TABLE DATA" {
 			continue
 		}

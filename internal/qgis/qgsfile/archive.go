@@ -8,16 +8,17 @@ package qgsfile
 import (
 	"archive/zip"
 	"bytes"
-	"errors"
 	"fmt"
 	"io"
 	"io/fs"
 	"path"
 	"strings"
+
+	"github.com/osgs/osgs/internal/refusal"
 )
 
 // ErrRefused marks a project refused before anything changed.
-var ErrRefused = errors.New("refused")
+var ErrRefused = refusal.Err
 
 // maxEntry bounds what one archive entry may unpack to (a zip bomb stops
 // there).

@@ -58,11 +58,11 @@ func Decode(provider, source string) (Reach, error) {
 		return r, fmt.Errorf("provider %q is not one osgs publishes (it cannot tell where its source leads)", provider)
 	}
 	if m := credentialRE.FindStringSubmatch(plain); m != nil {
-		return r, fmt.Errorf("its data source carries a credential (%s=); the server's layers use only its own service and roles", strings.ToLower(m[2]))
+		r.Problems = append(r.Problems, fmt.Sprintf("its data source carries a credential (%s=); the server's layers use only its own service and roles", strings.ToLower(m[2])))
 	}
 	if provider != "delimitedtext" && len(r.URLs) == 0 {
 		if u := urlRE.FindString(plain); u != "" {
-			return r, fmt.Errorf("its data source names the URL %q, which a %s layer does not take", u, provider)
+			r.Problems = append(r.Problems, fmt.Sprintf("its data source names the URL %q, which a %s layer does not take", u, provider))
 		}
 	}
 	return r, nil

@@ -38,6 +38,9 @@ type Reach struct {
 	Paths []string // local files, as the source names them
 	URLs  []string
 	Conn  *URI // a PostgreSQL or SpatiaLite connection
+	// Problems are what a search of the whole source found beyond its
+	// parts: a credential or a URL in any spelling.
+	Problems []string
 }
 
 // Check finds every layer whose source carries credentials in any form,
@@ -83,6 +86,9 @@ func (pol Policy) layer(l Layer) []string {
 		if reason := pol.remote(u); reason != "" {
 			out = append(out, reason)
 		}
+	}
+	if len(out) == 0 {
+		out = r.Problems
 	}
 	return out
 }
