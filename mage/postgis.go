@@ -76,8 +76,11 @@ func (Postgis) Restore(ctx context.Context, src string, db *string, yes *bool) e
 // -db (default the first of POSTGRES_DBS), as a table named after the layer
 // or -table=NAME. -srid=N reprojects. An existing table is refused unless
 // -mode=append (adds in one transaction) or -mode=replace -yes (swapped in
-// one transaction once the new one is complete).
-func (Postgis) Load(ctx context.Context, path string, db, schema, table, layer *string, srid *int, mode *string, yes *bool) error {
+// one transaction once the new one is complete). A CSV row whose WKT GDAL
+// cannot read refuses the load, unless -keepinvalid (loaded with no
+// geometry, its text kept); rows without geometry and invalid geometries
+// are counted in the report.
+func (Postgis) Load(ctx context.Context, path string, db, schema, table, layer *string, srid *int, mode *string, yes, keepinvalid *bool) error {
 	return run(ctx, func(ctx context.Context, e *engine.Engine) error {
 		m, err := gisdata.ParseMode(deref(mode))
 		if err != nil {
@@ -85,7 +88,7 @@ func (Postgis) Load(ctx context.Context, path string, db, schema, table, layer *
 		}
 		res, err := gisdata.Load(ctx, e, gisdata.LoadOptions{
 			Path: path, DB: deref(db), Schema: deref(schema), Table: deref(table), Layer: deref(layer),
-			SRID: deref(srid), Mode: m, Yes: deref(yes),
+			SRID: deref(srid), Mode: m, Yes: deref(yes), KeepInvalid: deref(keepinvalid),
 			Progress: gisdata.NewProgress(e.Err, engine.IsTerminal(e.Err)),
 		})
 		if err != nil {

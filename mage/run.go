@@ -21,11 +21,9 @@ import (
 	"github.com/osgs/osgs/internal/catalog"
 	"github.com/osgs/osgs/internal/engine"
 	"github.com/osgs/osgs/internal/envfile"
-	"github.com/osgs/osgs/internal/gisdata"
 	"github.com/osgs/osgs/internal/hooks"
-	"github.com/osgs/osgs/internal/mapproxy"
 	"github.com/osgs/osgs/internal/offsite"
-	"github.com/osgs/osgs/internal/qgis"
+	"github.com/osgs/osgs/internal/refusal"
 	"github.com/osgs/osgs/internal/seal"
 	"github.com/osgs/osgs/internal/swarm"
 )
@@ -96,13 +94,23 @@ func fatal(err error) error {
 		identity *seal.WrongIdentityError
 		missing  *offsite.NotCompleteError
 	)
-	if errors.As(err, &unknown) || errors.As(err, &confirm) || errors.As(err, &identity) || errors.As(err, &missing) || errors.Is(err, envfile.ErrMalformed) || errors.Is(err, engine.ErrModel) || errors.Is(err, gisdata.ErrRefused) || errors.Is(err, mapproxy.ErrRefused) || errors.Is(err, qgis.ErrRefused) {
+	if errors.As(err, &unknown) || errors.As(err, &confirm) || errors.As(err, &identity) || errors.As(err, &missing) || errors.Is(err, envfile.ErrMalformed) || errors.Is(err, engine.ErrModel) || errors.Is(err, refusal.Err) {
 		code = exitBadInput
 	}
 	if errors.Is(err, context.Canceled) {
 		return mg.Fatal(130, "interrupted")
 	}
-	return mg.Fatal(code, strings.Join(strings.Fields(err.Error()), " "))
+	return mg.Fatal(code, oneLine(err))
+}
+
+// oneLine is err's message on one line, without a dangling ": " where a
+// wrapped error said nothing.
+func oneLine(err error) string {
+	msg := strings.Join(strings.Fields(err.Error()), " ")
+	for strings.HasSuffix(msg, ":") {
+		msg = strings.TrimSpace(strings.TrimSuffix(msg, ":"))
+	}
+	return strings.ReplaceAll(msg, ": :", ":")
 }
 
 // up starts services; the engine runs their after-up hooks.

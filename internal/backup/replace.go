@@ -13,6 +13,7 @@ import (
 
 	"github.com/osgs/osgs/internal/engine"
 	"github.com/osgs/osgs/internal/postgis"
+	"github.com/osgs/osgs/internal/refusal"
 )
 
 // replaceDatabase restores db without risking it: load fills a new, empty
@@ -115,6 +116,9 @@ type IncompleteDumpError struct{ Path string }
 func (i *IncompleteDumpError) Error() string {
 	return fmt.Sprintf("%s is incomplete: it lacks pg_dump's closing %q line (cut short?); nothing was restored", i.Path, "PostgreSQL database dump complete")
 }
+
+// Is makes an incomplete dump a refusal (exit code 2).
+func (i *IncompleteDumpError) Is(target error) bool { return target == refusal.Err }
 
 // checkComplete refuses a plain-SQL dump whose end is not pg_dump's
 // completion marker, before anything is touched.

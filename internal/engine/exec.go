@@ -8,6 +8,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"strings"
 	"sync/atomic"
 	"syscall"
 	"time"
@@ -268,6 +269,9 @@ func (e *Engine) Interactive(ctx context.Context, service, user string, cmd ...s
 	var sc interface{ StatusCode() int }
 	if errors.As(err, &sc) {
 		code, err = sc.StatusCode(), nil
+	}
+	if err != nil && strings.TrimSpace(err.Error()) == "" {
+		return fmt.Errorf("exec %s in %s failed, and the engine gave no reason (%T)", cmd[0], service, err)
 	}
 	if err != nil {
 		return fmt.Errorf("exec %s in %s: %w", cmd[0], service, err)

@@ -7,7 +7,6 @@
 package envfile
 
 import (
-	"bufio"
 	"bytes"
 	"crypto/rand"
 	"errors"
@@ -47,12 +46,16 @@ var ErrMalformed = errors.New("malformed .env")
 // quote the offending line, since it may hold a secret.
 func Parse(name string, data []byte) (*File, error) {
 	f := &File{index: map[string]int{}}
-	sc := bufio.NewScanner(bytes.NewReader(data))
-	sc.Buffer(make([]byte, 64*1024), 1024*1024)
+	// Lines of any length (a certificate or a long token is one line);
+	// a final line without its newline counts, and \r\n endings are read.
+	lines := strings.Split(string(data), "\n")
+	if len(lines) > 0 && lines[len(lines)-1] == "" {
+		lines = lines[:len(lines)-1]
+	}
 	n := 0
-	for sc.Scan() {
+	for _, raw := range lines {
 		n++
-		raw := sc.Text()
+		raw = strings.TrimSuffix(raw, "\r")
 		trimmed := strings.TrimSpace(raw)
 		if trimmed == "" || strings.HasPrefix(trimmed, "#") {
 			f.lines = append(f.lines, line{raw: raw})
@@ -74,9 +77,6 @@ func Parse(name string, data []byte) (*File, error) {
 		}
 		f.index[k] = len(f.lines)
 		f.lines = append(f.lines, line{key: k, value: val, raw: raw})
-	}
-	if err := sc.Err(); err != nil {
-		return nil, fmt.Errorf("%w: %s: %v", ErrMalformed, name, err)
 	}
 	return f, nil
 }

@@ -137,3 +137,15 @@ func TestReadSecret(t *testing.T) {
 		t.Fatalf("ReadSecret = %q, %v", v, err)
 	}
 }
+
+func TestParseLongLines(t *testing.T) {
+	long := strings.Repeat("x", 10<<20)
+	f, err := Parse(".env", []byte("A=1\r\nB="+long+"\nC=3"))
+	if err != nil || f.Value("B") != long || f.Value("A") != "1" || f.Value("C") != "3" {
+		t.Fatalf("%v", err)
+	}
+	_, err = Parse(".env", []byte("A=1\n"+long+"\n"))
+	if !errors.Is(err, ErrMalformed) || !strings.Contains(err.Error(), "line 2") || len(err.Error()) > 200 {
+		t.Fatalf("a malformed long line: %.200v", err)
+	}
+}

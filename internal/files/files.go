@@ -48,9 +48,9 @@ func checkVolumePath(e *engine.Engine, service, p string) (string, string, error
 		roots = append(roots, root)
 	}
 	if len(roots) == 0 {
-		return "", "", fmt.Errorf("%s keeps no files in volumes", service)
+		return "", "", fmt.Errorf("%w: %s keeps no files in volumes", ErrRefused, service)
 	}
-	return "", "", fmt.Errorf("%s is not inside a volume of %s (volumes: %s)", clean, service, strings.Join(roots, ", "))
+	return "", "", fmt.Errorf("%w: %s is not inside a volume of %s (volumes: %s)", ErrRefused, clean, service, strings.Join(roots, ", "))
 }
 
 // target is the container of service that copies go through.
@@ -71,7 +71,7 @@ func Put(ctx context.Context, e *engine.Engine, o Options) error {
 	}
 	info, err := os.Lstat(o.Local)
 	if err != nil {
-		return err
+		return fmt.Errorf("%w: %v", ErrRefused, err)
 	}
 	id, err := target(ctx, e, o.Service)
 	if err != nil {
@@ -79,7 +79,7 @@ func Put(ctx context.Context, e *engine.Engine, o Options) error {
 	}
 	st, err := e.DockerFor(id).ContainerStatPath(ctx, id, client.ContainerStatPathOptions{Path: dir})
 	if err != nil || !st.Stat.Mode.IsDir() {
-		return fmt.Errorf("%s:%s is not a folder", o.Service, dir)
+		return fmt.Errorf("%w: %s:%s is not a folder", ErrRefused, o.Service, dir)
 	}
 	name := filepath.Base(filepath.Clean(o.Local))
 	dest := path.Join(dir, name)
@@ -201,7 +201,7 @@ func Get(ctx context.Context, e *engine.Engine, o Options) error {
 		return err
 	}
 	if info, err := os.Stat(o.Local); err != nil || !info.IsDir() {
-		return fmt.Errorf("%s is not a local folder", o.Local)
+		return fmt.Errorf("%w: %s is not a local folder", ErrRefused, o.Local)
 	}
 	id, err := target(ctx, e, o.Service)
 	if err != nil {

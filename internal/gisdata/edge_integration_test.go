@@ -12,6 +12,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -394,4 +395,125 @@ func TestLoadRefusals(t *testing.T) {
 		t.Errorf("%d helpers left", n)
 	}
 	_ = strconv.Itoa
+}
+
+// TestLoadHostileFiles loads what a careless colleague (or an attacker)
+// sends: a shapefile whose .dbf is a FIFO (the load used to hang, and
+// Ctrl-C never finished) or a link to a system file, a folder with a link,
+// a layer named like an ogr2ogr option, a CSV whose WKT is garbage (GDAL
+// loads such rows with no geometry and drops the text), invalid
+// geometries, and a file name with printf verbs. Each is refused in one
+// line with nothing changed, or loaded and reported; no helper is left.
+func TestLoadHostileFiles(t *testing.T) {
+	data := fixtures(t)
+	ctx, e, h := startPostGIS(t)
+	ne := filepath.Join(data, "naturalearth", "naturalearth_cities")
+	shapefile := func(t *testing.T, dbf func(dir string)) string {
+		dir := t.TempDir()
+		for _, ext := range []string{".shp", ".shx", ".prj"} {
+			b, err := os.ReadFile(filepath.Join(ne, "naturalearth_cities"+ext))
+			if err != nil {
+				t.Fatal(err)
+			}
+			os.WriteFile(filepath.Join(dir, "cities"+ext), b, 0o644)
+		}
+		dbf(filepath.Join(dir, "cities.dbf"))
+		return filepath.Join(dir, "cities.shp")
+	}
+	write := func(t *testing.T, name, content string) string {
+		p := filepath.Join(t.TempDir(), name)
+		if err := os.WriteFile(p, []byte(content), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	before := tables(t, ctx, h)
+	refused := []struct {
+		name string
+		path func(t *testing.T) string
+		o    gisdata.LoadOptions
+		want string
+	}{
+		{"a FIFO as the .dbf", func(t *testing.T) string {
+			return shapefile(t, func(p string) { syscall.Mkfifo(p, 0o644) })
+		}, gisdata.LoadOptions{}, "a FIFO"},
+		{"a .dbf linked to a system file", func(t *testing.T) string {
+			return shapefile(t, func(p string) { os.Symlink("/etc/passwd", p) })
+		}, gisdata.LoadOptions{}, "a symbolic link"},
+		{"a linked source", func(t *testing.T) string {
+			p := filepath.Join(t.TempDir(), "x.geojson")
+			os.Symlink("/etc/passwd", p)
+			return p
+		}, gisdata.LoadOptions{}, "a symbolic link"},
+		{"a folder with a link", func(t *testing.T) string {
+			dir := filepath.Join(t.TempDir(), "shapes")
+			os.MkdirAll(dir, 0o755)
+			for _, ext := range []string{".shp", ".shx", ".dbf"} {
+				b, _ := os.ReadFile(filepath.Join(ne, "naturalearth_cities"+ext))
+				os.WriteFile(filepath.Join(dir, "c"+ext), b, 0o644)
+			}
+			os.Symlink("/etc/shadow", filepath.Join(dir, "d.dbf"))
+			return dir
+		}, gisdata.LoadOptions{}, "a symbolic link"},
+		{"a layer named like an option", func(t *testing.T) string {
+			return write(t, "-explodecollections.geojson", `{"type":"FeatureCollection","features":[{"type":"Feature","properties":{},"geometry":{"type":"MultiPoint","coordinates":[[1,2],[3,4],[5,6]]}}]}`)
+		}, gisdata.LoadOptions{Table: "opt"}, "starts with '-'"},
+		{"-layer like an option", func(t *testing.T) string { return ne }, gisdata.LoadOptions{Layer: "-where"}, `has no layer "-where"`},
+		{"garbage WKT", func(t *testing.T) string {
+			return write(t, "pts.csv", "id,name,wkt\n1,a,POINT(1 2)\n2,b,garbage\n3,c,\n4,d,POINT(1\n")
+		}, gisdata.LoadOptions{}, "2 rows have text in column wkt that GDAL cannot read"},
+	}
+	for _, c := range refused {
+		t.Run(c.name, func(t *testing.T) {
+			o := c.o
+			o.Path = c.path(t)
+			lctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
+			defer cancel()
+			_, err := load(lctx, e, o)
+			if !errors.Is(err, gisdata.ErrRefused) || !strings.Contains(err.Error(), c.want) || strings.Contains(err.Error(), "\n") {
+				t.Fatalf("got %v, want a one-line refusal with %q", err, c.want)
+			}
+		})
+	}
+	if after := tables(t, ctx, h); after != before {
+		t.Fatalf("tables before %q, after %q", before, after)
+	}
+
+	t.Run("garbage WKT kept with -keepinvalid", func(t *testing.T) {
+		p := write(t, "keep.csv", "id,name,WKT\n1,a,POINT(1 2)\n2,b,garbage\n3,c,\n")
+		res, err := load(ctx, e, gisdata.LoadOptions{Path: p, KeepInvalid: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := one(t, ctx, h, "SELECT string_agg(id || ':' || coalesce(ST_AsText(geom), '-') || ':' || coalesce(wkt, ''), ',' ORDER BY id) FROM keep"); got != "1:POINT(1 2):POINT(1 2),2:-:garbage,3:-:" {
+			t.Errorf("loaded %q", got)
+		}
+		if len(res.Tables) != 1 || !strings.Contains(res.Tables[0].Note, "2 rows have no geometry") {
+			t.Errorf("report %+v", res.Tables)
+		}
+	})
+	t.Run("invalid geometries are reported", func(t *testing.T) {
+		p := write(t, "bowtie.csv", "id,wkt\n1,\"POLYGON((0 0,1 1,1 0,0 1,0 0))\"\n2,\"POLYGON((0 0,1 0,1 1,0 0))\"\n")
+		res, err := load(ctx, e, gisdata.LoadOptions{Path: p})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var out bytes.Buffer
+		res.Print(&out)
+		if !strings.Contains(out.String(), "1 geometries are invalid") || one(t, ctx, h, "SELECT count(*) FROM bowtie") != "2" {
+			t.Errorf("report %q", out.String())
+		}
+	})
+	t.Run("a file name with printf verbs", func(t *testing.T) {
+		p := write(t, "pct%d%s.geojson", `{"type":"FeatureCollection","features":[{"type":"Feature","properties":{"a":1},"geometry":{"type":"Point","coordinates":[1,2]}}]}`)
+		if _, err := load(ctx, e, gisdata.LoadOptions{Path: p, Table: "pct"}); err != nil {
+			t.Fatal(err)
+		}
+		if c := one(t, ctx, h, "SELECT obj_description('public.pct'::regclass)"); !strings.Contains(c, "pct%d%s.geojson (layer pct%d%s)") {
+			t.Errorf("comment %q", c)
+		}
+	})
+	if n := helpersLeft(t, ctx, h); n != 0 {
+		t.Errorf("%d helpers left", n)
+	}
 }

@@ -75,7 +75,12 @@ func inspect(ctx context.Context, h *tools.Helper, open string, oo []string, sca
 		if errors.As(err, &x) && x.Stderr != "" {
 			// osgs-inspect's own line is the last; GDAL's warnings come first.
 			lines := strings.Split(strings.TrimSpace(x.Stderr), "\n")
-			return nil, refuse("GDAL cannot read it: %s", strings.Join(strings.Fields(lines[len(lines)-1]), " "))
+			if why := strings.Join(strings.Fields(lines[len(lines)-1]), " "); why != "" {
+				return nil, refuse("GDAL cannot read it: %s", why)
+			}
+		}
+		if errors.As(err, &x) {
+			return nil, refuse("GDAL cannot read it (osgs-inspect exited with code %d and said nothing)", x.Code)
 		}
 		return nil, err
 	}

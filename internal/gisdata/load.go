@@ -27,6 +27,10 @@ type LoadOptions struct {
 	SRID   int    // reproject to (or assign, when the source has none); 0 keeps the source's
 	Mode   Mode
 	Yes    bool
+	// KeepInvalid loads rows whose geometry text GDAL cannot read (a CSV's
+	// WKT) with no geometry and keeps their text in its column, instead of
+	// refusing the load.
+	KeepInvalid bool
 	// Progress shows the upload and each layer's load; nil shows nothing.
 	Progress *Progress
 }
@@ -183,6 +187,13 @@ func selectLayers(in *Inspection, o LoadOptions) ([]Layer, []string, error) {
 	if len(layers) == 0 {
 		return nil, nil, refuse("%s holds no layers", o.Path)
 	}
+	for _, l := range layers {
+		// GDAL 3.6's ogr2ogr and ogrinfo read a layer named "-x" as an
+		// option and have no "--" to stop them.
+		if strings.HasPrefix(l.Name, "-") {
+			return nil, nil, refuse("%s: layer %q starts with '-', which GDAL's tools would read as an option; rename the layer", o.Path, l.Name)
+		}
+	}
 	if len(layers) > 1 && o.Table != "" {
 		return nil, nil, refuse("%s has %d layers: -table names one table, so pick one with -layer", o.Path, len(layers))
 	}
@@ -304,6 +315,9 @@ func loadVector(ctx context.Context, h *tools.Helper, src *Source, in *Inspectio
 			return nil, refuse("table %s.%s already exists: -mode=append adds to it, -mode=replace -yes replaces it", o.Schema, t)
 		}
 	}
+	if err := checkUnreadable(ctx, h, src, layers, o); err != nil {
+		return nil, err
+	}
 	target, err := targetSRS(ctx, h, o.DB, o.SRID)
 	if err != nil {
 		return nil, err
@@ -372,7 +386,10 @@ func loadVector(ctx context.Context, h *tools.Helper, src *Source, in *Inspectio
 	fixed := false
 	for i := range loads {
 		l := &loads[i]
-		argv := Ogr2ogrArgs(openOptions(src), src.Open, tools.Conninfo(o.DB), *l, preserve)
+		argv := Ogr2ogrArgs(loadOpenOptions(src, o), src.Open, tools.Conninfo(o.DB), *l, preserve)
+		if o.KeepInvalid && l.Append {
+			argv = append(argv, "-addfields") // the kept text's column
+		}
 		o.Progress.Step(fmt.Sprintf("load %s into %s.%s", l.Layer.Name, l.Schema, l.Table))
 		var errb bytes.Buffer
 		gp := &gdalProgress{p: o.Progress, total: l.Layer.Count, unit: "features"}
@@ -396,10 +413,14 @@ func loadVector(ctx context.Context, h *tools.Helper, src *Source, in *Inspectio
 			}
 		}
 	}
-	comment := fmt.Sprintf("loaded by osgs postgis:load from %s (layer %%s) at %s", src.Path, time.Now().UTC().Format(time.RFC3339))
+	notes, err := geometryNotes(ctx, h, o.DB, loads)
+	if err != nil {
+		return nil, err
+	}
+	at := time.Now().UTC().Format(time.RFC3339)
 	var sql strings.Builder
 	for _, l := range loads {
-		sql.WriteString(FinalizeSQL([]LayerLoad{l}, o.Mode, fmt.Sprintf(comment, l.Layer.Name)))
+		sql.WriteString(FinalizeSQL([]LayerLoad{l}, o.Mode, "loaded by osgs postgis:load from "+src.Path+" (layer "+l.Layer.Name+") at "+at))
 	}
 	if fixed && maxSRID > 0 {
 		sql.WriteString(DropAddedSRSSQL(maxSRID))
@@ -414,7 +435,7 @@ func loadVector(ctx context.Context, h *tools.Helper, src *Source, in *Inspectio
 		if err != nil {
 			return nil, err
 		}
-		t.Note = l.SRS.Note
+		t.Note = strings.Join(slices.DeleteFunc([]string{l.SRS.Note, notes[l.Staging]}, func(s string) bool { return s == "" }), "; ")
 		out = append(out, *t)
 	}
 	return out, nil

@@ -53,7 +53,7 @@ var CSVXYOpenOptions = CSVOpenOptions[:len(CSVOpenOptions)-1]
 // openOptions are the GDAL open options for a source.
 func openOptions(s *Source) []string {
 	if s.Format == "CSV" {
-		if s.CSVWKT {
+		if s.CSVWKT != "" {
 			return CSVOpenOptions
 		}
 		return CSVXYOpenOptions

@@ -160,10 +160,10 @@ func TestResolveSource(t *testing.T) {
 	}
 	write("wkt.csv", "id,WKT\n1,POINT(1 2)\n")
 	write("xy.csv", "name;lon;lat\n")
-	if s, _ := ResolveSource(filepath.Join(dir, "wkt.csv")); !s.CSVWKT {
+	if s, _ := ResolveSource(filepath.Join(dir, "wkt.csv")); s.CSVWKT == "" {
 		t.Error("a CSV with a WKT column")
 	}
-	if s, _ := ResolveSource(filepath.Join(dir, "xy.csv")); s.CSVWKT {
+	if s, _ := ResolveSource(filepath.Join(dir, "xy.csv")); s.CSVWKT != "" {
 		t.Error("a CSV with lon/lat columns")
 	}
 	zip := write("data.zip", "PK")

@@ -29,8 +29,8 @@ type Source struct {
 	Root   string   // host folder the Files are relative to
 	Open   string   // what GDAL opens in the helper, under /work
 	Size   int64    // bytes to upload
-	// CSVWKT says a CSV's header names a WKT column (not X/Y columns).
-	CSVWKT bool
+	// CSVWKT is the WKT column a CSV's header names ("": X/Y columns).
+	CSVWKT string
 }
 
 // format is one file name ending osgs loads.
@@ -78,13 +78,21 @@ func Extensions() string {
 // ResolveSource checks p and says what to upload and what GDAL opens. It
 // refuses, in one line, a path that does not exist, an empty file, an
 // unsupported format and a shapefile without its .shx or .dbf.
+//
+// One rule for links: none is followed. A source, a sidecar or a file in a
+// folder that is a symbolic link is refused (a colleague's .dbf linked to
+// /etc/shadow would be uploaded as the table's data), and so is a FIFO,
+// socket or device (reading one would block or never end).
 func ResolveSource(p string) (*Source, error) {
-	fi, err := os.Stat(p)
+	fi, err := os.Lstat(p)
 	if errors.Is(err, os.ErrNotExist) {
 		return nil, refuse("%s: no such file or folder", p)
 	}
 	if err != nil {
 		return nil, err
+	}
+	if reason := notPlain(fi.Mode()); reason != "" {
+		return nil, refuse("%s: %s; osgs loads regular files and folders only", p, reason)
 	}
 	abs, err := filepath.Abs(p)
 	if err != nil {
@@ -135,10 +143,10 @@ func ResolveSource(p string) (*Source, error) {
 			}
 		}
 	case "CSV":
-		s.CSVWKT = csvHasWKT(abs)
+		s.CSVWKT = csvWKTColumn(abs)
 	case "GML":
 		stem := strings.TrimSuffix(base, filepath.Ext(base))
-		if _, err := os.Stat(filepath.Join(s.Root, stem+".xsd")); err == nil {
+		if fi, err := os.Lstat(filepath.Join(s.Root, stem+".xsd")); err == nil && fi.Mode().IsRegular() {
 			s.Files = append(s.Files, stem+".xsd")
 			s.Size += sizeOf(filepath.Join(s.Root, stem+".xsd"))
 		}
@@ -153,6 +161,9 @@ func (s *Source) folder(abs, base string) error {
 	err := filepath.WalkDir(abs, func(p string, d os.DirEntry, err error) error {
 		if err != nil {
 			return err
+		}
+		if reason := notPlain(d.Type()); reason != "" {
+			return refuse("%s: %s; osgs loads regular files and folders only", p, reason)
 		}
 		if d.Type().IsRegular() {
 			rel, _ := filepath.Rel(s.Root, p)
@@ -227,12 +238,34 @@ func siblings(dir, stem string) (map[string]string, error) {
 		}
 		ext := strings.ToLower(name[len(stem):])
 		for _, want := range shapefileParts {
-			if ext == want {
-				out[ext] = name
+			if ext != want {
+				continue
 			}
+			if reason := notPlain(e.Type()); reason != "" {
+				return nil, refuse("%s: %s; osgs loads regular files only", filepath.Join(dir, name), reason)
+			}
+			out[ext] = name
 		}
 	}
 	return out, nil
+}
+
+// notPlain says why a file of mode m is not loaded ("" for a regular file
+// or a folder).
+func notPlain(m os.FileMode) string {
+	switch t := m.Type(); {
+	case t == 0 || t == os.ModeDir:
+		return ""
+	case t&os.ModeSymlink != 0:
+		return "a symbolic link"
+	case t&os.ModeNamedPipe != 0:
+		return "a FIFO"
+	case t&os.ModeSocket != 0:
+		return "a socket"
+	case t&os.ModeDevice != 0:
+		return "a device"
+	}
+	return "not a regular file"
 }
 
 func sizeOf(p string) int64 {
@@ -243,23 +276,23 @@ func sizeOf(p string) int64 {
 	return fi.Size()
 }
 
-// csvHasWKT reads a CSV's header and says whether a column has one of the
-// names GDAL is told to read WKT geometries from.
-func csvHasWKT(p string) bool {
+// csvWKTColumn reads a CSV's header and returns the column GDAL is told to
+// read WKT geometries from (as the header writes it), or "".
+func csvWKTColumn(p string) string {
 	f, err := os.Open(p)
 	if err != nil {
-		return false
+		return ""
 	}
 	defer f.Close()
 	line, _ := bufio.NewReader(io.LimitReader(f, 64<<10)).ReadString('\n')
 	names := strings.Split(strings.TrimPrefix(CSVOpenOptions[0], "GEOM_POSSIBLE_NAMES="), ",")
-	for _, col := range strings.FieldsFunc(strings.ToLower(line), func(r rune) bool { return r == ',' || r == ';' || r == '\t' || r == '|' }) {
+	for _, col := range strings.FieldsFunc(line, func(r rune) bool { return r == ',' || r == ';' || r == '\t' || r == '|' }) {
 		col = strings.Trim(strings.TrimSpace(col), `"'`)
 		for _, n := range names {
-			if col == n {
-				return true
+			if strings.EqualFold(col, n) {
+				return col
 			}
 		}
 	}
-	return false
+	return ""
 }

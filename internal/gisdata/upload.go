@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"syscall"
 
 	"github.com/osgs/osgs/internal/tools"
 )
@@ -41,11 +42,16 @@ func writeTar(w io.Writer, s *Source, p *Progress) error {
 		}
 	}
 	for _, rel := range s.Files {
-		f, err := os.Open(filepath.Join(s.Root, rel))
+		// Never through a link, and never blocking on a FIFO put in a
+		// file's place since ResolveSource looked.
+		f, err := os.OpenFile(filepath.Join(s.Root, rel), os.O_RDONLY|syscall.O_NOFOLLOW|syscall.O_NONBLOCK, 0)
 		if err != nil {
-			return err
+			return refuse("%s: %v", rel, err)
 		}
 		fi, err := f.Stat()
+		if err == nil && !fi.Mode().IsRegular() {
+			err = refuse("%s: %s, not a regular file", rel, notPlain(fi.Mode()))
+		}
 		if err != nil {
 			f.Close()
 			return err

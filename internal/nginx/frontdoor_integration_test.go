@@ -162,7 +162,8 @@ func TestFrontDoor(t *testing.T) {
 	c := testenv.NewCheckout(t, map[string]string{
 		"MAPPROXY_SOURCE_URL":    "https://nginx/ogc/places",
 		"MAPPROXY_SOURCE_LAYERS": "places",
-		"OSGS_SITE_TITLE":        "osgs front door test",
+		// What broke Hugo's sed: | & \ and quotes.
+		"OSGS_SITE_TITLE": `osgs front door test | Maps & "Co" \ 100%`,
 		// The watcher of kept-alive upstreams, quick for the test.
 		"NGINX_UPSTREAM_CHECK_SECONDS": "1",
 	})
@@ -214,7 +215,7 @@ func TestFrontDoor(t *testing.T) {
 
 	t.Run("hugo renders and rebuilds on change", func(t *testing.T) {
 		r := fd.must("/", 200)
-		if !strings.Contains(string(r.body), "osgs front door test") {
+		if !strings.Contains(string(r.body), `osgs front door test | Maps &amp; `) || !strings.Contains(string(r.body), `Co&#34; \ 100%`) {
 			t.Fatalf("home page: %.300s", r.body)
 		}
 		page := filepath.Join(t.TempDir(), "content")

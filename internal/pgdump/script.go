@@ -359,15 +359,22 @@ var (
 	extensionRE  = regexp.MustCompile(`\bCREATE\s+EXTENSION\s+(IF\s+NOT\s+EXISTS\s+)?"?([A-Z0-9_-]+)`)
 )
 
+// copyRefusedRE are what a COPY statement may not hold.
+var copyRefusedRE = []struct {
+	re   *regexp.Regexp
+	what string
+}{
+	{regexp.MustCompile(`\b(FROM|TO)\s+PROGRAM\b`), "COPY with PROGRAM"},
+	{regexp.MustCompile(`\b(FROM|TO)\s+'`), "COPY to or from a server file"},
+	{regexp.MustCompile(`\bBINARY\b|\bFORMAT\s+"?BINARY`), "COPY in binary format"},
+}
+
 // refusedRE are statements and names a dump never holds that run a
 // program, load a library or reach the server's files.
 var refusedRE = []struct {
 	re   *regexp.Regexp
 	what string
 }{
-	{regexp.MustCompile(`\b(FROM|TO)\s+PROGRAM\b`), "COPY with PROGRAM"},
-	{regexp.MustCompile(`\b(FROM|TO)\s+''`), "COPY to or from a server file"},
-	{regexp.MustCompile(`\bBINARY\b|\bFORMAT\s+"?BINARY`), "COPY in binary format"},
 	{regexp.MustCompile(`\bALTER\s+SYSTEM\b`), "ALTER SYSTEM"},
 	{regexp.MustCompile(`^LOAD\b`), "LOAD of a library"},
 	{regexp.MustCompile(`\bCREATE\s+(OR\s+REPLACE\s+)?(TRUSTED\s+)?(PROCEDURAL\s+)?LANGUAGE\b`), "CREATE LANGUAGE"},
@@ -395,8 +402,15 @@ func (s *scriptLexer) endStatement() error {
 func (s *scriptLexer) check() error {
 	w := strings.Join(strings.Fields(strings.ToUpper(s.words.String())), " ")
 	refuse := func(what string) error { return &ScriptError{Line: s.unitLine, What: what} }
-	if copyRE.MatchString(w) && !fromStdinRE.MatchString(w) {
-		return refuse("COPY other than FROM stdin")
+	if copyRE.MatchString(w) {
+		for _, r := range copyRefusedRE {
+			if r.re.MatchString(w) {
+				return refuse(r.what)
+			}
+		}
+		if !fromStdinRE.MatchString(w) {
+			return refuse("COPY other than FROM stdin")
+		}
 	}
 	for _, r := range refusedRE {
 		if r.re.MatchString(w) {

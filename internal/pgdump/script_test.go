@@ -36,6 +36,9 @@ COPY public.places (id, name, "program", geom) FROM stdin;
 2	\! not a command, COPY data	;	\N
 \.
 SELECT pg_catalog.setval('public.s', 1, false);
+ALTER DATABASE gis SET search_path TO '$user', 'public';
+ALTER ROLE gis_reader SET statement_timeout TO '5s';
+GRANT SELECT ON TABLE public.places TO gis_reader;
 \connect gis
 \connect -reuse-previous=on "dbname='my db'"
 ALTER TABLE ONLY public.places ADD CONSTRAINT places_pkey PRIMARY KEY (id);

@@ -18,6 +18,8 @@ import (
 	"sort"
 	"strings"
 	"time"
+
+	"github.com/osgs/osgs/internal/refusal"
 )
 
 // Format names the set layout; a manifest with another format is foreign.
@@ -97,6 +99,9 @@ type ChecksumError struct {
 func (c *ChecksumError) Error() string {
 	return fmt.Sprintf("backup file %s is corrupt or truncated (%s): refusing to use it", c.Path, c.Reason)
 }
+
+// Is makes a corrupt file a refusal (exit code 2): nothing was used.
+func (c *ChecksumError) Is(target error) bool { return target == refusal.Err }
 
 // VerifyChecksums checks the size and sha256 of every file of the set
 // (or only the entries for which keep returns true).
