@@ -285,6 +285,9 @@ func loadVector(ctx context.Context, h *tools.Helper, src *Source, in *Inspectio
 	if err != nil {
 		return nil, err
 	}
+	if err := checkUnreadable(ctx, h, src, layers, o); err != nil {
+		return nil, err
+	}
 	var scan []string
 	for _, l := range layers {
 		if needsScan(in.Driver, l) {
@@ -314,9 +317,6 @@ func loadVector(ctx context.Context, h *tools.Helper, src *Source, in *Inspectio
 		if exists[t] && o.Mode == ModeCreate {
 			return nil, refuse("table %s.%s already exists: -mode=append adds to it, -mode=replace -yes replaces it", o.Schema, t)
 		}
-	}
-	if err := checkUnreadable(ctx, h, src, layers, o); err != nil {
-		return nil, err
 	}
 	target, err := targetSRS(ctx, h, o.DB, o.SRID)
 	if err != nil {

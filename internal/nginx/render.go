@@ -17,6 +17,7 @@ import (
 	ttemplate "text/template"
 
 	"github.com/osgs/osgs/internal/catalog"
+	"github.com/osgs/osgs/internal/nginx/uripath"
 )
 
 // Service is the name of the front door in the catalog.
@@ -211,13 +212,22 @@ func Render(in Input) (*Rendered, error) {
 	return out, nil
 }
 
+// ambiguousPaths are uripath's rule as nginx map keys.
+func ambiguousPaths() []string {
+	out := make([]string, len(uripath.Patterns))
+	for i, p := range uripath.Patterns {
+		out[i] = uripath.NginxMap(p)
+	}
+	return out
+}
+
 // renderFile executes a text template file; missing keys are errors.
 func renderFile(path string, data any) (string, error) {
 	text, err := os.ReadFile(path)
 	if err != nil {
 		return "", fmt.Errorf("nginx template: %w", err)
 	}
-	funcs := ttemplate.FuncMap{"hasSuffix": strings.HasSuffix, "trimSuffix": strings.TrimSuffix}
+	funcs := ttemplate.FuncMap{"hasSuffix": strings.HasSuffix, "trimSuffix": strings.TrimSuffix, "ambiguousPaths": ambiguousPaths}
 	t, err := ttemplate.New(filepath.Base(path)).Funcs(funcs).Option("missingkey=error").Parse(string(text))
 	if err != nil {
 		return "", fmt.Errorf("nginx template %s: %w", path, err)

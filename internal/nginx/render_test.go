@@ -32,6 +32,7 @@ func TestRenderOnlyEnabledServices(t *testing.T) {
 		landing  bool
 	}{
 		{name: "nothing but nginx", enabled: []string{"nginx", "postgis"},
+			has: []string{`"~*^[^?]*(%2e|%2f|%5c|%25(2e|2f|5c)|\\\\)" 1;`, "if ($osgs_ambiguous_path) { return 400; }"},
 			not: []string{"location /mapproxy/", "fastcgi_pass", "auth_basic "}, landing: true},
 		{name: "hugo serves /", enabled: []string{"nginx", "hugo"},
 			has: []string{"location / {", "http://hugo:8080"}, services: []string{"hugo"}},

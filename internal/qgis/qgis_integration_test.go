@@ -208,6 +208,25 @@ func TestPublish(t *testing.T) {
 		hostile(t, ctx, e, served)
 	})
 
+	t.Run("a file layer in the project's own folder is served", func(t *testing.T) {
+		if _, err := e.Output(ctx, qgis.Service, "", "sh", "-c", "mkdir -p /io/data/pts && printf 'id,name,x,y\\n1,a,1.5,2.5\\n2,b,-3,4\\n' > /io/data/pts/pts.csv"); err != nil {
+			t.Fatal(err)
+		}
+		p := project(t, "pts.qgs", "pts", `file:./pts.csv?type=csv&amp;xField=x&amp;yField=y&amp;crs=EPSG:4326&amp;spatialIndex=no&amp;subsetIndex=no&amp;watchFile=no`)
+		b, _ := os.ReadFile(p)
+		os.WriteFile(p, []byte(strings.Replace(string(b), `<provider encoding="">postgres</provider>`, `<provider encoding="">delimitedtext</provider>`, 1)), 0o644)
+		if _, err := qgis.Publish(ctx, e, qgis.PublishOptions{File: p}); err != nil {
+			t.Fatal(err)
+		}
+		code, body := s.Get("/ogc/pts?SERVICE=WFS&VERSION=1.1.0&REQUEST=GetFeature&TYPENAME=pts&OUTPUTFORMAT=application/json")
+		if code != 200 || !strings.Contains(string(body), `"name": "a"`) && !strings.Contains(string(body), `"name":"a"`) || !strings.Contains(string(body), "-3") {
+			t.Fatalf("GetFeature of the CSV layer: %d %.500s", code, body)
+		}
+		if err := qgis.Unpublish(ctx, e, "pts", true); err != nil {
+			t.Fatal(err)
+		}
+	})
+
 	t.Run("projects and unpublish", func(t *testing.T) {
 		infos, err := qgis.Projects(ctx, e)
 		if err != nil || len(infos) != 1 || infos[0].Name != "places" || len(infos[0].Project.Layers) != 1 || infos[0].Project.Layers[0].Name != "places" {
