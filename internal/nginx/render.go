@@ -92,6 +92,7 @@ type siteData struct {
 	Certificate     string
 	Key             string
 	HasRoot         bool
+	HSTS            bool // Strict-Transport-Security on https (OSGS_HSTS, default on)
 	Services        []webService
 	Upstreams       []upstream
 }
@@ -134,6 +135,7 @@ func Render(in Input) (*Rendered, error) {
 		Generation: in.Generation,
 		Domain:     set("OSGS_DOMAIN", "localhost"),
 		MaxBody:    set("NGINX_MAX_BODY", "100m"),
+		HSTS:       set("OSGS_HSTS", "on") != "off",
 	}
 	if p := set("NGINX_HTTPS_PORT", "443"); p != "443" {
 		s.HTTPSPortSuffix = ":" + p

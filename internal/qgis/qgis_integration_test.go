@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
@@ -201,6 +202,28 @@ func TestPublish(t *testing.T) {
 		}
 		if out, _ := e.Output(ctx, qgis.Service, "", "ls", "-A", "/io/data", "/io/data/.osgs-catalog"); !strings.Contains(string(out), "/io/data:\n.osgs-catalog\nplaces\n\n") || !strings.HasSuffix(string(out), "catalog:\nplaces.qgz\n") {
 			t.Fatalf("/io/data holds %q", out)
+		}
+	})
+
+	t.Run("a client cannot pick another project file", func(t *testing.T) {
+		for _, q := range []string{"MAP=/io/data/places/places.qgz", "map=/etc/passwd", "%4DAP=/x", "M%41P=/x", "x=1&Map=/x"} {
+			if code, _ := s.Get("/ogc/places?SERVICE=WMS&REQUEST=GetCapabilities&" + q); code != 400 {
+				t.Errorf("%s: %d, want 400", q, code)
+			}
+		}
+		if code, _ := s.Get("/ogc/places?SERVICE=WMS&REQUEST=GetCapabilities&MAPX=1&BASEMAP=1"); code != 200 {
+			t.Errorf("other parameters: %d", code)
+		}
+		req, _ := http.NewRequest(http.MethodPost, "https://127.0.0.1:"+s.Port+"/ogc/places", strings.NewReader("SERVICE=WMS&REQUEST=GetCapabilities&MAP=/etc/passwd"))
+		req.Host = "localhost:" + s.Port
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		res, err := s.Client.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		res.Body.Close()
+		if res.StatusCode != 415 {
+			t.Errorf("a form POST: %d, want 415", res.StatusCode)
 		}
 	})
 

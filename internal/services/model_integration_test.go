@@ -46,7 +46,7 @@ func TestPublishedPorts(t *testing.T) {
 	e := c.Engine(t)
 	enableAll(t, e, c, map[string]string{
 		"NGINX_BIND": "0.0.0.0", "NGINX_HTTP_PORT": "80", "NGINX_HTTPS_PORT": "443",
-		"POSTGIS_PORT": "5432", "MQTT_PORT": "1883", "MQTTS_PORT": "8883", "MQTT_BIND": "0.0.0.0",
+		"POSTGIS_PORT": "5432", "MQTT_PORT": "1883", "MQTTS_PORT": "8883",
 	})
 	if err := e.Ready(ctx); err != nil {
 		t.Fatal(err)
@@ -84,7 +84,7 @@ func TestPublishedPorts(t *testing.T) {
 	want := map[string][]string{
 		"nginx":     {"0.0.0.0:443", "0.0.0.0:80"}, // sorted as strings
 		"postgis":   {"127.0.0.1:5432"},
-		"mosquitto": {"0.0.0.0:1883", "0.0.0.0:8883"},
+		"mosquitto": {"0.0.0.0:8883", "127.0.0.1:1883"}, // 1883 (passwords in clear) on loopback only
 	}
 	for name := range published {
 		slices.Sort(published[name])
@@ -162,6 +162,7 @@ func TestWholeCatalogNginxConfig(t *testing.T) {
 	}
 	t.Run("identity header", func(t *testing.T) { testIdentityHeader(ctx, t, c, e, id) })
 	t.Run("encoded paths", func(t *testing.T) { testEncodedPaths(ctx, t, e, id) })
+	t.Run("login attempts are limited", func(t *testing.T) { testLoginLimit(ctx, t, e, id) })
 	t.Run("trailing-slash redirects", func(t *testing.T) {
 		// swagger-ui serves only below BASE_URL=/swagger: /swagger must
 		// redirect to /swagger/, relative, so a non-443 port survives.

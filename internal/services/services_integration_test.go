@@ -126,6 +126,18 @@ func TestMosquittoAuthAndTLS(t *testing.T) {
 		}
 	})
 
+	t.Run("1883 answers on loopback only", func(t *testing.T) {
+		// A client elsewhere on the LAN: MQTT over TLS, never the port
+		// whose passwords travel in clear.
+		ns := testenv.NewNetns(t)
+		if err := ns.Dial(e.Env.Value("MQTTS_PORT")); err != nil {
+			t.Fatalf("8883 from another host: %v", err)
+		}
+		if err := ns.Dial(e.Env.Value("MQTT_PORT")); err == nil {
+			t.Fatal("1883 accepts a client from another host")
+		}
+	})
+
 	t.Run("publish and subscribe with credentials, plain and TLS", func(t *testing.T) {
 		sub, err := connect(secure, user, password, tlsConf)
 		if err != nil {

@@ -230,10 +230,13 @@ func testIdentityHeader(ctx context.Context, t *testing.T, c *testenv.Checkout, 
 			time.Sleep(300 * time.Millisecond) // the echo server is starting
 		}
 	}
-	if got := get("/files/", "-u", "ana:a long password"); got != "user=[ana]" {
+	if got := get("/files/", "-u", "ana:a long password"); !strings.HasPrefix(got, "user=[ana] ") {
 		t.Errorf("File Browser got %q, want the authenticated user, not the client's header", got)
 	}
-	if got := get("/api/"); got != "user=[]" {
+	if got := get("/files/", "-u", "ana:a long password"); !strings.HasSuffix(got, "authorization=[]") {
+		t.Errorf("File Browser got %q, want the site's credentials kept at the front door", got)
+	}
+	if got := get("/api/"); !strings.HasPrefix(got, "user=[] ") {
 		t.Errorf("an unprotected service got %q, want no identity header", got)
 	}
 	var code strings.Builder
@@ -270,7 +273,7 @@ func startEcho(ctx context.Context, t *testing.T, e *engine.Engine, nginxID stri
 	conf := `pid /tmp/echo.pid; error_log /dev/stderr;
 events {}
 http { access_log off; client_body_temp_path /tmp; proxy_temp_path /tmp; fastcgi_temp_path /tmp; uwsgi_temp_path /tmp; scgi_temp_path /tmp;
-  server { ` + listen.String() + ` default_type text/plain; location / { return 200 "user=[$http_x_osgs_user] uri=[$request_uri]"; } } }
+  server { ` + listen.String() + ` default_type text/plain; location / { return 200 "user=[$http_x_osgs_user] uri=[$request_uri] authorization=[$http_authorization]"; } } }
 `
 	var netName string
 	for n := range insp.Container.NetworkSettings.Networks {
@@ -343,6 +346,33 @@ func testEncodedPaths(ctx context.Context, t *testing.T, e *engine.Engine, nginx
 	e.Exec(ctx, nginxID, []string{"curl", "-sk", "https://127.0.0.1/mapproxy/service?FORMAT=image%2Fpng&x=..%2F"}, engine.ExecOptions{Stdout: &out})
 	if !strings.Contains(out.String(), "uri=[/mapproxy/service?FORMAT=image%2Fpng") {
 		t.Errorf("a query with an encoded slash: %.200s", out.String())
+	}
+}
+
+// testLoginLimit: credentials checked in nginx (bcrypt) are limited per
+// client address, so a flood of guesses is refused (429) rather than
+// stalling the front door; requests without credentials are not counted.
+func testLoginLimit(ctx context.Context, t *testing.T, e *engine.Engine, nginxID string) {
+	flood := func(args ...string) map[string]int {
+		argv := append([]string{"curl", "-sk", "--parallel", "--parallel-max", "100", "-w", "%{http_code}\\n"}, args...)
+		for range 250 {
+			argv = append(argv, "-o", "/dev/null", "https://127.0.0.1/files/")
+		}
+		var out strings.Builder
+		if err := e.Exec(ctx, nginxID, argv, engine.ExecOptions{Stdout: &out}); err != nil {
+			t.Fatal(err)
+		}
+		codes := map[string]int{}
+		for _, c := range strings.Fields(out.String()) {
+			codes[c]++
+		}
+		return codes
+	}
+	if codes := flood(); codes["401"] != 250 {
+		t.Errorf("without credentials: %v, want 250 × 401", codes)
+	}
+	if codes := flood("-u", "ana:a wrong guess"); codes["429"] == 0 || codes["200"] != 0 || codes["429"]+codes["401"] != 250 {
+		t.Errorf("a flood of guesses: %v, want some 429 and the rest 401", codes)
 	}
 }
 

@@ -358,3 +358,44 @@ func CATransport(t testing.TB, caFile string) *http.Transport {
 	tr.TLSClientConfig = &tls.Config{RootCAs: pool}
 	return tr
 }
+
+// Netns is a network namespace of the test's own, linked to the host by a
+// veth pair: a client elsewhere on the LAN, as the host's firewall and
+// published ports see it.
+type Netns struct {
+	Name string
+	Host string // the host's address on the link, as the namespace reaches it
+}
+
+// NewNetns makes a namespace that goes with the test. It needs root and
+// iproute2.
+func NewNetns(t testing.TB) *Netns {
+	t.Helper()
+	if os.Geteuid() != 0 {
+		t.Skip("a network namespace needs root")
+	}
+	need(t, "ip", "iproute2")
+	id := randHex(3)
+	ns, host, peer := "osn"+id, "osn"+id+"h", "osn"+id+"p"
+	t.Cleanup(func() { exec.Command("ip", "netns", "delete", ns).Run() })
+	subnet := fmt.Sprintf("10.215.%d", 1+int(id[0])%250)
+	run(t, "ip", "netns", "add", ns)
+	run(t, "ip", "link", "add", host, "type", "veth", "peer", "name", peer)
+	run(t, "ip", "link", "set", peer, "netns", ns)
+	run(t, "ip", "addr", "add", subnet+".1/30", "dev", host)
+	run(t, "ip", "link", "set", host, "up")
+	run(t, "ip", "-n", ns, "addr", "add", subnet+".2/30", "dev", peer)
+	run(t, "ip", "-n", ns, "link", "set", peer, "up")
+	run(t, "ip", "-n", ns, "link", "set", "lo", "up")
+	return &Netns{Name: ns, Host: subnet + ".1"}
+}
+
+// Dial reports whether a TCP connection from the namespace to the host's
+// port is accepted (within 5 seconds).
+func (n *Netns) Dial(port string) error {
+	cmd := exec.Command("ip", "netns", "exec", n.Name, "timeout", "5", "bash", "-c", `exec 3<>"/dev/tcp/$0/$1"`, n.Host, port)
+	if out, err := cmd.CombinedOutput(); err != nil {
+		return fmt.Errorf("%v: %s", err, strings.TrimSpace(string(out)))
+	}
+	return nil
+}
