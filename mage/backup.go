@@ -124,7 +124,26 @@ func (Backup) Keygen(ctx context.Context, out *string) error {
 		}
 		fmt.Fprintf(e.Err, "osgs: identity written to %s (mode 0600): move it off this server and keep it safe; without it no pushed set can be read\n", path)
 		fmt.Fprintf(e.Err, "osgs: public key added to %s in .env\n", "BACKUP_AGE_RECIPIENTS")
+		fmt.Fprintf(e.Err, "osgs: the identity file also names this site's backup signing key: a server that pulls with it trusts this site's sets\n")
 		fmt.Fprintln(e.Out, pub)
+		return nil
+	})
+}
+
+// Sign signs a local set made before sets were signed, once its files match its manifest: restores, verify and push refuse unsigned sets.
+func (Backup) Sign(ctx context.Context, set string) error {
+	return run(ctx, func(ctx context.Context, e *engine.Engine) error {
+		src, err := backup.Resolve(backup.Root(e), set)
+		if err != nil {
+			return err
+		}
+		if src.SetDir == "" {
+			return fmt.Errorf("%s is a file, not a set", src.File)
+		}
+		if err := backup.SignSet(e, src.SetDir); err != nil {
+			return err
+		}
+		fmt.Fprintf(e.Err, "osgs: signed %s with this site's key (%s)\n", src.SetDir, backup.SigningKeyFile)
 		return nil
 	})
 }

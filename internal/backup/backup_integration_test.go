@@ -396,11 +396,27 @@ func TestHostileScriptsAreRefused(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if err := backup.RestoreSet(f.ctx, f.e, src, true); !errors.Is(err, refusal.Err) {
+		// The manifest no longer matches the site's signature.
+		if err := backup.RestoreSet(f.ctx, f.e, src, true); !errors.Is(err, refusal.Err) || !strings.Contains(err.Error(), "signature does not match") {
 			t.Fatalf("restore of a forged set: %v", err)
 		}
 		if err := backup.Verify(f.ctx, f.e, f.root, filepath.Base(set)); err == nil {
 			t.Fatal("verify passed a forged set")
+		}
+		os.Remove(filepath.Join(set, backup.SignatureName))
+		if err := backup.RestorePostGIS(f.ctx, f.e, backup.RestorePostGISOptions{Source: src, Yes: true}); !errors.Is(err, refusal.Err) || !strings.Contains(err.Error(), "not signed") {
+			t.Fatalf("restore of an unsigned set: %v", err)
+		}
+		// Signed by the site after all (backup:sign, an insider): the
+		// script guard still refuses the command.
+		if err := backup.SignSet(f.e, set); err != nil {
+			t.Fatal(err)
+		}
+		if err := backup.RestoreSet(f.ctx, f.e, src, true); !errors.Is(err, refusal.Err) || !strings.Contains(err.Error(), "meta-command") {
+			t.Fatalf("restore of a signed set with a command: %v", err)
+		}
+		if err := backup.Verify(f.ctx, f.e, f.root, filepath.Base(set)); err == nil {
+			t.Fatal("verify passed a set with a command")
 		}
 		pwned(t)
 		os.RemoveAll(set)

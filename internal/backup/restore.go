@@ -106,6 +106,9 @@ func restorePostGIS(ctx context.Context, e *engine.Engine, o RestorePostGISOptio
 	if o.Database != "" && len(dbs) == 0 {
 		return fmt.Errorf("%s holds no dump of database %q", o.Source.SetDir, o.Database)
 	}
+	if err := CheckSignature(e, o.Source.SetDir); err != nil {
+		return err
+	}
 	if err := VerifyChecksums(o.Source.SetDir, o.Source.Manifest, func(f Entry) bool {
 		return f.Service == postgis.Service
 	}); err != nil {

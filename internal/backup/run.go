@@ -76,12 +76,16 @@ func Run(ctx context.Context, e *engine.Engine, o Options) (dir string, err erro
 	if err != nil {
 		return "", err
 	}
+	signer, err := Signer(e)
+	if err != nil {
+		return "", err
+	}
 	start := time.Now()
 	set, err := NewSet(o.Root, o.Now)
 	if err != nil {
 		return "", err
 	}
-	set.recipients = rs
+	set.recipients, set.signer = rs, signer
 	removeStaleHelpers(ctx, e)
 	since(ctx, "open the set, remove stale helpers", start)
 	if o.Mirror != nil {

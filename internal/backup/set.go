@@ -2,6 +2,7 @@ package backup
 
 import (
 	"context"
+	"crypto/ed25519"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -35,6 +36,8 @@ type Set struct {
 	mu    sync.Mutex
 	files []Entry
 	lock  *os.File
+	// signer signs the manifest at Commit (nil: the set is not signed).
+	signer ed25519.PrivateKey
 	// mirror, when set, gets a copy of every file as it is written.
 	mirror    Mirror
 	mirrorErr error
@@ -224,6 +227,11 @@ func (s *Set) Commit(project string, created time.Time) (string, error) {
 	}
 	if _, err := writePlain(filepath.Join(s.tmp, ManifestName), strings.NewReader(string(data)+"\n"), nil, nil); err != nil {
 		return "", fmt.Errorf("write manifest: %w", err)
+	}
+	if s.signer != nil {
+		if err := writeSignature(s.tmp, s.signer); err != nil {
+			return "", fmt.Errorf("sign the manifest: %w", err)
+		}
 	}
 	if err := syncTree(s.tmp); err != nil {
 		return "", err

@@ -200,6 +200,9 @@ func RestoreSet(ctx context.Context, e *engine.Engine, src *Source, yes bool) er
 	if src.SetDir == "" {
 		return fmt.Errorf("%s is a file; backup:restore takes a set (use postgis:restore for a single dump)", src.File)
 	}
+	if err := CheckSignature(e, src.SetDir); err != nil {
+		return err
+	}
 	if err := VerifyChecksums(src.SetDir, src.Manifest, nil); err != nil {
 		return err
 	}

@@ -124,11 +124,14 @@ func Verify(ctx context.Context, e *engine.Engine, root, set string) error {
 	if src.SetDir == "" {
 		return fmt.Errorf("%s is a file, not a set", src.File)
 	}
+	if err := CheckSignature(e, src.SetDir); err != nil {
+		return err
+	}
 	if err := VerifyChecksums(src.SetDir, src.Manifest, nil); err != nil {
 		return err
 	}
-	fmt.Fprintf(e.Err, "osgs: %d files match their sha256\n", len(src.Manifest.Files))
-	checks := []string{"sha256"}
+	fmt.Fprintf(e.Err, "osgs: signed by this site; %d files match their sha256\n", len(src.Manifest.Files))
+	checks := []string{"signature", "sha256"}
 	var globals *Entry
 	for _, f := range src.Manifest.Files {
 		if f.Kind == KindGlobals {

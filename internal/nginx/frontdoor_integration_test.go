@@ -7,6 +7,8 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
+	"os/exec"
+	"regexp"
 
 	"io"
 	"net"
@@ -56,9 +58,10 @@ func newFrontDoor(t *testing.T, c *testenv.Checkout, e *engine.Engine) *frontDoo
 }
 
 type reply struct {
-	code  int
-	ctype string
-	body  []byte
+	code   int
+	ctype  string
+	body   []byte
+	header http.Header
 }
 
 func (f *frontDoor) get(path string, auth ...string) (reply, error) {
@@ -75,7 +78,7 @@ func (f *frontDoor) get(path string, auth ...string) (reply, error) {
 	}
 	defer res.Body.Close()
 	body, err := io.ReadAll(res.Body)
-	return reply{code: res.StatusCode, ctype: res.Header.Get("Content-Type"), body: body}, err
+	return reply{code: res.StatusCode, ctype: res.Header.Get("Content-Type"), body: body, header: res.Header}, err
 }
 
 // must fetches path and fails the test unless it answers want.
@@ -211,6 +214,14 @@ func TestFrontDoor(t *testing.T) {
 		if fi, _ := os.Stat(site.KeyPath(c.Dir)); fi.Mode().Perm() != 0o600 {
 			t.Fatalf("key mode %v", fi.Mode().Perm())
 		}
+	})
+
+	t.Run("TLS by the intermediate profile", func(t *testing.T) {
+		if h := fd.must("/", 200).header.Get("Strict-Transport-Security"); h != "max-age=63072000" {
+			t.Errorf("HSTS %q", h)
+		}
+		scanTLS(t, "127.0.0.1:"+e.Env.Value("NGINX_HTTPS_PORT"))
+		scanTLS(t, "127.0.0.1:"+e.Env.Value("POSTGIS_PORT"), "--starttls-psql")
 	})
 
 	t.Run("hugo renders and rebuilds on change", func(t *testing.T) {
@@ -538,4 +549,44 @@ func generations(ctx context.Context, t *testing.T, e *engine.Engine, id string)
 		t.Fatal(err)
 	}
 	return strings.Join(strings.Fields(out.String()), " ")
+}
+
+// acceptedRE is an sslscan line naming a suite the server accepts.
+var acceptedRE = regexp.MustCompile(`(?m)^(?:Preferred|Accepted)\s+(\S+)\s+\d+\s+bits\s+(\S+)`)
+
+// scanTLS runs Debian's sslscan against addr and fails on a protocol or
+// suite outside Mozilla's intermediate profile: TLS 1.3, and TLS 1.2 with
+// ECDHE and AES-GCM or ChaCha20-Poly1305.
+func scanTLS(t *testing.T, addr string, args ...string) {
+	t.Helper()
+	if _, err := exec.LookPath("sslscan"); err != nil {
+		if os.Getenv("CI") == "true" {
+			t.Fatal("sslscan is not installed (apt-get install sslscan)")
+		}
+		t.Skip("sslscan is not installed")
+	}
+	out, err := exec.Command("sslscan", append(append([]string{"--no-colour", "--no-heartbleed"}, args...), addr)...).CombinedOutput()
+	if err != nil {
+		t.Fatalf("sslscan %s: %v: %s", addr, err, out)
+	}
+	suites := acceptedRE.FindAllStringSubmatch(string(out), -1)
+	if len(suites) == 0 {
+		t.Fatalf("sslscan %s found no suite:\n%s", addr, out)
+	}
+	var v12, v13 int
+	for _, m := range suites {
+		proto, suite := m[1], m[2]
+		switch {
+		case proto == "TLSv1.3":
+			v13++
+		case proto == "TLSv1.2" && strings.HasPrefix(suite, "ECDHE-") && (strings.Contains(suite, "-GCM-") || strings.Contains(suite, "CHACHA20-POLY1305")):
+			v12++
+		default:
+			t.Errorf("%s accepts %s %s", addr, proto, suite)
+		}
+	}
+	if v12 == 0 || v13 == 0 {
+		t.Errorf("%s: %d TLS 1.2 and %d TLS 1.3 suites", addr, v12, v13)
+	}
+	t.Logf("%s: %d TLS 1.2 and %d TLS 1.3 suites, all in the profile", addr, v12, v13)
 }

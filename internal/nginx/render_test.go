@@ -89,10 +89,16 @@ func TestRenderTLSAndPorts(t *testing.T) {
 		"ssl_certificate_key /etc/letsencrypt/live/maps.example.org/privkey.pem;",
 		"return 301 https://$host:8443$request_uri;",
 		"location /.well-known/acme-challenge/ { root /var/www/certbot; }",
+		`add_header Strict-Transport-Security "max-age=63072000" always;`,
+		"ssl_ciphers ECDHE-ECDSA-AES128-GCM-SHA256:",
 	} {
 		if !strings.Contains(conf, want) {
 			t.Errorf("missing %q", want)
 		}
+	}
+	in.Settings["OSGS_HSTS"] = "off"
+	if r, err := Render(in); err != nil || strings.Contains(string(r.Conf), "Strict-Transport-Security") {
+		t.Errorf("OSGS_HSTS=off: %v", err)
 	}
 }
 

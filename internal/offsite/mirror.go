@@ -129,19 +129,23 @@ func (m *mirror) Commit(ctx context.Context, dir string) error {
 	if err != nil {
 		return err
 	}
-	st, err := m.r.pushFile(ctx, dir, m.set, backup.Entry{Path: backup.ManifestName})
-	if err != nil {
-		return err
+	var signed []Stored
+	for _, name := range []string{backup.ManifestName, backup.SignatureName} {
+		st, err := m.r.pushFile(ctx, dir, m.set, backup.Entry{Path: name})
+		if err != nil {
+			return err
+		}
+		signed = append(signed, st)
 	}
 	m.mu.Lock()
-	files := append(append([]Stored(nil), m.files...), st)
+	files := append(append([]Stored(nil), m.files...), signed...)
 	m.mu.Unlock()
-	if len(files) != len(mf.Files)+1 {
-		return fmt.Errorf("push %s: %d of %d files were copied", m.set, len(files)-1, len(mf.Files))
+	if len(files) != len(mf.Files)+2 {
+		return fmt.Errorf("push %s: %d of %d files were copied", m.set, len(files)-2, len(mf.Files))
 	}
 	sort.Slice(files, func(i, j int) bool { return files[i].Path < files[j].Path })
 	ix := Index{Format: Format, Set: m.set, Project: mf.Project, Created: mf.Created, Pushed: time.Now().UTC(), Recipients: m.r.keys, Files: files}
-	return m.r.putJSON(ctx, path.Join(m.set, IndexName), ix)
+	return m.r.putIndex(ctx, ix)
 }
 
 // Abort removes what was uploaded (best effort: the next push of the set

@@ -17,6 +17,7 @@ package offsite
 import (
 	"bytes"
 	"context"
+	"crypto/ed25519"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -28,9 +29,11 @@ import (
 
 	"filippo.io/age"
 
+	"github.com/osgs/osgs/internal/backup"
 	"github.com/osgs/osgs/internal/engine"
 	"github.com/osgs/osgs/internal/remote"
 	"github.com/osgs/osgs/internal/seal"
+	"github.com/osgs/osgs/internal/setsign"
 )
 
 // Format names the remote layout; an index of another format is foreign.
@@ -82,6 +85,10 @@ type Remote struct {
 	recipients []age.Recipient
 	keys       []string
 	recErr     error
+	// signer signs the indexes this site pushes; trusted are the keys
+	// whose sets it accepts (backup.TrustedKeys).
+	signer  ed25519.PrivateKey
+	trusted []ed25519.PublicKey
 }
 
 // Lookup reads a setting of e: .env first, then the process environment.
@@ -115,6 +122,13 @@ func Open(ctx context.Context, e *engine.Engine, name string) (*Remote, error) {
 	}
 	r := &Remote{Name: d.Name, Store: s}
 	r.recipients, r.keys, r.recErr = seal.Recipients(lookup(seal.RecipientsKey))
+	if r.signer, err = backup.Signer(e); err == nil {
+		r.trusted, err = backup.TrustedKeys(e)
+	}
+	if err != nil {
+		s.Close()
+		return nil, err
+	}
 	return r, nil
 }
 
@@ -157,6 +171,50 @@ func (r *Remote) complete(ctx context.Context, set string) (bool, error) {
 		return false, nil
 	}
 	return err == nil, err
+}
+
+// IndexSigName is the signature of a set's index.json.
+const IndexSigName = "index.sig"
+
+// putIndex uploads the set's signed index: its signature, then the index,
+// which completes the set.
+func (r *Remote) putIndex(ctx context.Context, ix Index) error {
+	data, err := json.MarshalIndent(ix, "", "  ")
+	if err != nil {
+		return err
+	}
+	data = append(data, '\n')
+	sig := setsign.Sign(r.signer, data)
+	if err := r.Store.Put(ctx, path.Join(ix.Set, IndexSigName), bytes.NewReader(sig), int64(len(sig))); err != nil {
+		return err
+	}
+	return r.Store.Put(ctx, path.Join(ix.Set, IndexName), bytes.NewReader(data), int64(len(data)))
+}
+
+// verifyIndex refuses a set whose index is not signed by a trusted key
+// (and extra, an identity file's): anyone who can write to the bucket can
+// make a set that decrypts, since the age recipients are public.
+func (r *Remote) verifyIndex(ctx context.Context, set string, extra []ed25519.PublicKey) error {
+	read := func(name string) ([]byte, error) {
+		rc, err := r.Store.Get(ctx, path.Join(set, name))
+		if err != nil {
+			return nil, err
+		}
+		defer rc.Close()
+		return io.ReadAll(io.LimitReader(rc, 16<<20))
+	}
+	data, err := read(IndexName)
+	if err != nil {
+		return err
+	}
+	sig, err := read(IndexSigName)
+	if errors.Is(err, os.ErrNotExist) {
+		sig, err = nil, nil
+	}
+	if err != nil {
+		return err
+	}
+	return setsign.Verify(r.String()+path.Join(set, IndexName), data, sig, append(append([]ed25519.PublicKey(nil), r.trusted...), extra...))
 }
 
 // putJSON uploads v as a small plaintext object.

@@ -3,11 +3,14 @@ package offsite
 import (
 	"bytes"
 	"context"
+	"crypto/ed25519"
+	"encoding/json"
 	"errors"
 	"io"
 	"io/fs"
 	"net/url"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -17,10 +20,13 @@ import (
 	"github.com/minio/minio-go/v7/pkg/credentials"
 
 	"github.com/osgs/osgs/internal/backup"
+	"github.com/osgs/osgs/internal/backup/setfmt"
 	"github.com/osgs/osgs/internal/engine"
 	"github.com/osgs/osgs/internal/postgis"
+	"github.com/osgs/osgs/internal/refusal"
 	"github.com/osgs/osgs/internal/remote"
 	"github.com/osgs/osgs/internal/seal"
+	"github.com/osgs/osgs/internal/setsign"
 	"github.com/osgs/osgs/internal/testenv"
 )
 
@@ -238,6 +244,110 @@ func TestPushPullRestore(t *testing.T) {
 				t.Fatalf("a refused push to %q left a set that looks complete: %+v", dest, rs)
 			}
 		}
+	}
+}
+
+// TestForgedSetsAreRefused: anyone who can write to the bucket can make a
+// set that decrypts (the recipients are public). A set re-encrypted to
+// them and signed by another key, or whose signature was removed, is
+// refused by backup:pull in one line before anything is written; a server
+// that trusts none of the site's keys accepts the site's set once the
+// identity file, which names the site's signing key, is given.
+func TestForgedSetsAreRefused(t *testing.T) {
+	f := setup(t)
+	set := f.backup(t, time.Now().Add(-time.Hour))
+	if _, err := PushSet(f.ctx, f.e, f.root, "", ""); err != nil {
+		t.Fatal(err)
+	}
+	// The forger's set: the site's set with its globals replaced, the
+	// manifest updated, signed with the forger's own key and pushed.
+	forged := filepath.Join(t.TempDir(), "20990101T000000Z")
+	if err := os.CopyFS(forged, os.DirFS(set)); err != nil {
+		t.Fatal(err)
+	}
+	globals := filepath.Join(forged, "postgis", "globals.sql.zst")
+	os.WriteFile(globals, zstdOf(t, "\\! touch /tmp/osgs-pwned\n"), 0o644)
+	rewriteManifest(t, forged, "postgis/globals.sql.zst")
+	_, other, _ := ed25519.GenerateKey(nil)
+	m, _ := os.ReadFile(filepath.Join(forged, backup.ManifestName))
+	os.WriteFile(filepath.Join(forged, backup.SignatureName), setsign.Sign(other, m), 0o600)
+	forger, err := Open(f.ctx, f.e, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer forger.Close()
+	forger.signer, forger.trusted = other, []ed25519.PublicKey{other.Public().(ed25519.PublicKey)}
+	if _, err := forger.Push(f.ctx, forged, time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	root := t.TempDir()
+	_, err = PullSet(f.ctx, f.e, root, filepath.Base(forged), "", f.identity)
+	if !errors.Is(err, refusal.Err) || !strings.Contains(err.Error(), "does not trust") || strings.Contains(err.Error(), "\n") {
+		t.Fatalf("pull of a set signed by another key: %v", err)
+	}
+	assertEmpty(t, root)
+	// The same set with its index signature removed.
+	if err := forger.Store.Delete(f.ctx, filepath.Base(forged)+"/"+IndexSigName); err != nil {
+		t.Fatal(err)
+	}
+	_, err = PullSet(f.ctx, f.e, root, filepath.Base(forged), "", f.identity)
+	if !errors.Is(err, refusal.Err) || !strings.Contains(err.Error(), "not signed") {
+		t.Fatalf("pull of an unsigned set: %v", err)
+	}
+	assertEmpty(t, root)
+
+	// A new server trusts nothing of the site until the identity file.
+	fresh, err := Open(f.ctx, f.e, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer fresh.Close()
+	fresh.trusted = nil
+	ids, err := seal.Identities(f.identity)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := fresh.Pull(f.ctx, root, filepath.Base(set), ids); !errors.Is(err, refusal.Err) {
+		t.Fatalf("a server that trusts no key pulled: %v", err)
+	}
+	assertEmpty(t, root)
+	text, _ := os.ReadFile(f.identity)
+	if _, err := fresh.Pull(f.ctx, root, filepath.Base(set), ids, setsign.KeysInComments(string(text))...); err != nil {
+		t.Fatalf("pull with the identity file's signing key: %v", err)
+	}
+}
+
+// zstdOf is s compressed by the zstd command, as a set stores SQL.
+func zstdOf(t *testing.T, s string) []byte {
+	t.Helper()
+	cmd := exec.Command("zstd", "-q", "-c")
+	cmd.Stdin = strings.NewReader(s)
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+// rewriteManifest updates the size and sha256 of rel in a set's manifest.
+func rewriteManifest(t *testing.T, set, rel string) {
+	t.Helper()
+	m, err := backup.ReadManifest(set)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sum, size, err := setfmt.FileSHA256(filepath.Join(set, rel))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range m.Files {
+		if m.Files[i].Path == rel {
+			m.Files[i].SHA256, m.Files[i].Size = sum, size
+		}
+	}
+	b, _ := json.MarshalIndent(m, "", "  ")
+	if err := os.WriteFile(filepath.Join(set, backup.ManifestName), append(b, '\n'), 0o644); err != nil {
+		t.Fatal(err)
 	}
 }
 

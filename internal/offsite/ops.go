@@ -2,10 +2,12 @@ package offsite
 
 import (
 	"context"
+	"crypto/ed25519"
 	"errors"
 	"fmt"
 	"io"
 	"maps"
+	"os"
 	"path/filepath"
 	"slices"
 	"time"
@@ -14,6 +16,7 @@ import (
 	"github.com/osgs/osgs/internal/config"
 	"github.com/osgs/osgs/internal/engine"
 	"github.com/osgs/osgs/internal/seal"
+	"github.com/osgs/osgs/internal/setsign"
 	"github.com/osgs/osgs/internal/watch"
 )
 
@@ -72,9 +75,16 @@ func localSet(root, set string) (string, error) {
 // PullSet pulls set from the destination called from into root, opening
 // it with the identity file (or BACKUP_AGE_IDENTITY).
 func PullSet(ctx context.Context, e *engine.Engine, root, set, from, identity string) (string, error) {
-	ids, err := seal.Identities(backup.IdentityFile(e, identity))
+	idFile := backup.IdentityFile(e, identity)
+	ids, err := seal.Identities(idFile)
 	if err != nil {
 		return "", err
+	}
+	// backup:keygen writes the site's signing key into the identity file:
+	// a new server that pulls with it trusts the old server's sets.
+	var named []ed25519.PublicKey
+	if b, err := os.ReadFile(idFile); err == nil {
+		named = setsign.KeysInComments(string(b))
 	}
 	r, err := Open(ctx, e, from)
 	if err != nil {
@@ -86,7 +96,7 @@ func PullSet(ctx context.Context, e *engine.Engine, root, set, from, identity st
 		return "", err
 	}
 	defer lock.Close()
-	return r.Pull(ctx, root, set, ids)
+	return r.Pull(ctx, root, set, ids, named...)
 }
 
 // ListSets lists the sets at the destination called from.
@@ -171,7 +181,11 @@ func Keygen(e *engine.Engine, out string) (path, pub string, err error) {
 	if err := e.Configured(); err != nil {
 		return "", "", err
 	}
-	pub, err = seal.Keygen(out, time.Now())
+	signer, err := backup.Signer(e)
+	if err != nil {
+		return "", "", err
+	}
+	pub, err = seal.Keygen(out, time.Now(), "backup signing key: "+setsign.Public(signer.Public().(ed25519.PublicKey)))
 	if err != nil {
 		return "", "", err
 	}

@@ -2,6 +2,7 @@ package offsite
 
 import (
 	"context"
+	"crypto/ed25519"
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
@@ -30,7 +31,12 @@ func (n *NotCompleteError) Error() string {
 // manifest; only then does the set appear, renamed from a temporary
 // folder. A local set of that name is never replaced. The caller holds the
 // backups lock.
-func (r *Remote) Pull(ctx context.Context, root, set string, ids []age.Identity) (dir string, err error) {
+//
+// The index must be signed by a key the site trusts (or one the identity
+// file names, trusted passed here), and so must the manifest: a set
+// someone else wrote to the bucket is refused before any object is read,
+// and a manifest changed after the index never becomes a local set.
+func (r *Remote) Pull(ctx context.Context, root, set string, ids []age.Identity, trusted ...ed25519.PublicKey) (dir string, err error) {
 	if !safe(set) || path.Base(set) != set {
 		return "", fmt.Errorf("%q is not a set name", set)
 	}
@@ -39,6 +45,9 @@ func (r *Remote) Pull(ctx context.Context, root, set string, ids []age.Identity)
 		return "", &NotCompleteError{Set: set, Remote: r.String()}
 	}
 	if err != nil {
+		return "", err
+	}
+	if err := r.verifyIndex(ctx, set, trusted); err != nil {
 		return "", err
 	}
 	final := filepath.Join(root, set)
@@ -74,8 +83,11 @@ func (r *Remote) Pull(ctx context.Context, root, set string, ids []age.Identity)
 	if err != nil {
 		return "", err
 	}
-	if len(m.Files)+1 != len(files) {
-		return "", fmt.Errorf("remote set %s: the index lists %d files, the manifest %d", set, len(files)-1, len(m.Files))
+	if err := backup.VerifySignature(tmp, append(append([]ed25519.PublicKey(nil), r.trusted...), trusted...)); err != nil {
+		return "", err
+	}
+	if len(m.Files)+2 != len(files) {
+		return "", fmt.Errorf("remote set %s: the index lists %d files, the manifest %d and its signature", set, len(files)-2, len(m.Files))
 	}
 	if err := backup.VerifyChecksums(tmp, m, nil); err != nil {
 		return "", err

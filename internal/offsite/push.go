@@ -38,6 +38,10 @@ func (r *Remote) Push(ctx context.Context, dir string, now time.Time) (*PushResu
 	if err != nil {
 		return nil, err
 	}
+	// Only the site's own sets leave it (backup:sign vouches for older ones).
+	if err := backup.VerifySignature(dir, r.trusted); err != nil {
+		return nil, err
+	}
 	set := filepath.Base(dir)
 	res := &PushResult{Set: set, Files: len(m.Files)}
 	_, verr := os.Stat(filepath.Join(dir, backup.VerifiedName))
@@ -52,7 +56,7 @@ func (r *Remote) Push(ctx context.Context, dir string, now time.Time) (*PushResu
 			return nil, err
 		}
 		ix := Index{Format: Format, Set: set, Project: m.Project, Created: m.Created, Recipients: r.keys}
-		for _, f := range append(m.Files, backup.Entry{Path: backup.ManifestName}) {
+		for _, f := range append(m.Files, backup.Entry{Path: backup.ManifestName}, backup.Entry{Path: backup.SignatureName}) {
 			st, err := r.pushFile(ctx, dir, set, f)
 			if err != nil {
 				return nil, err
@@ -61,7 +65,7 @@ func (r *Remote) Push(ctx context.Context, dir string, now time.Time) (*PushResu
 			res.Bytes += st.Size
 		}
 		ix.Pushed = now.UTC()
-		if err := r.putJSON(ctx, path.Join(set, IndexName), ix); err != nil {
+		if err := r.putIndex(ctx, ix); err != nil {
 			return nil, err
 		}
 		res.Uploaded = true

@@ -174,8 +174,9 @@ func (c *checked) Read(p []byte) (int, error) {
 }
 
 // Keygen makes an X25519 key pair, writes the identity to path (mode
-// 0600, never over an existing file) and returns the public key.
-func Keygen(path string, now time.Time) (string, error) {
+// 0600, never over an existing file) with comments (one line each) and
+// returns the public key.
+func Keygen(path string, now time.Time, comments ...string) (string, error) {
 	id, err := age.GenerateX25519Identity()
 	if err != nil {
 		return "", err
@@ -188,7 +189,11 @@ func Keygen(path string, now time.Time) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	_, err = fmt.Fprintf(f, "# created: %s\n# public key: %s\n%s\n", now.UTC().Format(time.RFC3339), pub, id.String())
+	head := fmt.Sprintf("# created: %s\n# public key: %s\n", now.UTC().Format(time.RFC3339), pub)
+	for _, c := range comments {
+		head += "# " + strings.Join(strings.Fields(c), " ") + "\n"
+	}
+	_, err = fmt.Fprintf(f, "%s%s\n", head, id.String())
 	if err == nil {
 		err = f.Sync()
 	}

@@ -354,7 +354,7 @@ func testEncodedPaths(ctx context.Context, t *testing.T, e *engine.Engine, nginx
 // stalling the front door; requests without credentials are not counted.
 func testLoginLimit(ctx context.Context, t *testing.T, e *engine.Engine, nginxID string) {
 	flood := func(args ...string) map[string]int {
-		argv := append([]string{"curl", "-sk", "--parallel", "--parallel-max", "100", "-w", "%{http_code}\\n"}, args...)
+		argv := append([]string{"curl", "-sk", "--parallel", "--parallel-max", "250", "-w", "%{http_code}\\n"}, args...)
 		for range 250 {
 			argv = append(argv, "-o", "/dev/null", "https://127.0.0.1/files/")
 		}

@@ -140,6 +140,12 @@ if [ "${1:-}" = postgres ]; then
 		set -- -c wal_level=replica -c archive_mode=on -c archive_timeout=60 \
 			-c "archive_command=pgbackrest --stanza=osgs archive-push %p" "$@"
 	fi
+	# Mozilla's "intermediate" TLS profile on every start (clusters made
+	# by older images too): TLS 1.3, and TLS 1.2 with ECDHE and AES-GCM or
+	# ChaCha20-Poly1305 only.
+	set -- -c ssl_min_protocol_version=TLSv1.2 \
+		-c ssl_ciphers=ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-RSA-AES128-GCM-SHA256:ECDHE-ECDSA-AES256-GCM-SHA384:ECDHE-RSA-AES256-GCM-SHA384:ECDHE-ECDSA-CHACHA20-POLY1305:ECDHE-RSA-CHACHA20-POLY1305 \
+		-c ssl_prefer_server_ciphers=on "$@"
 	exec postgres -D "$PGDATA" "$@"
 fi
 exec "$@"
