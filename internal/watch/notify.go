@@ -98,6 +98,14 @@ func private(host string) bool {
 	return ip != nil && (ip.IsLoopback() || ip.IsPrivate())
 }
 
+func loopback(host string) bool {
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}
+
 // Send delivers line on every configured channel.
 func (n *Notifier) Send(ctx context.Context, line string) error {
 	host, _ := os.Hostname()
@@ -148,7 +156,9 @@ func (n *Notifier) mail(ctx context.Context, subject, line string) error {
 	switch {
 	case n.SMTP.Scheme == "smtps":
 		opts = append(opts, mail.WithSSL())
-	case private(n.SMTP.Hostname()):
+	case loopback(n.SMTP.Hostname()):
+		// A relay on this server (a local postfix): nothing crosses a
+		// network. Anywhere else, STARTTLS is required.
 		opts = append(opts, mail.WithTLSPortPolicy(mail.TLSOpportunistic))
 	default:
 		opts = append(opts, mail.WithTLSPortPolicy(mail.TLSMandatory))

@@ -154,7 +154,9 @@ func TestWebhook(t *testing.T) {
 }
 
 // TestMail sends through Debian's aiosmtpd on loopback and reads what it got.
-func TestMail(t *testing.T) {
+// startSMTP runs Debian's aiosmtpd (no STARTTLS) on host and returns its
+// address and its log of what it received.
+func startSMTP(t *testing.T, host string) (string, io.Reader) {
 	python := "/usr/bin/python3"
 	if err := exec.Command(python, "-c", "import aiosmtpd").Run(); err != nil {
 		if os.Getenv("CI") == "true" {
@@ -162,10 +164,13 @@ func TestMail(t *testing.T) {
 		}
 		t.Skip("python3-aiosmtpd is missing")
 	}
-	l, _ := net.Listen("tcp", "127.0.0.1:0")
-	port := l.Addr().(*net.TCPAddr).Port
+	l, err := net.Listen("tcp", net.JoinHostPort(host, "0"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := l.Addr().String()
 	l.Close()
-	cmd := exec.Command(python, "-u", "-m", "aiosmtpd", "-n", "-d", "-l", "127.0.0.1:"+strconv.Itoa(port), "-c", "aiosmtpd.handlers.Debugging")
+	cmd := exec.Command(python, "-u", "-m", "aiosmtpd", "-n", "-d", "-l", addr, "-c", "aiosmtpd.handlers.Debugging")
 	out, _ := cmd.StdoutPipe()
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	if err := cmd.Start(); err != nil {
@@ -173,13 +178,18 @@ func TestMail(t *testing.T) {
 	}
 	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
 	for i := 0; i < 100; i++ {
-		if c, err := net.Dial("tcp", l.Addr().String()); err == nil {
+		if c, err := net.Dial("tcp", addr); err == nil {
 			c.Close()
 			break
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
-	env := map[string]string{EmailKey: "gis-admin@example.org", SMTPKey: "smtp://127.0.0.1:" + strconv.Itoa(port), SMTPFromKey: "osgs@example.org"}
+	return addr, out
+}
+
+func TestMail(t *testing.T) {
+	addr, out := startSMTP(t, "127.0.0.1")
+	env := map[string]string{EmailKey: "gis-admin@example.org", SMTPKey: "smtp://" + addr, SMTPFromKey: "osgs@example.org"}
 	n, err := NewNotifier(func(k string) string { return env[k] }, t.TempDir(), "osgs")
 	if err != nil {
 		t.Fatal(err)
@@ -206,6 +216,41 @@ func TestMail(t *testing.T) {
 		}
 	case <-time.After(10 * time.Second):
 		t.Fatal("no mail arrived")
+	}
+}
+
+// TestMailNeedsTLS: a relay reached over a network (a LAN address here)
+// that offers no STARTTLS gets no mail: the alert, and a password, would
+// cross it in clear.
+func TestMailNeedsTLS(t *testing.T) {
+	var host string
+	addrs, _ := net.InterfaceAddrs()
+	for _, a := range addrs {
+		if ipn, ok := a.(*net.IPNet); ok && ipn.IP.To4() != nil && !ipn.IP.IsLoopback() {
+			host = ipn.IP.String()
+			break
+		}
+	}
+	if host == "" {
+		t.Skip("no address but loopback")
+	}
+	addr, out := startSMTP(t, host)
+	env := map[string]string{EmailKey: "gis-admin@example.org", SMTPKey: "smtp://" + addr, SMTPFromKey: "osgs@example.org"}
+	n, err := NewNotifier(func(k string) string { return env[k] }, t.TempDir(), "osgs")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := n.Send(context.Background(), "BACKUP CRITICAL: in clear"); err == nil || !strings.Contains(strings.ToLower(err.Error()), "tls") {
+		t.Fatalf("a relay without STARTTLS: %v", err)
+	}
+	got := make(chan string, 1)
+	go func() { b, _ := io.ReadAll(out); got <- string(b) }()
+	select {
+	case log := <-got:
+		if strings.Contains(log, "in clear") {
+			t.Fatal("the mail went out without TLS")
+		}
+	case <-time.After(2 * time.Second):
 	}
 }
 
