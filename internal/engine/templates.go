@@ -2,7 +2,6 @@ package engine
 
 import (
 	"bytes"
-	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
@@ -54,6 +53,14 @@ var templateFuncs = template.FuncMap{
 	"userinfo": func(user, password string) string { return url.UserPassword(user, password).String() },
 	// pathescape percent-encodes a URI path segment, such as a database name.
 	"pathescape": url.PathEscape,
+	// urlhost is the host name of a URL ("" when it does not parse).
+	"urlhost": func(raw string) string {
+		u, err := url.Parse(strings.TrimSpace(raw))
+		if err != nil {
+			return ""
+		}
+		return u.Hostname()
+	},
 	// yaml quotes a value as a YAML (and JSON) string.
 	"yaml": func(s string) string { b, _ := json.Marshal(s); return string(b) },
 }
@@ -126,7 +133,10 @@ func (e *Engine) resolveFiles(p *types.Project) error {
 		if len(svc.Configs)+len(svc.Secrets) == 0 {
 			continue
 		}
-		sum := sha256.New()
+		sum, err := e.ContentDigest()
+		if err != nil {
+			return err
+		}
 		add := func(src string, obj types.FileObjectConfig) {
 			fmt.Fprintf(sum, "%s\x00%s\x00", src, obj.Content)
 			if obj.Environment != "" {

@@ -2,11 +2,14 @@ package mapproxy
 
 import (
 	"errors"
+	"os"
 	"reflect"
 	"strings"
 	"testing"
 
 	"go.yaml.in/yaml/v3"
+
+	"github.com/osgs/osgs/internal/engine"
 )
 
 func TestParseLevels(t *testing.T) {
@@ -84,5 +87,29 @@ func TestSeedConfig(t *testing.T) {
 	}
 	if a := strings.Join(SeedArgs(cleanupTask, 0), " "); !strings.HasSuffix(a, "--cleanup osgs_cleanup") {
 		t.Error(a)
+	}
+}
+
+// TestSourceTLS: MapProxy verifies the source's certificate unless the
+// source is the stack's own nginx, or the setting says otherwise.
+func TestSourceTLS(t *testing.T) {
+	tmpl, err := os.ReadFile("../../services/mapproxy/mapproxy.yaml.tmpl")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct{ url, verify, noChecks string }{
+		{"https://nginx/ogc/demo", "auto", "true"},
+		{"https://maps.example.org/wms", "auto", "false"},
+		{"https://nginx.example.org/wms", "auto", "false"},
+		{"https://maps.example.org/wms", "false", "true"},
+		{"https://nginx/ogc/demo", "true", "false"},
+	} {
+		out, err := engine.RenderTemplate("mapproxy.yaml", tmpl, map[string]string{"OSGS_DOMAIN": "x", "MAPPROXY_SOURCE_LAYERS": "a", "MAPPROXY_SOURCE_URL": c.url, "MAPPROXY_SOURCE_VERIFY_TLS": c.verify})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !strings.Contains(out, "ssl_no_cert_checks: "+c.noChecks+"\n") {
+			t.Errorf("%s %s: want ssl_no_cert_checks %s", c.url, c.verify, c.noChecks)
+		}
 	}
 }

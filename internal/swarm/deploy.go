@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"hash"
 	"slices"
 	"sort"
 	"strconv"
@@ -285,7 +286,11 @@ func (c *Cluster) plan(ctx context.Context) (*plan, error) {
 	if err != nil {
 		return nil, err
 	}
-	objs, err := convert.Objects(p)
+	digest, err := e.ContentDigest()
+	if err != nil {
+		return nil, err
+	}
+	objs, err := convert.Objects(p, func() hash.Hash { digest.Reset(); return digest })
 	if err != nil {
 		return nil, err
 	}

@@ -1,7 +1,10 @@
 package convert
 
 import (
+	"crypto/hmac"
+	"crypto/sha256"
 	"errors"
+	"hash"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -136,7 +139,7 @@ func TestObjects(t *testing.T) {
 		Configs:     types.Configs{"start": {File: file}, "inline": {Content: "a = 1\n"}},
 		Services:    types.Services{"x": x},
 	}
-	objs, err := Objects(p)
+	objs, err := Objects(p, digest)
 	if err != nil || len(objs) != 3 {
 		t.Fatalf("objects = %+v, %v", objs, err)
 	}
@@ -146,13 +149,13 @@ func TestObjects(t *testing.T) {
 	}
 	// A changed value is a new object: the name changes with the content.
 	p.Environment["POSTGRES_PASSWORD"] = "other"
-	objs2, _ := Objects(p)
+	objs2, _ := Objects(p, digest)
 	if Names(objs2)[Secret]["pw"] == n[Secret]["pw"] || Names(objs2)[Config]["start"] != n[Config]["start"] {
 		t.Fatal("a changed secret kept its name, or an unchanged config changed its")
 	}
 	x.Secrets, x.Configs = []types.ServiceSecretConfig{{Source: "unused"}}, nil
 	p.Services["x"] = x
-	if _, err := Objects(p); err == nil || !strings.Contains(err.Error(), "NOPE is not set") {
+	if _, err := Objects(p, digest); err == nil || !strings.Contains(err.Error(), "NOPE is not set") {
 		t.Fatalf("a secret from an unset variable: %v", err)
 	}
 }
@@ -207,3 +210,6 @@ func TestService(t *testing.T) {
 		t.Fatalf("web: %+v %+v", web.Mode.Replicated, web.UpdateConfig)
 	}
 }
+
+// digest is a keyed digest, as swarm:deploy makes with the checkout's key.
+func digest() hash.Hash { return hmac.New(sha256.New, []byte("a test key of the deploying host")) }

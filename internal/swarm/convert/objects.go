@@ -1,9 +1,9 @@
 package convert
 
 import (
-	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
+	"hash"
 	"os"
 	"sort"
 
@@ -35,7 +35,10 @@ const ObjectLabel = "org.osgs.object"
 // Objects reads the data of every secret and config the project's
 // services use: a file, the model's environment (where osgs puts rendered
 // templates and the site certificate), or inline content.
-func Objects(p *types.Project) ([]Object, error) {
+// An object's name ends in a keyed digest of its data (digest, a fresh
+// HMAC whose key stays on the deploying host), so a secret's name changes
+// with it but tells the nodes nothing of its content.
+func Objects(p *types.Project, digest func() hash.Hash) ([]Object, error) {
 	used := map[Kind]map[string]bool{Secret: {}, Config: {}}
 	for _, s := range p.Services {
 		for _, r := range s.Secrets {
@@ -69,8 +72,9 @@ func Objects(p *types.Project) ([]Object, error) {
 		default:
 			data = []byte(o.Content)
 		}
-		sum := sha256.Sum256(data)
-		out = append(out, Object{Kind: kind, Compose: name, Name: p.Name + "_" + name + "_" + hex.EncodeToString(sum[:])[:12], Data: data})
+		h := digest()
+		h.Write(data)
+		out = append(out, Object{Kind: kind, Compose: name, Name: p.Name + "_" + name + "_" + hex.EncodeToString(h.Sum(nil))[:12], Data: data})
 		return nil
 	}
 	for name, s := range p.Secrets {
