@@ -344,6 +344,10 @@ func scheduleOptions(e *engine.Engine, at string, push bool, p backup.Policy) (s
 		}
 	}
 	slices.Sort(args)
+	owner, err := schedule.CheckoutOwner(e.Dir)
+	if err != nil {
+		return schedule.Options{}, err
+	}
 	path := filepath.Dir(goBin) + ":/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
-	return schedule.Options{Project: e.ProjectName(), Dir: e.Dir, Go: goBin, At: at, Args: args, Delay: "15m", Path: path}, nil
+	return schedule.Options{Project: e.ProjectName(), Dir: e.Dir, Go: goBin, At: at, Args: args, Delay: "15m", Path: path, User: owner.Name, Home: owner.Home}, nil
 }
