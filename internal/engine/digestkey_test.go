@@ -1,10 +1,16 @@
 package engine
 
 import (
+	"context"
 	"crypto/sha256"
+	"errors"
+	"io"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
+
+	"github.com/osgs/osgs/internal/refusal"
 )
 
 func TestDigestKey(t *testing.T) {
@@ -31,5 +37,20 @@ func TestDigestKey(t *testing.T) {
 	os.WriteFile(filepath.Join(dir, DigestKeyFile), []byte("short"), 0o600)
 	if _, err := DigestKey(dir); err == nil {
 		t.Fatal("a damaged key accepted")
+	}
+}
+
+// TestPlainTCPDockerHost: DOCKER_HOST=tcp:// without TLS is refused
+// before anything is sent.
+func TestPlainTCPDockerHost(t *testing.T) {
+	t.Setenv("DOCKER_HOST", "tcp://127.0.0.1:1")
+	t.Setenv("DOCKER_TLS_VERIFY", "")
+	t.Setenv("DOCKER_CERT_PATH", "")
+	t.Setenv("DOCKER_CONTEXT", "")
+	t.Setenv("DOCKER_CONFIG", t.TempDir())
+	e := &Engine{In: strings.NewReader(""), Out: io.Discard, Err: io.Discard}
+	err := e.Connect(context.Background())
+	if !errors.Is(err, refusal.Err) || !strings.Contains(err.Error(), "in clear") {
+		t.Fatalf("%v", err)
 	}
 }

@@ -25,6 +25,7 @@ import (
 	"github.com/osgs/osgs/internal/catalog"
 	"github.com/osgs/osgs/internal/config"
 	"github.com/osgs/osgs/internal/envfile"
+	"github.com/osgs/osgs/internal/refusal"
 )
 
 // Options configure an Engine.
@@ -168,6 +169,11 @@ func (e *Engine) Connect(ctx context.Context) error {
 	}
 	if err := cli.Initialize(flags.NewClientOptions()); err != nil {
 		return fmt.Errorf("docker client: %w", err)
+	}
+	// DOCKER_HOST=tcp:// without DOCKER_TLS_VERIFY and DOCKER_CERT_PATH is
+	// the engine's API in clear: secrets, dumps and keys would cross it.
+	if ep := cli.DockerEndpoint(); strings.HasPrefix(ep.Host, "tcp://") && ep.TLSData == nil {
+		return fmt.Errorf("%w: DOCKER_HOST=%s is Docker's API in clear, with no authentication: set DOCKER_TLS_VERIFY=1 and DOCKER_CERT_PATH (ca.pem, cert.pem, key.pem), or use ssh://user@host", refusal.Err, ep.Host)
 	}
 	pctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()

@@ -49,7 +49,12 @@ func (r *Remote) List(ctx context.Context) ([]backup.Info, error) {
 		case err != nil:
 			info.Err = err
 		default:
-			info.Files = len(ix.Files) - 1 // the manifest is not one of the set's files
+			info.Files = 0 // the manifest and its signature are not the set's files
+			for _, f := range ix.Files {
+				if f.Path != backup.ManifestName && f.Path != backup.SignatureName {
+					info.Files++
+				}
+			}
 		}
 		out = append(out, info)
 	}

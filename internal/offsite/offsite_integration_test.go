@@ -435,8 +435,8 @@ func TestKilledUploadPruneAndLock(t *testing.T) {
 	}
 	objs, _ := real.List(f.ctx, filepath.Base(a)+"/")
 	m, _ := backup.ReadManifest(a)
-	if len(objs) != len(m.Files)+2 { // files, manifest, index: no leftovers
-		t.Fatalf("%d objects after the redo, want %d", len(objs), len(m.Files)+2)
+	if len(objs) != len(m.Files)+4 { // files, manifest and its signature, index and its: no leftovers
+		t.Fatalf("%d objects after the redo, want %d", len(objs), len(m.Files)+4)
 	}
 
 	// Prune: A is verified, B and C are not. -keep=1 keeps C (newest) and
@@ -691,8 +691,8 @@ func TestLocalEncryption(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, o := range ix.Files {
-		if o.AsStored != (o.Path != backup.ManifestName) || o.AsStored && o.Key != o.Path {
-			t.Errorf("remote object %+v: encrypted files go as they are, the manifest is encrypted", o)
+		if o.AsStored != (o.Path != backup.ManifestName && o.Path != backup.SignatureName) || o.AsStored && o.Key != o.Path {
+			t.Errorf("remote object %+v: encrypted files go as they are, the manifest and its signature are encrypted", o)
 		}
 	}
 }

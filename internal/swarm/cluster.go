@@ -44,7 +44,7 @@ func (c *Cluster) Init(ctx context.Context, advertise string) (nodeID string, er
 // read from the manager and handed to the node's engine in the API call:
 // it is never printed, logged or put on a command line.
 func (c *Cluster) Join(ctx context.Context, addr string, roles []convert.Role) (nodeID string, err error) {
-	node, err := Dial(ctx, addr)
+	node, err := Dial(ctx, addr, CertPath(c.E))
 	if err != nil {
 		return "", err
 	}

@@ -319,7 +319,7 @@ func (c *Cluster) plan(ctx context.Context) (*plan, error) {
 		if addr == c.ManagerHost {
 			cl = c.Manager
 		} else {
-			dc, err := Dial(ctx, addr)
+			dc, err := Dial(ctx, addr, CertPath(c.E))
 			if err != nil {
 				return nil, fmt.Errorf("node %s: %w", n.Description.Hostname, err)
 			}
@@ -491,12 +491,19 @@ func (c *Cluster) ensureNetwork(ctx context.Context, name string) error {
 		return err
 	}
 	for _, n := range nets.Items {
-		if n.Name == name {
-			return nil
+		if n.Name != name {
+			continue
 		}
+		if _, ok := n.Options["encrypted"]; !ok {
+			fmt.Fprintf(c.E.Err, "osgs: warning: the swarm network %s was made by an older osgs without encryption: traffic between nodes is in clear until swarm:rm -yes and swarm:deploy make it anew\n", name)
+		}
+		return nil
 	}
+	// Encrypted: the services' traffic between nodes (database
+	// connections, proxied requests) crosses the nodes' network in IPsec.
 	_, err = c.Manager.NetworkCreate(ctx, name, client.NetworkCreateOptions{Driver: "overlay", Scope: "swarm", Attachable: true,
-		Labels: map[string]string{convert.NamespaceLabel: c.Project()}})
+		Options: map[string]string{"encrypted": ""},
+		Labels:  map[string]string{convert.NamespaceLabel: c.Project()}})
 	if err != nil {
 		return fmt.Errorf("create network %s: %w", name, err)
 	}

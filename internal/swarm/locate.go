@@ -83,7 +83,7 @@ func (l *locator) dial(ctx context.Context, addr string) (client.APIClient, erro
 	if addr == l.e.Docker().DaemonHost() {
 		return l.e.Docker(), nil
 	}
-	c, err := Dial(ctx, addr)
+	c, err := Dial(ctx, addr, CertPath(l.e))
 	if err != nil {
 		return nil, err
 	}

@@ -11,6 +11,8 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
+	"os"
+	"path/filepath"
 	"strings"
 
 	"github.com/docker/cli/cli/connhelper"
@@ -18,6 +20,7 @@ import (
 	"github.com/moby/moby/client"
 
 	"github.com/osgs/osgs/internal/engine"
+	"github.com/osgs/osgs/internal/refusal"
 )
 
 // ManagerKey names the engine of a swarm manager, when it is not the local
@@ -53,7 +56,7 @@ func Connect(ctx context.Context, e *engine.Engine) (*Cluster, error) {
 	if host == "" {
 		return &Cluster{E: e, Manager: e.Docker(), ManagerHost: e.Docker().DaemonHost()}, nil
 	}
-	c, err := Dial(ctx, host)
+	c, err := Dial(ctx, host, CertPath(e))
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", ManagerKey, err)
 	}
@@ -93,18 +96,63 @@ func (c *Cluster) Close() error {
 // Project is the namespace of everything osgs deploys.
 func (c *Cluster) Project() string { return c.E.ProjectName() }
 
-// Dial connects to an engine given as unix://, tcp:// or ssh://user@host
+// CertPathKey names the folder of TLS client certificates for engines
+// reached over tcp:// (Docker's convention: ca.pem, cert.pem, key.pem).
+const CertPathKey = "DOCKER_CERT_PATH"
+
+// CertPath is where e keeps the TLS client certificates for tcp://
+// engines: DOCKER_CERT_PATH (environment or .env), else config/docker-tls
+// when it holds them.
+func CertPath(e *engine.Engine) string {
+	if p := e.Setting(CertPathKey); p != "" {
+		if !filepath.IsAbs(p) {
+			p = filepath.Join(e.Dir, p)
+		}
+		return p
+	}
+	if p := filepath.Join(e.Dir, "config", "docker-tls"); fileExists(filepath.Join(p, "ca.pem")) {
+		return p
+	}
+	return ""
+}
+
+func fileExists(p string) bool { _, err := os.Stat(p); return err == nil }
+
+// PlainTCPError refuses an engine address that would carry the API in
+// clear: join tokens, secrets, database dumps and the site's key go over it.
+type PlainTCPError struct{ Engine string }
+
+func (p *PlainTCPError) Error() string {
+	return fmt.Sprintf("%s is Docker's API in clear, with no authentication: give its engine TLS (dockerd --tlsverify) and this host client certificates in %s (ca.pem, cert.pem, key.pem), or reach it as ssh://user@host", p.Engine, CertPathKey)
+}
+
+// Is makes it a refusal (exit code 2).
+func (p *PlainTCPError) Is(target error) bool { return target == refusal.Err }
+
+// Dial connects to an engine given as unix://, tcp:// with TLS client
+// certificates (certs: a folder with ca.pem, cert.pem and key.pem; the
+// engine's certificate is verified against ca.pem) or ssh://user@host
 // (ssh runs `docker system dial-stdio` on the node, as the docker CLI
-// does), and checks that it answers.
-func Dial(ctx context.Context, addr string) (*client.Client, error) {
+// does), and checks that it answers. A tcp:// address without certs is
+// refused before anything is sent.
+func Dial(ctx context.Context, addr, certs string) (*client.Client, error) {
 	u, err := url.Parse(addr)
 	if err != nil || u.Scheme == "" {
-		return nil, fmt.Errorf("%q is not an engine address: use unix:///path, tcp://host:port or ssh://user@host", addr)
+		return nil, fmt.Errorf("%q is not an engine address: use unix:///path, tcp://host:port (with TLS) or ssh://user@host", addr)
 	}
 	opts := []client.Opt{client.WithAPIVersionNegotiation()}
 	switch u.Scheme {
-	case "unix", "tcp":
+	case "unix":
 		opts = append(opts, client.WithHost(addr))
+	case "tcp":
+		if certs == "" {
+			return nil, &PlainTCPError{Engine: addr}
+		}
+		tlsOpt, err := tlsClient(certs)
+		if err != nil {
+			return nil, err
+		}
+		opts = append(opts, client.WithHost(addr), tlsOpt)
 	case "ssh":
 		h, err := connhelper.GetConnectionHelper(addr)
 		if err != nil {
@@ -112,7 +160,7 @@ func Dial(ctx context.Context, addr string) (*client.Client, error) {
 		}
 		opts = append(opts, client.WithHost(h.Host), client.WithDialContext(h.Dialer))
 	default:
-		return nil, fmt.Errorf("%q is not an engine address: use unix:///path, tcp://host:port or ssh://user@host", addr)
+		return nil, fmt.Errorf("%q is not an engine address: use unix:///path, tcp://host:port (with TLS) or ssh://user@host", addr)
 	}
 	c, err := client.New(opts...)
 	if err != nil {
@@ -123,6 +171,21 @@ func Dial(ctx context.Context, addr string) (*client.Client, error) {
 		return nil, &UnreachableError{Engine: addr, Err: err}
 	}
 	return c, nil
+}
+
+// tlsClient is the client option for the certificates in dir: the key must
+// be the owner's alone.
+func tlsClient(dir string) (client.Opt, error) {
+	ca, cert, key := filepath.Join(dir, "ca.pem"), filepath.Join(dir, "cert.pem"), filepath.Join(dir, "key.pem")
+	for _, f := range []string{ca, cert, key} {
+		if !fileExists(f) {
+			return nil, fmt.Errorf("%w: %s lacks %s (Docker's client certificates: ca.pem, cert.pem, key.pem)", refusal.Err, dir, filepath.Base(f))
+		}
+	}
+	if fi, err := os.Stat(key); err == nil && fi.Mode().Perm()&0o077 != 0 {
+		return nil, fmt.Errorf("%w: %s is mode %v; a private key must be 0600", refusal.Err, key, fi.Mode().Perm())
+	}
+	return client.WithTLSClientConfig(ca, cert, key), nil
 }
 
 // UnreachableError reports an engine that does not answer.

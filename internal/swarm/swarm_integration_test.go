@@ -217,6 +217,12 @@ func TestSwarm(t *testing.T) {
 	if strings.Join(res.Created, ",") != "hello,postgis" || len(res.Unpublished) != 1 {
 		t.Fatalf("deploy = %+v", res)
 	}
+	// The services' traffic between nodes is encrypted (IPsec overlay).
+	if n, err := c.Manager.NetworkInspect(ctx, NetworkName(c.Project()), client.NetworkInspectOptions{}); err != nil {
+		t.Fatal(err)
+	} else if _, ok := n.Network.Options["encrypted"]; !ok {
+		t.Fatalf("the overlay network's options %v lack encrypted", n.Network.Options)
+	}
 	// The deploy ran stack:up's hooks on the tasks: PostGIS's WAL
 	// archiving has its first base backup.
 	if !strings.Contains(out.String(), "pgBackRest: first full base backup") || !strings.Contains(out.String(), "PostGIS is up and healthy on the swarm") {

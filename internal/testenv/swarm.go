@@ -36,12 +36,15 @@ type SwarmNode struct {
 // namespace, the namespaces joined by a bridge in a "switch" namespace.
 // Nothing is a swarm yet: the test runs swarm:init and swarm:join.
 type Swarm struct {
-	Nodes  []*SwarmNode
-	dir    string
-	id     string
-	subnet int // the test network is 10.213.<subnet>.0/24
-	linked bool
-	ctrd   *exec.Cmd
+	Nodes []*SwarmNode
+	// CertPath holds the client certificates (ca.pem, cert.pem, key.pem)
+	// for the nodes' engines at tcp://<Addr>:EngineTLSPort.
+	CertPath string
+	dir      string
+	id       string
+	subnet   int // the test network is 10.213.<subnet>.0/24
+	linked   bool
+	ctrd     *exec.Cmd
 }
 
 // run runs a command and fails the test with its output.
@@ -112,6 +115,8 @@ func StartSwarm(t testing.TB, n int) *Swarm {
 	s.ctrd = ctrd // stopped last
 	waitFile(t, s.dir+"/ctrd.sock", 20*time.Second)
 	os.WriteFile(s.dir+"/daemon.json", []byte(`{"mtu": 1400}`), 0o600)
+	engineTLS(t, s.dir+"/tls", s.Nodes)
+	s.CertPath = s.dir + "/tls/client"
 	for _, node := range s.Nodes {
 		node.Host = "unix://" + s.dir + "/" + node.Name + ".sock"
 		s.startEngine(t, node)
@@ -138,7 +143,10 @@ func (s *Swarm) startEngine(t testing.TB, node *SwarmNode) {
 		"-H", node.Host, "--containerd", s.dir + "/ctrd.sock",
 		"--containerd-namespace", "osw" + node.Name, "--containerd-plugins-namespace", "osw" + node.Name + "p",
 		"--cgroup-parent", "osw" + s.id + node.Name, "--config-file", s.dir + "/daemon.json",
-		"--storage-driver", "overlay2"}
+		"--storage-driver", "overlay2",
+		"-H", "tcp://" + node.Addr + ":" + EngineTLSPort, "--tlsverify",
+		"--tlscacert", s.dir + "/tls/" + node.Name + "/ca.pem", "--tlscert", s.dir + "/tls/" + node.Name + "/cert.pem",
+		"--tlskey", s.dir + "/tls/" + node.Name + "/key.pem"}
 	cmd := exec.Command("nsenter", "--net=/run/netns/"+node.NetNS, "unshare", "--uts", "--",
 		"sh", "-c", `hostname "$0" && exec "$@"`, node.Name)
 	cmd.Args = append(cmd.Args, args...)
