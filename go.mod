@@ -2,6 +2,10 @@ module github.com/osgs/osgs
 
 go 1.26.8
 
+// The newest patch release, when GOTOOLCHAIN allows switching (the
+// programs osgs builds use it always: catalog.GoToolchain).
+toolchain go1.26.10
+
 tool github.com/magefile/mage
 
 require (

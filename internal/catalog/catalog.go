@@ -83,6 +83,12 @@ type DBRole struct {
 	Create bool `yaml:"create"`
 }
 
+// GoToolchain is the Go release the programs osgs builds are built with:
+// the newest patch release of the Go osgs requires, fetched from the
+// module proxy when the host's go is older (its standard library fixes
+// reach the images).
+const GoToolchain = "go1.26.10"
+
 // GoBuild is a Go program that a service's image carries. Debian's Go is too
 // old for these programs and no registry answers, so osgs builds the module
 // at its pinned version from the Go module proxy with the host's Go, into
@@ -108,6 +114,13 @@ type GoBuild struct {
 	// Sources are the folders of this checkout whose files a local
 	// program is built from; their contents enter the image's context hash.
 	Sources []string `yaml:"sources"`
+	// Require lists "module version" pairs the build requires besides
+	// Module: Go's version selection takes the higher, so a program is
+	// built with current patch releases of its dependencies.
+	Require []string `yaml:"require"`
+	// Accept lists vulnerabilities govulncheck may find called, each with
+	// why it does not apply ("GO-2026-1234: reason").
+	Accept []string `yaml:"accept"`
 }
 
 // LocalVersion marks a Go program of this checkout's own module.
@@ -123,7 +136,7 @@ const GoBuildDir = ".gobuild"
 // Stamp identifies what a build of g produces; it enters the image's
 // context hash in place of the binary.
 func (g GoBuild) Stamp() string {
-	return fmt.Sprintf("%s@%s pkg=%s bin=%s cgo=%t files=%s sources=%s", g.Module, g.Version, g.PackagePath(), g.Binary, g.Cgo, strings.Join(g.Files, ","), strings.Join(g.Sources, ","))
+	return fmt.Sprintf("%s@%s pkg=%s bin=%s cgo=%t files=%s sources=%s require=%s toolchain=%s", g.Module, g.Version, g.PackagePath(), g.Binary, g.Cgo, strings.Join(g.Files, ","), strings.Join(g.Sources, ","), strings.Join(g.Require, ","), GoToolchain)
 }
 
 // PackagePath is the package go build builds.

@@ -102,8 +102,11 @@ func goBuild(ctx context.Context, root string, g catalog.GoBuild, out string, lo
 	if err := os.MkdirAll(work, 0o700); err != nil {
 		return fmt.Errorf("go build %s: %w", g.Module, err)
 	}
-	if _, err := os.Stat(filepath.Join(work, "go.mod")); errors.Is(err, fs.ErrNotExist) {
-		if err := os.WriteFile(filepath.Join(work, "go.mod"), []byte(goBuildModule(g)), 0o600); err != nil {
+	// The catalog's requires may have changed since the folder was made:
+	// a go.mod that differs is written anew (and go get settles go.sum).
+	mod := []byte(goBuildModule(g))
+	if have, err := os.ReadFile(filepath.Join(work, "go.mod")); err != nil || !bytes.HasPrefix(have, mod) {
+		if err := os.WriteFile(filepath.Join(work, "go.mod"), mod, 0o600); err != nil {
 			return err
 		}
 	}
@@ -129,7 +132,12 @@ func goBuild(ctx context.Context, root string, g catalog.GoBuild, out string, lo
 
 // goBuildModule is the go.mod of the module a program is built in.
 func goBuildModule(g catalog.GoBuild) string {
-	return fmt.Sprintf("module osgs.local/gobuild\n\ngo 1.26\n\nrequire %s %s\n", g.Module, g.Version)
+	var b strings.Builder
+	fmt.Fprintf(&b, "module osgs.local/gobuild\n\ngo 1.26\n\nrequire %s %s\n", g.Module, g.Version)
+	for _, r := range g.Require {
+		fmt.Fprintf(&b, "require %s\n", r)
+	}
+	return b.String()
 }
 
 // goBuildCommands are the go commands that build g into binary: resolve the
@@ -142,10 +150,11 @@ func goBuildCommands(g catalog.GoBuild, binary string) [][]string {
 	}
 }
 
-// goBuildEnv is the environment of those commands: the host's Go as it is
-// (no toolchain download), module mode, no workspace, cgo as the catalog says.
+// goBuildEnv is the environment of those commands: catalog.GoToolchain
+// (the host's go when it is that release, else fetched from the module
+// proxy), module mode, no workspace, cgo as the catalog says.
 func goBuildEnv(g catalog.GoBuild) []string {
-	env := []string{"GOFLAGS=-mod=mod", "GOTOOLCHAIN=local", "GOWORK=off", "CGO_ENABLED=0"}
+	env := []string{"GOFLAGS=-mod=mod", "GOTOOLCHAIN=" + catalog.GoToolchain, "GOWORK=off", "CGO_ENABLED=0"}
 	if g.Local() {
 		env[0] = "GOFLAGS=-mod=readonly"
 	}

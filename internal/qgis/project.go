@@ -87,4 +87,3 @@ func BadLayers(log string, p *Project) []string {
 	}
 	return out
 }
-

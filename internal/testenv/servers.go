@@ -117,18 +117,7 @@ func StartS3Link(t testing.TB, mbit int) *S3 {
 	}
 	need(t, "ip", "iproute2")
 	need(t, "tc", "iproute2")
-	id := randHex(3)
-	ns, host, peer := "osl"+id, "osl"+id+"h", "osl"+id+"p"
-	t.Cleanup(func() { exec.Command("ip", "netns", "delete", ns).Run() }) // the veth pair goes with it
-	subnet := fmt.Sprintf("10.214.%d", 1+int(id[0])%250)
-	run(t, "ip", "netns", "add", ns)
-	run(t, "ip", "link", "add", host, "type", "veth", "peer", "name", peer)
-	run(t, "ip", "link", "set", peer, "netns", ns)
-	run(t, "ip", "addr", "add", subnet+".1/30", "dev", host)
-	run(t, "ip", "link", "set", host, "up")
-	run(t, "ip", "-n", ns, "addr", "add", subnet+".2/30", "dev", peer)
-	run(t, "ip", "-n", ns, "link", "set", peer, "up")
-	run(t, "ip", "-n", ns, "link", "set", "lo", "up")
+	ns, host, peer, subnet := linkNetns(t, "osl", 214)
 	rate := strconv.Itoa(mbit) + "mbit"
 	run(t, "tc", "qdisc", "add", "dev", host, "root", "tbf", "rate", rate, "burst", "1mb", "latency", "50ms")
 	run(t, "ip", "netns", "exec", ns, "tc", "qdisc", "add", "dev", peer, "root", "tbf", "rate", rate, "burst", "1mb", "latency", "50ms")
@@ -375,10 +364,20 @@ func NewNetns(t testing.TB) *Netns {
 		t.Skip("a network namespace needs root")
 	}
 	need(t, "ip", "iproute2")
+	ns, _, _, subnet := linkNetns(t, "osn", 215)
+	return &Netns{Name: ns, Host: subnet + ".1"}
+}
+
+// linkNetns makes a network namespace named prefix+id and a veth pair to
+// it: the host side is <subnet>.1/30, the namespace's <subnet>.2, with
+// subnet 10.<octet>.<n>. The namespace, and with it the pair, goes with
+// the test.
+func linkNetns(t testing.TB, prefix string, octet int) (ns, host, peer, subnet string) {
+	t.Helper()
 	id := randHex(3)
-	ns, host, peer := "osn"+id, "osn"+id+"h", "osn"+id+"p"
+	ns, host, peer = prefix+id, prefix+id+"h", prefix+id+"p"
 	t.Cleanup(func() { exec.Command("ip", "netns", "delete", ns).Run() })
-	subnet := fmt.Sprintf("10.215.%d", 1+int(id[0])%250)
+	subnet = fmt.Sprintf("10.%d.%d", octet, 1+int(id[0])%250)
 	run(t, "ip", "netns", "add", ns)
 	run(t, "ip", "link", "add", host, "type", "veth", "peer", "name", peer)
 	run(t, "ip", "link", "set", peer, "netns", ns)
@@ -387,7 +386,7 @@ func NewNetns(t testing.TB) *Netns {
 	run(t, "ip", "-n", ns, "addr", "add", subnet+".2/30", "dev", peer)
 	run(t, "ip", "-n", ns, "link", "set", peer, "up")
 	run(t, "ip", "-n", ns, "link", "set", "lo", "up")
-	return &Netns{Name: ns, Host: subnet + ".1"}
+	return ns, host, peer, subnet
 }
 
 // Dial reports whether a TCP connection from the namespace to the host's
