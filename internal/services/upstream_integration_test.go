@@ -63,14 +63,18 @@ func TestUpstreamServicesModel(t *testing.T) {
 
 	t.Run("file-browser", func(t *testing.T) {
 		fb := p.Services["file-browser"]
-		// filebrowser v2.31.2 Dockerfile: the image runs as root; the
-		// volumes it shares belong to uid 1000 (QGIS Server, Hugo).
+		// filebrowser v2.63.23 Dockerfile: the image's user is 1000, the
+		// owner of the volumes it shares (QGIS Server, Hugo).
 		if fb.User != "1000:1000" {
 			t.Errorf("user %q, want 1000:1000", fb.User)
 		}
-		// healthcheck.sh probes FB_PORT or /.filebrowser.json's port (80) at
-		// /health; osgs listens on 8080 under /files.
-		if fb.HealthCheck == nil || !strings.Contains(strings.Join(fb.HealthCheck.Test, " "), "127.0.0.1:8080/files/health") {
+		// healthcheck.sh probes FB_PORT or settings.json's port at /health
+		// with busybox's wget (the image has no curl); osgs listens on 8080
+		// under /files.
+		if fb.HealthCheck == nil {
+			t.Fatal("no healthcheck")
+		}
+		if hc := strings.Join(fb.HealthCheck.Test, " "); !strings.Contains(hc, "wget -q --spider http://127.0.0.1:8080/files/health") || strings.Contains(hc, "curl") {
 			t.Errorf("healthcheck %v does not probe 8080 under /files", fb.HealthCheck)
 		}
 		if env("file-browser", "FB_PORT") != "8080" {
@@ -91,7 +95,9 @@ func TestUpstreamServicesModel(t *testing.T) {
 				}
 			}
 		}
-		for _, want := range []string{"--auth.method=proxy", "--auth.header=X-Osgs-User", "config set", "exec /filebrowser"} {
+		// cmd/root.go: the binary is /bin/filebrowser; disableExec and
+		// followExternalSymlinks keep execution and links out of scope off.
+		for _, want := range []string{"--auth.method=proxy", "--auth.header=X-Osgs-User", "config set", "--baseURL /files", "exec filebrowser", "--disableExec", "--followExternalSymlinks=false"} {
 			if !strings.Contains(start, want) {
 				t.Errorf("start script lacks %q", want)
 			}
