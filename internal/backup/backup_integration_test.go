@@ -128,7 +128,7 @@ func TestBackupRestoreRoundTrip(t *testing.T) {
 			}
 		}
 	}
-	if kinds[backup.KindGlobals] != 1 || kinds[backup.KindDatabase] != 1 || kinds[backup.KindConfig] != 2 {
+	if kinds[backup.KindGlobals] != 1 || kinds[backup.KindDatabase] != 1 || kinds[backup.KindConfig] != 3 {
 		t.Fatalf("set holds %v", kinds)
 	}
 	info, _ := os.Stat(filepath.Join(set, "config", ".env"))
@@ -597,6 +597,10 @@ func TestVerifyFailsWhenTheRestoreDiffers(t *testing.T) {
 			}
 			data, _ := json.Marshal(&m)
 			os.WriteFile(manifest, data, 0o600)
+			// As if the site had recorded these facts: signed by it.
+			if err := backup.SignSet(f.e, filepath.Join(f.root, name)); err != nil {
+				t.Fatal(err)
+			}
 			err := backup.Verify(f.ctx, f.e, f.root, name)
 			if err == nil || !strings.Contains(err.Error(), tc.want) {
 				t.Fatalf("verify: %v, want it to report %q", err, tc.want)

@@ -27,9 +27,9 @@ func TestGoBuildCommands(t *testing.T) {
 		g    catalog.GoBuild
 		want []string
 	}{
-		{catalog.GoBuild{Version: "v1.0.0"}, []string{"GOFLAGS=-mod=mod", "GOTOOLCHAIN=local", "GOWORK=off", "CGO_ENABLED=0"}},
-		{catalog.GoBuild{Version: "v1.0.0", Cgo: true}, []string{"GOFLAGS=-mod=mod", "GOTOOLCHAIN=local", "GOWORK=off", "CGO_ENABLED=1"}},
-		{catalog.GoBuild{Version: "local"}, []string{"GOFLAGS=-mod=readonly", "GOTOOLCHAIN=local", "GOWORK=off", "CGO_ENABLED=0"}},
+		{catalog.GoBuild{Version: "v1.0.0"}, []string{"GOFLAGS=-mod=mod", "GOTOOLCHAIN=" + catalog.GoToolchain, "GOWORK=off", "CGO_ENABLED=0"}},
+		{catalog.GoBuild{Version: "v1.0.0", Cgo: true}, []string{"GOFLAGS=-mod=mod", "GOTOOLCHAIN=" + catalog.GoToolchain, "GOWORK=off", "CGO_ENABLED=1"}},
+		{catalog.GoBuild{Version: "local"}, []string{"GOFLAGS=-mod=readonly", "GOTOOLCHAIN=" + catalog.GoToolchain, "GOWORK=off", "CGO_ENABLED=0"}},
 	} {
 		if got := goBuildEnv(c.g); !reflect.DeepEqual(got, c.want) {
 			t.Errorf("%+v: %q", c.g, got)
