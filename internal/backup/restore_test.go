@@ -1,8 +1,14 @@
 package backup
 
 import (
+	"context"
+	"errors"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/osgs/osgs/internal/engine"
 )
 
 func TestOSGSSQLFilter(t *testing.T) {
@@ -54,5 +60,36 @@ ALTER ROLE gis_reader WITH NOSUPERUSER NOLOGIN;
 	if !strings.Contains(got, "DO $osgs$BEGIN CREATE ROLE gis_reader; EXCEPTION WHEN duplicate_object THEN NULL; END$osgs$;") ||
 		!strings.Contains(got, "ALTER ROLE gis_reader WITH NOSUPERUSER NOLOGIN;") {
 		t.Fatalf("got:\n%s", got)
+	}
+}
+
+// TestRestoreHoldsTheBackupsLock: a restore takes the backups lock, so a
+// backup (which holds it) cannot capture a half-restored state, and a
+// restore waits for no backup: it is refused while one runs.
+func TestRestoreHoldsTheBackupsLock(t *testing.T) {
+	e := &engine.Engine{Dir: t.TempDir()}
+	t.Setenv(DirEnv, "")
+	lock, err := LockDir(Root(e))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer lock.Close()
+	var locked *LockedError
+	src := &Source{File: filepath.Join(e.Dir, "osgisstack-gis-database.sql")}
+	if err := RestorePostGIS(context.Background(), e, RestorePostGISOptions{Source: src, Yes: true}); !errors.As(err, &locked) {
+		t.Fatalf("a restore while a backup runs: %v", err)
+	}
+	set := filepath.Join(e.Dir, "set")
+	os.MkdirAll(set, 0o700)
+	os.WriteFile(filepath.Join(set, ManifestName), []byte(`{"format": "`+Format+`", "files": []}`+"\n"), 0o600)
+	if err := SignSet(e, set); err != nil {
+		t.Fatal(err)
+	}
+	m, err := ReadManifest(set)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := RestoreSet(context.Background(), e, &Source{SetDir: set, Manifest: m}, true); !errors.As(err, &locked) {
+		t.Fatalf("a set restore while a backup runs: %v", err)
 	}
 }
