@@ -9,6 +9,8 @@ import (
 	"hash"
 	"os"
 	"path/filepath"
+
+	"github.com/osgs/osgs/internal/secretfile"
 )
 
 // DigestKeyFile holds the checkout's key for the digests osgs shows in
@@ -42,19 +44,9 @@ func DigestKey(dir string) ([]byte, error) {
 	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
 		return nil, err
 	}
-	f, err := os.OpenFile(path, os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o600)
-	if errors.Is(err, os.ErrExist) {
+	if err := secretfile.Create(path, key); errors.Is(err, os.ErrExist) {
 		return DigestKey(dir)
-	}
-	if err != nil {
-		return nil, err
-	}
-	_, err = f.Write(key)
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err != nil {
-		os.Remove(path)
+	} else if err != nil {
 		return nil, err
 	}
 	return key, nil

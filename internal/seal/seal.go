@@ -17,6 +17,7 @@ import (
 	"filippo.io/age"
 
 	"github.com/osgs/osgs/internal/envfile"
+	"github.com/osgs/osgs/internal/secretfile"
 )
 
 // RecipientsKey lists the public keys (age1...) backups are encrypted to,
@@ -182,26 +183,15 @@ func Keygen(path string, now time.Time, comments ...string) (string, error) {
 		return "", err
 	}
 	pub := id.Recipient().String()
-	f, err := os.OpenFile(path, os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o600)
-	if errors.Is(err, os.ErrExist) {
-		return "", fmt.Errorf("%s already exists: move it off the server, or name another file with -out", path)
-	}
-	if err != nil {
-		return "", err
-	}
 	head := fmt.Sprintf("# created: %s\n# public key: %s\n", now.UTC().Format(time.RFC3339), pub)
 	for _, c := range comments {
 		head += "# " + strings.Join(strings.Fields(c), " ") + "\n"
 	}
-	_, err = fmt.Fprintf(f, "%s%s\n", head, id.String())
-	if err == nil {
-		err = f.Sync()
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
+	err = secretfile.Create(path, []byte(head+id.String()+"\n"))
+	if errors.Is(err, os.ErrExist) {
+		return "", fmt.Errorf("%s already exists: move it off the server, or name another file with -out", path)
 	}
 	if err != nil {
-		os.Remove(path)
 		return "", err
 	}
 	return pub, nil

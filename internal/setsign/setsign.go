@@ -19,6 +19,7 @@ import (
 	"strings"
 
 	"github.com/osgs/osgs/internal/refusal"
+	"github.com/osgs/osgs/internal/secretfile"
 )
 
 // Prefix starts a public key's text.
@@ -84,23 +85,11 @@ func LoadOrCreate(path string) (ed25519.PrivateKey, error) {
 	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
 		return nil, err
 	}
-	f, err := os.OpenFile(path, os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o600)
-	if errors.Is(err, os.ErrExist) {
-		return Load(path) // made meanwhile by another osgs
-	}
-	if err != nil {
-		return nil, err
-	}
-	_, err = fmt.Fprintf(f, "# osgs backup signing key (private: it stays on this server)\n# public key: %s\n%s\n",
+	text := fmt.Sprintf("# osgs backup signing key (private: it stays on this server)\n# public key: %s\n%s\n",
 		Public(priv.Public().(ed25519.PublicKey)), base64.StdEncoding.EncodeToString(priv.Seed()))
-	if err == nil {
-		err = f.Sync()
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err != nil {
-		os.Remove(path)
+	if err := secretfile.Create(path, []byte(text)); errors.Is(err, os.ErrExist) {
+		return Load(path) // made meanwhile by another osgs
+	} else if err != nil {
 		return nil, err
 	}
 	return priv, nil
