@@ -17,6 +17,7 @@ import (
 
 	"github.com/osgs/osgs/internal/catalog"
 	"github.com/osgs/osgs/internal/config"
+	"github.com/osgs/osgs/internal/engine"
 	"github.com/osgs/osgs/internal/swarm/convert"
 )
 
@@ -483,6 +484,24 @@ func (c *Cluster) tasks(ctx context.Context, running bool) ([]swarm.Task, error)
 	return res.Items, nil
 }
 
+// EncryptKey turns the overlay's encryption off ("off"); it is on by
+// default.
+const EncryptKey = "SWARM_ENCRYPT"
+
+func encrypt(e *engine.Engine) bool { return e.Setting(EncryptKey) != "off" }
+
+// NetworkOptions are the overlay's driver options: encrypted, the
+// services' traffic between nodes (database connections, proxied
+// requests) crosses the nodes' network in IPsec (ESP). Every node's kernel
+// needs ESP (esp4); a kernel built without it drops that traffic, which is
+// what SWARM_ENCRYPT=off is for.
+func NetworkOptions(encrypted bool) map[string]string {
+	if encrypted {
+		return map[string]string{"encrypted": ""}
+	}
+	return nil
+}
+
 func (c *Cluster) ensureNetwork(ctx context.Context, name string) error {
 	f := client.Filters{}
 	f.Add("name", name)
@@ -494,15 +513,13 @@ func (c *Cluster) ensureNetwork(ctx context.Context, name string) error {
 		if n.Name != name {
 			continue
 		}
-		if _, ok := n.Options["encrypted"]; !ok {
-			fmt.Fprintf(c.E.Err, "osgs: warning: the swarm network %s was made by an older osgs without encryption: traffic between nodes is in clear until swarm:rm -yes and swarm:deploy make it anew\n", name)
+		if _, ok := n.Options["encrypted"]; !ok && encrypt(c.E) {
+			fmt.Fprintf(c.E.Err, "osgs: warning: the swarm network %s was made without encryption: traffic between nodes is in clear until swarm:rm -yes and swarm:deploy make it anew\n", name)
 		}
 		return nil
 	}
-	// Encrypted: the services' traffic between nodes (database
-	// connections, proxied requests) crosses the nodes' network in IPsec.
 	_, err = c.Manager.NetworkCreate(ctx, name, client.NetworkCreateOptions{Driver: "overlay", Scope: "swarm", Attachable: true,
-		Options: map[string]string{"encrypted": ""},
+		Options: NetworkOptions(encrypt(c.E)),
 		Labels:  map[string]string{convert.NamespaceLabel: c.Project()}})
 	if err != nil {
 		return fmt.Errorf("create network %s: %w", name, err)

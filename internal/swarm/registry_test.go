@@ -55,3 +55,12 @@ func TestRegistryAuth(t *testing.T) {
 		t.Fatalf("auth = %s, %v", b, err)
 	}
 }
+
+func TestNetworkOptions(t *testing.T) {
+	if o := NetworkOptions(true); len(o) != 1 || o["encrypted"] != "" {
+		t.Errorf("encrypted: %v", o)
+	}
+	if o := NetworkOptions(false); o != nil {
+		t.Errorf("clear: %v", o)
+	}
+}
