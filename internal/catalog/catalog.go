@@ -188,6 +188,14 @@ type Service struct {
 	Ports       []string // published ports as written in the fragment
 	// Database marks the PostgreSQL service whose databases are dumped with pg_dump.
 	Database bool
+	// FrontDoor marks the service that publishes the web ports and proxies
+	// to every web service (nginx): it shares each one's network.
+	FrontDoor bool
+	// DatabaseClient marks a service that logs in to PostGIS with a role
+	// osgs makes in its own code rather than through DBRole (PostgREST's
+	// authenticator): like a service with a DBRole, it is on the database
+	// network.
+	DatabaseClient bool
 	// Web lists the paths nginx proxies to the service.
 	Web []Location
 	// NginxTemplate is the service's own nginx location template
@@ -214,6 +222,10 @@ const NginxTemplateName = "nginx.conf.tmpl"
 // HasWeb reports whether nginx serves the service.
 func (s Service) HasWeb() bool { return len(s.Web) > 0 || s.NginxTemplate != "" }
 
+// UsesDatabase reports whether the service logs in to PostGIS: it has a
+// database role, or says it is a database client.
+func (s Service) UsesDatabase() bool { return s.DBRole != nil || s.DatabaseClient }
+
 // Mirrors reports whether the service declares its volume name mirrored.
 func (s Service) Mirrors(name string) bool {
 	return slices.ContainsFunc(s.Volumes, func(v Volume) bool { return v.Name == name && v.Mirror })
@@ -225,6 +237,8 @@ type meta struct {
 	Settings    []Setting  `yaml:"settings"`
 	Volumes     []Volume   `yaml:"volumes"`
 	Database    bool       `yaml:"database"`
+	FrontDoor   bool       `yaml:"front_door"`
+	DBClient    bool       `yaml:"database_client"`
 	Web         []Location `yaml:"web"`
 	URL         string     `yaml:"url"`
 	Quiesce     string     `yaml:"quiesce"`
@@ -286,7 +300,50 @@ func Load(root string) (*Catalog, error) {
 		c.Services = append(c.Services, s)
 	}
 	sort.Slice(c.Services, func(i, j int) bool { return c.Services[i].Name < c.Services[j].Name })
+	if err := c.checkRoles(); err != nil {
+		return nil, err
+	}
 	return c, nil
+}
+
+// DatabaseNetwork is the network the database shares with the services
+// that log in to it; no service may take its name (a web service's
+// network is named after the service).
+const DatabaseNetwork = "database"
+
+// checkRoles: at most one front door and one database, and no service
+// named like the database network.
+func (c *Catalog) checkRoles() error {
+	var doors, dbs []string
+	for _, s := range c.Services {
+		if s.FrontDoor {
+			doors = append(doors, s.Name)
+		}
+		if s.Database {
+			dbs = append(dbs, s.Name)
+		}
+		if s.Name == DatabaseNetwork {
+			return fmt.Errorf("services/%s: the name %q is the database network's", s.Name, s.Name)
+		}
+	}
+	if len(doors) > 1 {
+		return fmt.Errorf("services %s all say x-osgs.front_door: only one may", strings.Join(doors, ", "))
+	}
+	if len(dbs) > 1 {
+		return fmt.Errorf("services %s all say x-osgs.database: only one may", strings.Join(dbs, ", "))
+	}
+	return nil
+}
+
+// FrontDoor is the service that proxies to every web service (nginx), or
+// "" when the catalog has none.
+func (c *Catalog) FrontDoor() string {
+	for _, s := range c.Services {
+		if s.FrontDoor {
+			return s.Name
+		}
+	}
+	return ""
 }
 
 func parse(name, rel string, data []byte) (Service, error) {
@@ -320,19 +377,21 @@ func parse(name, rel string, data []byte) (Service, error) {
 		return Service{}, fmt.Errorf("%s: image %q must carry a pinned tag", rel, def.Image)
 	}
 	s := Service{
-		Name:        name,
-		Dir:         filepath.Dir(rel),
-		Description: strings.TrimSpace(m.Description),
-		Settings:    m.Settings,
-		Volumes:     m.Volumes,
-		Image:       def.Image,
-		Built:       !def.Build.IsZero(),
-		Database:    m.Database,
-		Web:         m.Web,
-		URL:         m.URL,
-		Quiesce:     m.Quiesce,
-		DBRole:      m.DBRole,
-		GoBuilds:    m.GoBuilds,
+		Name:           name,
+		Dir:            filepath.Dir(rel),
+		Description:    strings.TrimSpace(m.Description),
+		Settings:       m.Settings,
+		Volumes:        m.Volumes,
+		Image:          def.Image,
+		Built:          !def.Build.IsZero(),
+		Database:       m.Database,
+		FrontDoor:      m.FrontDoor,
+		DatabaseClient: m.DBClient,
+		Web:            m.Web,
+		URL:            m.URL,
+		Quiesce:        m.Quiesce,
+		DBRole:         m.DBRole,
+		GoBuilds:       m.GoBuilds,
 	}
 	for _, g := range s.GoBuilds {
 		if err := g.check(); err != nil {

@@ -63,6 +63,17 @@ func (e *Engine) Nuke(ctx context.Context, yes bool) error {
 		}
 		fmt.Fprintf(e.Err, "osgs: removed volume %s\n", v.Name)
 	}
+	// Networks of services no longer in the model (or the default network
+	// of an osgs from before networks were segmented).
+	nets, err := e.docker.NetworkList(ctx, client.NetworkListOptions{Filters: f})
+	if err != nil {
+		return fmt.Errorf("list networks: %w", err)
+	}
+	for _, n := range nets.Items {
+		if _, err := e.docker.NetworkRemove(ctx, n.ID, client.NetworkRemoveOptions{}); err != nil {
+			return fmt.Errorf("remove network %s: %w", n.Name, err)
+		}
+	}
 	if err := os.Remove(config.Path(e.Dir)); err != nil && !errors.Is(err, os.ErrNotExist) {
 		return err
 	}

@@ -58,6 +58,9 @@ func (e *Engine) Project(ctx context.Context, services ...string) (*types.Projec
 	if err := e.resolveFiles(p); err != nil {
 		return nil, err
 	}
+	if err := e.segment(p); err != nil {
+		return nil, err
+	}
 	return p, nil
 }
 

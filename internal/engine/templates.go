@@ -25,6 +25,13 @@ const (
 	SiteKeyEnv  = "OSGS_SITE_KEY"
 )
 
+// SiteUsersVar is the template variable that holds the site's users (the
+// protected paths' htpasswd) as a JSON array of {"username", "password"},
+// the password being the bcrypt hash in its $2b$ spelling (the same
+// algorithm as htpasswd's $2y$, and the one every bcrypt library reads):
+// Node-RED's adminAuth gets the same users as nginx from it.
+const SiteUsersVar = "OSGS_SITE_USERS"
+
 // ContentLabel carries a digest of the files osgs injects into a service's
 // container (rendered templates, secrets). compose does not hash their
 // content, so the label makes a changed file recreate the container.
@@ -87,6 +94,11 @@ func (e *Engine) resolveFiles(p *types.Project) error {
 	for k, v := range p.Environment {
 		settings[k] = v
 	}
+	users, err := siteUsersJSON(e.Dir)
+	if err != nil {
+		return err
+	}
+	settings[SiteUsersVar] = users
 	render := func(kind, name string, obj *types.FileObjectConfig) error {
 		if !strings.HasSuffix(obj.File, TemplateSuffix) {
 			return nil
@@ -205,4 +217,26 @@ func maskInjected(p *types.Project) {
 			p.Environment[k] = Mask
 		}
 	}
+}
+
+// siteUsersJSON is SiteUsersVar's value.
+func siteUsersJSON(root string) (string, error) {
+	h, err := site.LoadHtpasswd(root)
+	if err != nil {
+		return "", err
+	}
+	type user struct {
+		Username string `json:"username"`
+		Password string `json:"password"`
+	}
+	out := []user{}
+	for _, name := range h.Users() {
+		hash := h.Hash(name)
+		if rest, ok := strings.CutPrefix(hash, "$2y$"); ok {
+			hash = "$2b$" + rest
+		}
+		out = append(out, user{Username: name, Password: hash})
+	}
+	b, err := json.Marshal(out)
+	return string(b), err
 }

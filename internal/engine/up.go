@@ -100,6 +100,9 @@ func (e *Engine) Up(ctx context.Context, opts UpOptions) error {
 	if err := e.prepareOwners(ctx, project); err != nil {
 		return err
 	}
+	if err := e.joinHubs(ctx, project); err != nil {
+		return err
+	}
 	if opts.WaitTimeout == 0 {
 		opts.WaitTimeout = 5 * time.Minute
 	}

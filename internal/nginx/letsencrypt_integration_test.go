@@ -52,15 +52,23 @@ const pebbleConfig = `{"pebble": {"listenAddress": "0.0.0.0:14000", "managementL
  "certificate": "/etc/pebble/cert.pem", "privateKey": "/etc/pebble/key.pem",
  "httpPort": 80, "tlsPort": 443, "ocspResponderURL": "", "externalAccountBindingRequired": false}}`
 
-// The domain is an alias of nginx on the project network, so pebble's
-// validation request reaches nginx's webroot location.
+// The domain is an alias of nginx on a network it shares with pebble and
+// certbot (as the internet joins them in production), so pebble's
+// validation request reaches nginx's webroot location and certbot reaches
+// pebble. Networks an override adds are kept beside osgs's own.
 const domain = "maps.osgs.test"
 
 const aliasOverride = `services:
   nginx:
     networks:
-      default:
+      acme:
         aliases: [` + domain + `]
+  certbot:
+    networks: [acme]
+  pebble:
+    networks: [acme]
+networks:
+  acme: {}
 `
 
 func TestLetsEncryptWithPebble(t *testing.T) {

@@ -2,8 +2,10 @@ package services_test
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"slices"
 	"strconv"
@@ -14,7 +16,9 @@ import (
 	"github.com/osgs/osgs/internal/config"
 	"github.com/osgs/osgs/internal/engine"
 	"github.com/osgs/osgs/internal/nginx"
+	"github.com/osgs/osgs/internal/site"
 	"github.com/osgs/osgs/internal/testenv"
+	"golang.org/x/crypto/bcrypt"
 )
 
 // enableAll records every catalog service as enabled, with the given settings.
@@ -236,5 +240,76 @@ func TestTemplateChangeRecreates(t *testing.T) {
 	defer os.WriteFile(tmpl, good, 0o644)
 	if _, err := e.Project(ctx, "mapproxy"); !errors.Is(err, engine.ErrModel) {
 		t.Fatalf("missing setting: %v", err)
+	}
+}
+
+// TestNodeRedAdminAuth renders Node-RED's settings and loads them with
+// Node.js, as red.js does (require of the --settings file): the editor's
+// adminAuth holds the site's users, each hash one that bcrypt accepts for
+// that user's password, so nothing that reaches Node-RED without nginx
+// can change the flows.
+func TestNodeRedAdminAuth(t *testing.T) {
+	node, err := exec.LookPath("node")
+	if err != nil {
+		if os.Getenv("CI") == "true" {
+			t.Fatal("CI=true and no node (Debian's nodejs) to load Node-RED's settings with")
+		}
+		t.Skip("no node")
+	}
+	testenv.RequireDocker(t)
+	c := testenv.NewCheckout(t, nil)
+	e := c.Engine(t)
+	enableAll(t, e, c, nil)
+	if err := e.Ready(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	load := func() []struct{ Username, Password, Permissions string } {
+		t.Helper()
+		p, err := e.Project(context.Background(), "node-red")
+		if err != nil {
+			t.Fatal(err)
+		}
+		text := p.Environment[p.Secrets["node_red_settings.js"].Environment]
+		file := filepath.Join(t.TempDir(), "settings.js")
+		if err := os.WriteFile(file, []byte(text), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		out, err := exec.Command(node, "-e", "console.log(JSON.stringify(require(process.argv[1]).adminAuth))", file).CombinedOutput()
+		if err != nil {
+			t.Fatalf("node loads the settings: %v: %s", err, out)
+		}
+		var auth struct {
+			Type  string
+			Users []struct{ Username, Password, Permissions string }
+		}
+		if err := json.Unmarshal(out, &auth); err != nil || auth.Type != "credentials" {
+			t.Fatalf("adminAuth %s: %v", out, err)
+		}
+		return auth.Users
+	}
+	if users := load(); len(users) != 0 {
+		t.Fatalf("no site users yet, yet Node-RED lets in %v", users)
+	}
+	h, err := site.LoadHtpasswd(c.Dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for user, pw := range map[string]string{"ana": "a long password", "bo.b@x": `quote" back\slash`} {
+		if err := h.Set(user, pw); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := h.Store(c.Dir); err != nil {
+		t.Fatal(err)
+	}
+	users := load()
+	if len(users) != 2 {
+		t.Fatalf("users %v", users)
+	}
+	for _, u := range users {
+		pw := map[string]string{"ana": "a long password", "bo.b@x": `quote" back\slash`}[u.Username]
+		if !strings.HasPrefix(u.Password, "$2b$") || bcrypt.CompareHashAndPassword([]byte(u.Password), []byte(pw)) != nil || u.Permissions != "*" {
+			t.Errorf("user %s: hash %.7s…, permissions %q", u.Username, u.Password, u.Permissions)
+		}
 	}
 }

@@ -51,8 +51,10 @@ func secretNowhere(t *testing.T, ctx context.Context, e *engine.Engine, service,
 	}
 }
 
-func TestJupyterBehindNginx(t *testing.T) {
-	ctx, c, e := start(t, "nginx", "jupyter")
+// testJupyterBehindNginx: Jupyter answers through nginx with its token
+// login, and its token is in no environment or command line. It runs in
+// TestNetworkSegments' stack.
+func testJupyterBehindNginx(ctx context.Context, t *testing.T, c *testenv.Checkout, e *engine.Engine) {
 	secretNowhere(t, ctx, e, "jupyter", e.Env.Value("JUPYTER_TOKEN"))
 	port := e.Env.Value("NGINX_HTTPS_PORT")
 	cl := &http.Client{

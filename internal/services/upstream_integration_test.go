@@ -252,8 +252,8 @@ func testIdentityHeader(ctx context.Context, t *testing.T, c *testenv.Checkout, 
 	}
 }
 
-// startEcho stands in for every web service but nginx: a real nginx on the
-// project network under their names and on their ports, answering each
+// startEcho stands in for every web service but nginx: a real nginx on
+// their networks, under their names and on their ports, answering each
 // request with the identity header it got and the URI it was sent.
 func startEcho(ctx context.Context, t *testing.T, e *engine.Engine, nginxID string) func() {
 	t.Helper()
@@ -281,10 +281,14 @@ events {}
 http { access_log off; client_body_temp_path /tmp; proxy_temp_path /tmp; fastcgi_temp_path /tmp; uwsgi_temp_path /tmp; scgi_temp_path /tmp;
   server { ` + listen.String() + ` default_type text/plain; location / { return 200 "user=[$http_x_osgs_user] uri=[$request_uri] authorization=[$http_authorization]"; } } }
 `
-	var netName string
-	for n := range insp.Container.NetworkSettings.Networks {
-		netName = n
+	// nginx reaches each web service on that service's own network: the
+	// echo server joins each of them under that service's name.
+	for _, name := range aliases {
+		if _, ok := insp.Container.NetworkSettings.Networks[engine.NetworkName(e.ProjectName(), name)]; !ok {
+			t.Fatalf("nginx is not on %s's network", name)
+		}
 	}
+	first := engine.NetworkName(e.ProjectName(), aliases[0])
 	res, err := e.Docker().ContainerCreate(ctx, client.ContainerCreateOptions{
 		Config: &container.Config{
 			Image: insp.Container.Image, User: "root", Env: []string{"ECHO_CONF=" + conf},
@@ -292,7 +296,7 @@ http { access_log off; client_body_temp_path /tmp; proxy_temp_path /tmp; fastcgi
 		},
 		HostConfig: &container.HostConfig{},
 		NetworkingConfig: &network.NetworkingConfig{EndpointsConfig: map[string]*network.EndpointSettings{
-			netName: {Aliases: aliases},
+			first: {Aliases: aliases[:1]},
 		}},
 	})
 	if err != nil {
@@ -300,6 +304,14 @@ http { access_log off; client_body_temp_path /tmp; proxy_temp_path /tmp; fastcgi
 	}
 	stop := func() {
 		e.Docker().ContainerRemove(context.WithoutCancel(ctx), res.ID, client.ContainerRemoveOptions{Force: true, RemoveVolumes: true})
+	}
+	for _, name := range aliases[1:] {
+		_, err := e.Docker().NetworkConnect(ctx, engine.NetworkName(e.ProjectName(), name), client.NetworkConnectOptions{Container: res.ID,
+			EndpointConfig: &network.EndpointSettings{Aliases: []string{name}}})
+		if err != nil {
+			stop()
+			t.Fatal(err)
+		}
 	}
 	if _, err := e.Docker().ContainerStart(ctx, res.ID, client.ContainerStartOptions{}); err != nil {
 		stop()

@@ -74,6 +74,9 @@ func LoadHtpasswd(root string) (*Htpasswd, error) {
 	return h, nil
 }
 
+// Hash is user's bcrypt hash, "" for an unknown user.
+func (h *Htpasswd) Hash(user string) string { return h.users[user] }
+
 // Set adds user or replaces their password.
 func (h *Htpasswd) Set(user, password string) error {
 	if !userRE.MatchString(user) {

@@ -48,7 +48,7 @@ type desired struct {
 
 // plan is everything a deploy will do, worked out before the first change.
 type plan struct {
-	network  string
+	networks []convert.Network
 	services []*desired
 	objects  []convert.Object
 	remove   []swarm.Service
@@ -67,8 +67,9 @@ func (p *plan) close() {
 	}
 }
 
-// NetworkName is the deployment's overlay network.
-func NetworkName(project string) string { return project + "_default" }
+// NetworkName is the deployment's overlay of a compose network key (the
+// database network, or a web service's own).
+func NetworkName(project, key string) string { return engine.NetworkName(project, key) }
 
 // ReplicasKey is the setting of a web service's replica count.
 func ReplicasKey(service string) string {
@@ -99,8 +100,10 @@ func (c *Cluster) Deploy(ctx context.Context, o DeployOptions) (*DeployResult, e
 			}
 		}
 	}
-	if err := c.ensureNetwork(ctx, pl.network); err != nil {
-		return nil, err
+	for _, n := range pl.networks {
+		if err := c.ensureNetwork(ctx, n); err != nil {
+			return nil, err
+		}
 	}
 	ids, err := c.ensureObjects(ctx, pl.objects)
 	if err != nil {
@@ -242,7 +245,6 @@ func (c *Cluster) plan(ctx context.Context) (*plan, error) {
 	if err := e.Env.Write(config.Path(e.Dir)); err != nil {
 		return nil, err
 	}
-	project := p.Name
 	svcs := map[string]catalog.Service{}
 	vols := map[string][]string{}
 	for name, s := range p.Services {
@@ -297,7 +299,7 @@ func (c *Cluster) plan(ctx context.Context) (*plan, error) {
 	}
 	names := convert.Names(objs)
 
-	pl := &plan{network: NetworkName(project), objects: objs, project: p, registry: e.Setting(RegistryKey)}
+	pl := &plan{networks: convert.Networks(p), objects: objs, project: p, registry: e.Setting(RegistryKey)}
 	if pl.registry != "" {
 		if pl.auth, err = registryAuth(pl.registry, e.Setting(RegistryUserKey), e.Setting(RegistryPasswordKey)); err != nil {
 			return nil, err
@@ -404,7 +406,7 @@ func (c *Cluster) plan(ctx context.Context) (*plan, error) {
 		if role == convert.DB {
 			svcPin = pin
 		}
-		d.svc, d.opts = s, convert.Options{Network: pl.network, Image: id, Role: role, Pin: svcPin, Replicas: replicas, Objects: names}
+		d.svc, d.opts = s, convert.Options{Image: id, Role: role, Pin: svcPin, Replicas: replicas, Objects: names}
 		spec, skipped, err := convert.Service(p, s, d.opts)
 		if err != nil {
 			return fail(err)
@@ -502,21 +504,25 @@ func NetworkOptions(encrypted bool) map[string]string {
 	return nil
 }
 
-func (c *Cluster) ensureNetwork(ctx context.Context, name string) error {
+func (c *Cluster) ensureNetwork(ctx context.Context, n convert.Network) error {
+	name := n.Name
 	f := client.Filters{}
 	f.Add("name", name)
 	nets, err := c.Manager.NetworkList(ctx, client.NetworkListOptions{Filters: f})
 	if err != nil {
 		return err
 	}
-	for _, n := range nets.Items {
-		if n.Name != name {
+	for _, have := range nets.Items {
+		if have.Name != name {
 			continue
 		}
-		if _, ok := n.Options["encrypted"]; !ok && encrypt(c.E) {
+		if _, ok := have.Options["encrypted"]; !ok && encrypt(c.E) && !n.External {
 			fmt.Fprintf(c.E.Err, "osgs: warning: the swarm network %s was made without encryption: traffic between nodes is in clear until swarm:rm -yes and swarm:deploy make it anew\n", name)
 		}
 		return nil
+	}
+	if n.External {
+		return fmt.Errorf("the external network %s does not exist on the swarm", name)
 	}
 	_, err = c.Manager.NetworkCreate(ctx, name, client.NetworkCreateOptions{Driver: "overlay", Scope: "swarm", Attachable: true,
 		Options: NetworkOptions(encrypt(c.E)),

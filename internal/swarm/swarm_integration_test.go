@@ -25,6 +25,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/osgs/osgs/internal/backup"
+	"github.com/osgs/osgs/internal/catalog"
 	"github.com/osgs/osgs/internal/config"
 	"github.com/osgs/osgs/internal/engine"
 	"github.com/osgs/osgs/internal/files"
@@ -218,7 +219,7 @@ func TestSwarm(t *testing.T) {
 		t.Fatalf("deploy = %+v", res)
 	}
 	// The overlay is made as SWARM_ENCRYPT says (off here: see helloCheckout).
-	if n, err := c.Manager.NetworkInspect(ctx, NetworkName(c.Project()), client.NetworkInspectOptions{}); err != nil {
+	if n, err := c.Manager.NetworkInspect(ctx, NetworkName(c.Project(), catalog.DatabaseNetwork), client.NetworkInspectOptions{}); err != nil {
 		t.Fatal(err)
 	} else if _, ok := n.Network.Options["encrypted"]; ok {
 		t.Fatalf("SWARM_ENCRYPT=off, yet the overlay's options are %v", n.Network.Options)

@@ -26,6 +26,7 @@ import (
 	"github.com/moby/moby/api/types/network"
 	"github.com/moby/moby/client"
 
+	"github.com/osgs/osgs/internal/catalog"
 	"github.com/osgs/osgs/internal/engine"
 	"github.com/osgs/osgs/internal/postgis"
 )
@@ -73,11 +74,13 @@ func Start(ctx context.Context, e *engine.Engine, env ...string) (*Helper, error
 	if err != nil {
 		return nil, fmt.Errorf("inspect postgis: %w", err)
 	}
+	// The database's own network, which no other service is on; another
+	// one of its networks only when it has no such network (a container
+	// made before osgs segmented its networks).
 	var netName, ip string
 	for n, s := range insp.Container.NetworkSettings.Networks {
-		if s != nil && s.IPAddress.IsValid() {
+		if s != nil && s.IPAddress.IsValid() && (netName == "" || strings.HasSuffix(n, "_"+catalog.DatabaseNetwork)) {
 			netName, ip = n, s.IPAddress.String()
-			break
 		}
 	}
 	if netName == "" {

@@ -164,14 +164,16 @@ func TestService(t *testing.T) {
 	interval, start, retries := types.Duration(2*time.Second), types.Duration(120*time.Second), uint64(5)
 	grace := types.Duration(2 * time.Minute)
 	pw := "x"
-	p := &types.Project{Name: "osgs", Volumes: types.Volumes{"postgis-data": {Name: "osgs_postgis-data"}}}
+	p := &types.Project{Name: "osgs", Volumes: types.Volumes{"postgis-data": {Name: "osgs_postgis-data"}},
+		Networks: types.Networks{"database": {Name: "osgs_database"}}}
 	s := types.ServiceConfig{Name: "postgis", Restart: "unless-stopped"}
+	s.Networks = map[string]*types.ServiceNetworkConfig{"database": nil}
 	s.Image, s.StopSignal, s.StopGracePeriod = "osgs/postgis:15", "SIGINT", &grace
 	s.Environment = types.MappingWithEquals{"POSTGRES_USER": &pw}
 	s.HealthCheck = &types.HealthCheckConfig{Test: []string{"CMD", "/usr/local/bin/osgs-healthcheck"}, Interval: &interval, Retries: &retries, StartPeriod: &start}
 	s.Ports = []types.ServicePortConfig{{HostIP: "127.0.0.1", Published: "5432", Target: 5432}}
 	s.Volumes = []types.ServiceVolumeConfig{{Type: types.VolumeTypeVolume, Source: "postgis-data", Target: "/var/lib/postgresql/data"}}
-	o := Options{Network: "osgs_default", Image: "sha256:abc", Role: DB, Pin: "node1", Objects: map[Kind]map[string]string{}}
+	o := Options{Image: "sha256:abc", Role: DB, Pin: "node1", Objects: map[Kind]map[string]string{}}
 	spec, skipped, err := Service(p, s, o)
 	if err != nil {
 		t.Fatal(err)
@@ -188,7 +190,7 @@ func TestService(t *testing.T) {
 		t.Errorf("endpoint %+v, skipped %v", spec.EndpointSpec, skipped)
 	case spec.UpdateConfig.Order != swarm.UpdateOrderStopFirst || spec.UpdateConfig.FailureAction != swarm.UpdateFailureActionRollback || spec.UpdateConfig.Monitor < 132*time.Second:
 		t.Errorf("update %+v", spec.UpdateConfig)
-	case spec.TaskTemplate.Networks[0].Aliases[0] != "postgis":
+	case len(spec.TaskTemplate.Networks) != 1 || spec.TaskTemplate.Networks[0].Target != "osgs_database" || spec.TaskTemplate.Networks[0].Aliases[0] != "postgis":
 		t.Errorf("networks %+v", spec.TaskTemplate.Networks)
 	}
 	// The digest is stable, and moves with any setting.

@@ -14,7 +14,6 @@ import (
 
 // Options are what the model does not say about one service.
 type Options struct {
-	Network  string // the overlay network's name
 	Image    string // what the task runs: an image ID when there is no registry
 	Role     Role
 	Pin      string // the node ID a db service is pinned to
@@ -33,6 +32,10 @@ func Service(p *types.Project, s types.ServiceConfig, o Options) (swarm.ServiceS
 		return swarm.ServiceSpec{}, nil, err
 	}
 	ports, skipped, err := Ports(s)
+	if err != nil {
+		return swarm.ServiceSpec{}, nil, err
+	}
+	nets, err := Attachments(p, s)
 	if err != nil {
 		return swarm.ServiceSpec{}, nil, err
 	}
@@ -58,7 +61,7 @@ func Service(p *types.Project, s types.ServiceConfig, o Options) (swarm.ServiceS
 			ContainerSpec: c,
 			RestartPolicy: Restart(s.Restart),
 			Placement:     placement,
-			Networks:      []swarm.NetworkAttachmentConfig{{Target: o.Network, Aliases: []string{s.Name}}},
+			Networks:      nets,
 		},
 		Mode:           swarm.ServiceMode{Replicated: &swarm.ReplicatedService{Replicas: &replicas}},
 		UpdateConfig:   Update(s, o.Role, len(ports) > 0, swarm.UpdateFailureActionRollback),
