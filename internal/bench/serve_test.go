@@ -30,8 +30,7 @@ import (
 // throughput; and the p99 latency of a z14 tile, reported.
 //
 // The load generator (internal/bench/loadgen) runs inside the tiles
-// container, so both paths are asked from the same place on the project
-// network: direct over HTTP to the service, through nginx over HTTPS. Each
+// container, so both paths are asked from the same place: direct over HTTP to the service, through nginx over HTTPS. Each
 // client keeps its own HTTP/1.1 connection both ways; OSGS_BENCH_H2=1 lets
 // the nginx path use HTTP/2, where all clients share one connection.
 //
@@ -64,6 +63,12 @@ func BenchmarkServe(b *testing.B) {
 	}
 	id, err := e.ContainerOf(ctx, "tiles")
 	if err != nil {
+		b.Fatal(err)
+	}
+	// The tiles container reaches nginx on its own network, but not the
+	// feature service (each web service shares a network with nginx
+	// alone): for the direct path the benchmark joins it to features'.
+	if _, err := e.Docker().NetworkConnect(ctx, engine.NetworkName(e.ProjectName(), "features"), client.NetworkConnectOptions{Container: id}); err != nil {
 		b.Fatal(err)
 	}
 	putFileMode(b, e, id, bin, "/tmp/loadgen", 0o755)

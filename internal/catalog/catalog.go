@@ -52,7 +52,7 @@ type Volume struct {
 type Location struct {
 	// Path is the nginx location prefix, such as /mapproxy/.
 	Path string `yaml:"path"`
-	// Port is the service's HTTP port on the project network.
+	// Port is the service's HTTP port on its network with nginx.
 	Port int `yaml:"port"`
 	// Strip removes Path from the URI before proxying (for services that
 	// expect to live at /).

@@ -51,7 +51,7 @@ func (e *Engine) HelperImage(ctx context.Context, name string) (string, error) {
 
 // HelperProjectLabel marks helper containers (the tools image's) with their
 // project, so that down and nuke remove what a killed osgs left on the
-// project network before the network goes.
+// project's networks before the networks go.
 const HelperProjectLabel = "org.osgs.project"
 
 // removeHelpers removes the project's helper containers.

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net/url"
 	"os"
+	"slices"
 	"strings"
 	"text/template"
 	"time"
@@ -24,6 +25,20 @@ const (
 	SiteCertEnv = "OSGS_SITE_CERT"
 	SiteKeyEnv  = "OSGS_SITE_KEY"
 )
+
+// Database TLS variables: the database's server certificate and key
+// (config/postgis-tls, signed by the site's own authority) and the
+// authority that services logging in to it trust (sslmode=verify-full).
+const (
+	DatabaseCAEnv   = "OSGS_POSTGIS_CA"
+	DatabaseCertEnv = "OSGS_POSTGIS_CERT"
+	DatabaseKeyEnv  = "OSGS_POSTGIS_KEY"
+)
+
+// DatabaseTLSNames are the names the database's certificate carries
+// besides the database service's own name and OSGS_DOMAIN: the tools
+// helper's name for it, and loopback for clients on the host.
+var DatabaseTLSNames = []string{"osgs-postgis", "localhost", "127.0.0.1", "::1"}
 
 // SiteUsersVar is the template variable that holds the site's users (the
 // protected paths' htpasswd) as a JSON array of {"username", "password"},
@@ -139,6 +154,11 @@ func (e *Engine) resolveFiles(p *types.Project) error {
 				return err
 			}
 		}
+		if (obj.Environment == DatabaseCAEnv || obj.Environment == DatabaseCertEnv || obj.Environment == DatabaseKeyEnv) && usesSecret(p, name) {
+			if err := e.databaseTLSEnv(p); err != nil {
+				return err
+			}
+		}
 		p.Secrets[name] = types.SecretConfig(obj)
 	}
 	for name, svc := range p.Services {
@@ -183,6 +203,42 @@ func (e *Engine) siteCertEnv(p *types.Project) error {
 	p.Environment[SiteCertEnv] = string(c.CertPEM)
 	p.Environment[SiteKeyEnv] = string(c.KeyPEM)
 	return nil
+}
+
+// databaseTLSEnv puts the database's TLS files into the model's
+// environment (not into .env), making them on first use.
+func (e *Engine) databaseTLSEnv(p *types.Project) error {
+	if _, ok := p.Environment[DatabaseCAEnv]; ok {
+		return nil
+	}
+	t, err := e.DatabaseTLS()
+	if err != nil {
+		return err
+	}
+	p.Environment[DatabaseCAEnv] = string(t.CA)
+	p.Environment[DatabaseCertEnv] = string(t.Cert)
+	p.Environment[DatabaseKeyEnv] = string(t.Key)
+	return nil
+}
+
+// DatabaseTLS returns the database's authority, certificate and key from
+// config/postgis-tls, made (or the certificate renewed) when needed.
+func (e *Engine) DatabaseTLS() (*site.DatabaseTLS, error) {
+	names := []string{}
+	for _, s := range e.Catalog.Services {
+		if s.Database {
+			names = append(names, s.Name)
+		}
+	}
+	names = append(names, DatabaseTLSNames...)
+	if d := config.Domain(e.Env); !slices.Contains(names, d) {
+		names = append(names, d)
+	}
+	t, err := site.EnsureDatabaseTLS(e.Dir, names, time.Now())
+	if err != nil {
+		return nil, fmt.Errorf("database TLS: %w", err)
+	}
+	return t, nil
 }
 
 // SiteCert returns the site's certificate from config/tls, making a

@@ -1,7 +1,7 @@
 // Package gisdata loads vector, raster and OpenStreetMap data into PostGIS
 // and exports it again, through the tools helper (internal/tools): GDAL's
 // ogr2ogr, raster2pgsql and osm2pgsql run in a short-lived container on
-// the project network, the data streams in and out through the Engine API,
+// PostGIS's own network, the data streams in and out through the Engine API,
 // and nothing needs installing on the host.
 //
 // A load is all or nothing: each layer is written in one transaction into a

@@ -7,12 +7,14 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"net/url"
 	"strconv"
 	"strings"
 	"text/tabwriter"
 
 	"github.com/osgs/osgs/internal/config"
 	"github.com/osgs/osgs/internal/engine"
+	"github.com/osgs/osgs/internal/site"
 )
 
 // Service is the catalog name of the PostGIS service.
@@ -30,6 +32,19 @@ type Settings struct {
 	Databases        []string
 	PasswordKey      string
 	EnvPath          string
+	// CA is the file of the authority that signs PostGIS's certificate
+	// (config/postgis-tls/ca.crt): clients verify the server against it
+	// (sslmode=verify-full). Empty: sslmode=require.
+	CA string
+}
+
+// SSLParams are the libpq TLS parameters of a connection to s, as URI
+// query parameters.
+func (s Settings) SSLParams() string {
+	if s.CA == "" {
+		return "sslmode=require"
+	}
+	return "sslmode=verify-full&sslrootcert=" + url.QueryEscape(s.CA)
 }
 
 // Load reads the connection settings of e's PostGIS.
@@ -44,7 +59,7 @@ func Load(e *engine.Engine) Settings {
 	if host == "0.0.0.0" || host == "::" {
 		host = v(config.KeyDomain, "localhost")
 	}
-	s := Settings{Host: host, Port: v("POSTGIS_PORT", "5432"), User: v("POSTGRES_USER", "osgs"), PasswordKey: "POSTGRES_PASSWORD", EnvPath: config.Path(e.Dir)}
+	s := Settings{Host: host, Port: v("POSTGIS_PORT", "5432"), User: v("POSTGRES_USER", "osgs"), PasswordKey: "POSTGRES_PASSWORD", EnvPath: config.Path(e.Dir), CA: site.DatabaseCAPath(e.Dir)}
 	for _, d := range strings.Split(v("POSTGRES_DBS", "gis"), ",") {
 		if d = strings.TrimSpace(d); d != "" {
 			s.Databases = append(s.Databases, d)
@@ -55,7 +70,7 @@ func Load(e *engine.Engine) Settings {
 
 // DSN is a libpq URL without the password.
 func (s Settings) DSN(db string) string {
-	return fmt.Sprintf("postgresql://%s@%s/%s?sslmode=require", s.User, net.JoinHostPort(s.Host, s.Port), db)
+	return fmt.Sprintf("postgresql://%s@%s/%s?%s", s.User, net.JoinHostPort(s.Host, s.Port), db, s.SSLParams())
 }
 
 // PrintHowToConnect tells the user how to connect, naming where the password
@@ -68,7 +83,7 @@ func PrintHowToConnect(w io.Writer, s Settings) {
 	fmt.Fprintf(tw, "  user\t%s\n", s.User)
 	fmt.Fprintf(tw, "  databases\t%s\n", strings.Join(s.Databases, ", "))
 	fmt.Fprintf(tw, "  password\t%s in %s (never printed)\n", s.PasswordKey, s.EnvPath)
-	fmt.Fprintf(tw, "  TLS\trequired (sslmode=require); plaintext connections are refused\n")
+	fmt.Fprintf(tw, "  TLS\trequired; verify the server with sslmode=verify-full sslrootcert=%s (localhost, 127.0.0.1 and %s are its names); plaintext connections are refused\n", s.CA, config.KeyDomain)
 	tw.Flush()
 	if len(s.Databases) > 0 {
 		fmt.Fprintf(w, "  e.g. psql %q, or `go tool mage postgis:psql` for a shell inside the container\n", s.DSN(s.Databases[0]))
@@ -83,7 +98,7 @@ func PrintSwarmHint(w io.Writer, s Settings) {
 		fmt.Fprintln(w, "  Its port is not published (POSTGIS_BIND is loopback); set POSTGIS_BIND=0.0.0.0 to publish it on that node.")
 		return
 	}
-	fmt.Fprintf(w, "  From outside: the db node's address, port %s, user %s, password %s in %s, sslmode=require.\n", s.Port, s.User, s.PasswordKey, s.EnvPath)
+	fmt.Fprintf(w, "  From outside: the db node's address, port %s, user %s, password %s in %s, sslmode=verify-full with sslrootcert=%s.\n", s.Port, s.User, s.PasswordKey, s.EnvPath, s.CA)
 }
 
 // EnsureDatabases creates each configured database that is missing, with the

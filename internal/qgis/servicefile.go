@@ -30,13 +30,18 @@ type ServiceFileOptions struct {
 // when published.
 func ServiceFileText(s postgis.Settings, services []string, role, password string) string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "# pg_service.conf made by osgs (postgis:servicefile) for role %s. Keep it private (mode 0600):\n# it holds the role's password. Point QGIS Desktop at it with PGSERVICEFILE.\n", role)
+	fmt.Fprintf(&b, "# pg_service.conf made by osgs (postgis:servicefile) for role %s. Keep it private (mode 0600):\n# it holds the role's password. Point QGIS Desktop at it with PGSERVICEFILE.\n# On another machine, copy config/postgis-tls/ca.crt along and fix sslrootcert.\n", role)
 	for _, svc := range services {
 		db := svc
 		if svc == "osgs" {
 			db = s.Databases[0]
 		}
-		fmt.Fprintf(&b, "\n[%s]\nhost=%s\nport=%s\ndbname=%s\nuser=%s\npassword=%s\nsslmode=require\n", svc, s.Host, s.Port, db, role, password)
+		fmt.Fprintf(&b, "\n[%s]\nhost=%s\nport=%s\ndbname=%s\nuser=%s\npassword=%s\n", svc, s.Host, s.Port, db, role, password)
+		if s.CA == "" {
+			b.WriteString("sslmode=require\n")
+		} else {
+			fmt.Fprintf(&b, "sslmode=verify-full\nsslrootcert=%s\n", s.CA)
+		}
 	}
 	return b.String()
 }

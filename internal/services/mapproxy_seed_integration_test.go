@@ -22,13 +22,17 @@ import (
 
 // wmsStub stands in for MapProxy's source: a WMS that answers every GetMap
 // with an opaque image of the asked size and counts the requests (GET
-// /count). It runs in MapProxy's own image, which has Python and PIL.
-const wmsStub = `services:
+// /count). It runs in MapProxy's own image, which has Python and PIL, on
+// MapProxy's network (a real source is reached over the internet).
+const wmsStub = `networks:
+  mapproxy: {}
+services:
   wmsstub:
     x-osgs:
       description: a WMS stand-in that counts its GetMap requests (tests only)
     profiles: [wmsstub]
     image: osgs/mapproxy:1.15-bookworm
+    networks: [mapproxy]
     entrypoint: ["python3", "-c"]
     command:
       - |

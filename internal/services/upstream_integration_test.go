@@ -5,11 +5,14 @@ import (
 	"fmt"
 	"net/url"
 	"os"
+	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/compose-spec/compose-go/v2/types"
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/moby/moby/api/types/container"
 	"github.com/moby/moby/api/types/network"
@@ -175,9 +178,22 @@ func TestUpstreamServicesModel(t *testing.T) {
 		if pw, _ := u.User.Password(); pw != awkward || u.Host != "postgis:5432" {
 			t.Errorf("db-uri carries password %q to host %q", pw, u.Host)
 		}
-		cfg, err := pgconn.ParseConfig(uri)
-		if err != nil || cfg.Password != awkward || cfg.User != "authenticator" || cfg.Database != "gis" {
-			t.Errorf("libpq-style parse: %v %q %q %q", err, cfg.User, cfg.Password, cfg.Database)
+		// It verifies PostGIS against the site's database authority, which
+		// reaches the container as a secret.
+		const ca = "/run/secrets/postgis_ca.crt"
+		if q := u.Query(); q.Get("sslmode") != "verify-full" || q.Get("sslrootcert") != ca || !slices.ContainsFunc(svcSecrets(p, "postgrest"), func(s string) bool { return s == "postgis_ca.crt" }) {
+			t.Errorf("db-uri's TLS: %v", q)
+		}
+		local := filepath.Join(t.TempDir(), "ca.crt")
+		if err := os.WriteFile(local, []byte(p.Environment[engine.DatabaseCAEnv]), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		cfg, err := pgconn.ParseConfig(strings.Replace(uri, ca, local, 1))
+		if err != nil {
+			t.Fatalf("libpq-style parse: %v", err)
+		}
+		if cfg.Password != awkward || cfg.User != "authenticator" || cfg.Database != "gis" || cfg.TLSConfig == nil || cfg.TLSConfig.ServerName != "postgis" || cfg.TLSConfig.InsecureSkipVerify {
+			t.Errorf("libpq-style parse: %q %q %q %+v", cfg.User, cfg.Password, cfg.Database, cfg.TLSConfig)
 		}
 	})
 
@@ -461,4 +477,13 @@ func TestVolumeOwner(t *testing.T) {
 	if err := e.Up(ctx, engine.UpOptions{Services: []string{"owned"}}); err != nil {
 		t.Fatal(err)
 	}
+}
+
+// svcSecrets are the sources of the secrets service is given.
+func svcSecrets(p *types.Project, service string) []string {
+	var out []string
+	for _, r := range p.Services[service].Secrets {
+		out = append(out, r.Source)
+	}
+	return out
 }

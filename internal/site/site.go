@@ -1,5 +1,6 @@
 // Package site keeps the site-wide configuration that is not in .env: the
-// TLS certificate of the front door and the basic-auth users. Both live on
+// TLS certificate of the front door, the basic-auth users, and the
+// database's certificate authority and server certificate. Both live on
 // the host under config/ (mode 0600, gitignored, saved by backup:all), from
 // where osgs hands them to nginx and Mosquitto.
 package site
@@ -28,7 +29,7 @@ func HtpasswdPath(root string) string { return filepath.Join(root, ConfigDir, ht
 // Files lists the site configuration files present under root, for backups.
 func Files(root string) []string {
 	var out []string
-	for _, p := range []string{CertPath(root), KeyPath(root), HtpasswdPath(root)} {
+	for _, p := range append([]string{CertPath(root), KeyPath(root), HtpasswdPath(root)}, databaseFiles(root)...) {
 		if fileExists(p) {
 			out = append(out, p)
 		}

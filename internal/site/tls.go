@@ -26,7 +26,7 @@ const SelfSignedValidity = 365 * 24 * time.Hour
 
 // SelfSigned makes a self-signed ECDSA P-256 certificate for domain, valid
 // from now for a year, with SANs for the domain, localhost, 127.0.0.1, ::1
-// and "nginx" (the front door's name on the project network).
+// and "nginx" (the front door's name on each web service's network).
 func SelfSigned(domain string, now time.Time) (certPEM, keyPEM []byte, err error) {
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {

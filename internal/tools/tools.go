@@ -1,6 +1,6 @@
 // Package tools runs the GIS tools image (images/tools: GDAL, the PostGIS
-// loaders, osm2pgsql, osmium) as a short-lived helper container on the
-// project network, next to the running PostGIS.
+// loaders, osm2pgsql, osmium) as a short-lived helper container on
+// PostGIS's own network (no other service is on it), next to PostGIS.
 //
 // The helper reaches PostGIS over TLS with sslmode=verify-full against the
 // server's own certificate, as the superuser, through the libpq service
@@ -43,8 +43,9 @@ const Home = "/home/osgs"
 // UID is the helper user's uid and gid.
 const UID = 1000
 
-// ServerName is the name the helper knows PostGIS by: the common name of
-// the server's self-signed certificate, so that verify-full holds.
+// ServerName is the name the helper knows PostGIS by: one of the names of
+// the server's certificate (engine.DatabaseTLSNames, and the common name
+// of the self-signed one of older clusters), so that verify-full holds.
 const ServerName = "osgs-postgis"
 
 // certPath is the server certificate inside the PostGIS container.
@@ -90,6 +91,14 @@ func Start(ctx context.Context, e *engine.Engine, env ...string) (*Helper, error
 	if err != nil {
 		return nil, fmt.Errorf("read the PostGIS server certificate: %w", err)
 	}
+	// The roots: the site's database authority, which signs the
+	// certificate osgs gives PostGIS, and the server's own certificate, for
+	// a cluster still serving the self-signed one its first start made.
+	dbTLS, err := e.DatabaseTLS()
+	if err != nil {
+		return nil, err
+	}
+	cert = append(append(cert, '\n'), dbTLS.CA...)
 	image, err := e.HelperImage(ctx, Image)
 	if err != nil {
 		return nil, err
@@ -162,7 +171,7 @@ func (h *Helper) Close() {
 	_, _ = h.e.Docker().ContainerRemove(context.Background(), h.id, client.ContainerRemoveOptions{Force: true, RemoveVolumes: true})
 }
 
-// IP is the helper's address on the project network (for a test's own
+// IP is the helper's address on PostGIS's network (for a test's own
 // servers in a helper).
 func (h *Helper) IP(ctx context.Context) (string, error) {
 	insp, err := h.e.Docker().ContainerInspect(ctx, h.id, client.ContainerInspectOptions{})

@@ -1,6 +1,6 @@
 #!/bin/sh
-# First start: create the cluster (scram-sha-256, TLS with a self-signed
-# certificate, plaintext TCP refused) and the configured spatial databases.
+# First start: create the cluster (scram-sha-256, TLS with the certificate
+# osgs made, plaintext TCP refused) and the configured spatial databases.
 # Every start: exec the server as PID 1 so the stop signal (SIGINT, fast shutdown) reaches it directly.
 set -eu
 
@@ -83,6 +83,18 @@ if [ "${1:-}" = pitr-restore ]; then
 	exec pgbackrest --stanza=osgs "$@" restore
 fi
 
+# TLS: the certificate osgs made (SAN postgis, signed by the site's
+# authority, which the services that log in verify) replaces the cluster's
+# on every start, so clusters made with a self-signed one get it too.
+TLS_CERT=/run/secrets/postgis_server.crt
+TLS_KEY=/run/secrets/postgis_server.key
+install_tls() {
+	if [ -s "$TLS_CERT" ] && [ -s "$TLS_KEY" ]; then
+		install -m 600 "$TLS_KEY" "$PGDATA/server.key"
+		install -m 644 "$TLS_CERT" "$PGDATA/server.crt"
+	fi
+}
+
 if [ "${1:-}" = postgres ] && [ ! -s "$PGDATA/PG_VERSION" ]; then
 	if [ ! -s "$PWFILE" ]; then
 		log "no superuser password in $PWFILE; refusing to create an unprotected cluster"
@@ -94,9 +106,13 @@ if [ "${1:-}" = postgres ] && [ ! -s "$PGDATA/PG_VERSION" ]; then
 	initdb -D "$PGDATA" -U "$POSTGRES_USER" --pwfile="$PWFILE" -E UTF8 --locale=C.UTF-8 \
 		--auth-local=peer --auth-host=scram-sha-256 >/dev/null
 
-	openssl req -new -x509 -days 3650 -nodes -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 \
-		-subj "/CN=osgs-postgis" -keyout "$PGDATA/server.key" -out "$PGDATA/server.crt" 2>/dev/null
-	chmod 600 "$PGDATA/server.key"
+	install_tls
+	if [ ! -s "$PGDATA/server.crt" ]; then
+		# Started without osgs's certificate: a self-signed one.
+		openssl req -new -x509 -days 3650 -nodes -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 \
+			-subj "/CN=osgs-postgis" -keyout "$PGDATA/server.key" -out "$PGDATA/server.crt" 2>/dev/null
+		chmod 600 "$PGDATA/server.key"
+	fi
 
 	cat >>"$PGDATA/postgresql.conf" <<-CONF
 		# osgs
@@ -134,6 +150,7 @@ fi
 
 if [ "${1:-}" = postgres ]; then
 	shift
+	install_tls
 	write_pgbackrest_conf
 	if [ "$POSTGIS_PITR" = on ]; then
 		# archive_timeout bounds what a lost server can lose to a minute.

@@ -4,7 +4,7 @@
 // seconds, requests per second, p50 and p99 latency in milliseconds, and the
 // CPU time the generator itself spent (user and system), so that the
 // benchmark can tell the client's share (its TLS) from the servers'. The
-// benchmark runs it inside a container of the project network, so that the
+// benchmark runs it inside a container of the stack, so that the
 // service direct and nginx are asked from the same place.
 package main
 
