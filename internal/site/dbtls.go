@@ -142,14 +142,14 @@ func ensureDatabaseCA(root string, now time.Time) (*x509.Certificate, crypto.Sig
 	if err != nil {
 		return nil, nil, err
 	}
-	kder, err := x509.MarshalECPrivateKey(key)
+	kpem, err := encodeKey(key)
 	if err != nil {
 		return nil, nil, err
 	}
 	if err := os.MkdirAll(filepath.Dir(p[0]), 0o700); err != nil {
 		return nil, nil, err
 	}
-	if err := envfile.WriteFileAtomic(p[1], pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: kder}), 0o600); err != nil {
+	if err := envfile.WriteFileAtomic(p[1], kpem, 0o600); err != nil {
 		return nil, nil, err
 	}
 	if err := envfile.WriteFileAtomic(p[0], pemCert(der), 0o600); err != nil {
@@ -183,11 +183,11 @@ func signServerCert(ca *x509.Certificate, caKey crypto.Signer, names []string, n
 	if err != nil {
 		return nil, nil, err
 	}
-	kder, err := x509.MarshalECPrivateKey(key)
+	kpem, err := encodeKey(key)
 	if err != nil {
 		return nil, nil, err
 	}
-	return pemCert(der), pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: kder}), nil
+	return pemCert(der), kpem, nil
 }
 
 func parsePair(certPEM, keyPEM []byte, what string) (*x509.Certificate, crypto.Signer, error) {
@@ -207,6 +207,15 @@ func parsePair(certPEM, keyPEM []byte, what string) (*x509.Certificate, crypto.S
 		return nil, nil, fmt.Errorf("%s: the key does not match the certificate", what)
 	}
 	return cert, key, nil
+}
+
+// encodeKey is key as an "EC PRIVATE KEY" PEM block.
+func encodeKey(key *ecdsa.PrivateKey) ([]byte, error) {
+	der, err := x509.MarshalECPrivateKey(key)
+	if err != nil {
+		return nil, err
+	}
+	return pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: der}), nil
 }
 
 func pemCert(der []byte) []byte {

@@ -9,7 +9,6 @@ import (
 	"encoding/pem"
 	"errors"
 	"fmt"
-	"math/big"
 	"net"
 	"os"
 	"path/filepath"
@@ -32,16 +31,12 @@ func SelfSigned(domain string, now time.Time) (certPEM, keyPEM []byte, err error
 	if err != nil {
 		return nil, nil, err
 	}
-	serial, err := rand.Int(rand.Reader, new(big.Int).Lsh(big.NewInt(1), 127))
-	if err != nil {
-		return nil, nil, err
-	}
 	names := []string{domain, "localhost", "nginx"}
 	if domain == "localhost" {
 		names = names[1:]
 	}
 	tmpl := &x509.Certificate{
-		SerialNumber:          serial,
+		SerialNumber:          serialNumber(),
 		Subject:               pkix.Name{CommonName: domain, Organization: []string{"osgs self-signed"}},
 		NotBefore:             now.Add(-time.Hour),
 		NotAfter:              now.Add(SelfSignedValidity),
@@ -59,12 +54,11 @@ func SelfSigned(domain string, now time.Time) (certPEM, keyPEM []byte, err error
 	if err != nil {
 		return nil, nil, err
 	}
-	kder, err := x509.MarshalECPrivateKey(key)
+	kpem, err := encodeKey(key)
 	if err != nil {
 		return nil, nil, err
 	}
-	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}),
-		pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: kder}), nil
+	return pemCert(der), kpem, nil
 }
 
 // Cert is the site's certificate as stored under config/tls.
