@@ -15,15 +15,15 @@ import (
 // Qgis publishes QGIS projects to QGIS Server (see the README's Publishing section).
 type Qgis mg.Namespace
 
-// Publish checks a .qgs or .qgz in QGIS Server itself and serves it at /ogc/<name> (-name, default the file's name); a project with an invalid layer is refused, naming it, and the previous version stays served.
+// Publish checks a .qgs or .qgz in QGIS Server itself and serves it at /ogc/<name> (-name, default the file's name); a project with an invalid layer, or saved by a QGIS newer than the server (unless -force), is refused, and the previous version stays served.
 //
 // PostGIS layers must use one of the pg_service names osgs gives QGIS
 // Server (service='osgs', or a database's name), never their own user or
 // password: the server logs in as qgis_server. postgis:servicefile writes
 // the same services for QGIS Desktop.
-func (Qgis) Publish(ctx context.Context, file string, name *string) error {
+func (Qgis) Publish(ctx context.Context, file string, name *string, force *bool) error {
 	return run(ctx, func(ctx context.Context, e *engine.Engine) error {
-		info, err := qgis.Publish(ctx, e, qgis.PublishOptions{File: file, Name: deref(name)})
+		info, err := qgis.Publish(ctx, e, qgis.PublishOptions{File: file, Name: deref(name), Force: deref(force)})
 		if err != nil {
 			return err
 		}
@@ -37,7 +37,7 @@ func (Qgis) Publish(ctx context.Context, file string, name *string) error {
 	})
 }
 
-// Projects lists the published projects with their layers and URLs.
+// Projects lists the published projects with the QGIS version that saved each, their layers and URLs.
 func (Qgis) Projects(ctx context.Context) error {
 	return run(ctx, func(ctx context.Context, e *engine.Engine) error {
 		infos, err := qgis.Projects(ctx, e)

@@ -52,6 +52,8 @@ func Services(settings map[string]string) []string {
 type PublishOptions struct {
 	File string // a .qgs or .qgz on this machine
 	Name string // the name it is served under; the file's base name when empty
+	// Force publishes a project saved by a QGIS newer than the server's.
+	Force bool
 }
 
 // Info is a published project.
@@ -114,6 +116,11 @@ func Publish(ctx context.Context, e *engine.Engine, o PublishOptions) (*Info, er
 	if err != nil {
 		return nil, err
 	}
+	if !o.Force {
+		if err := checkVersion(ctx, e, id, name, p); err != nil {
+			return nil, err
+		}
+	}
 	dir := path.Join(ProjectsDir, name)
 	created, err := ensureDir(ctx, e, id, dir)
 	if err != nil {
@@ -152,6 +159,38 @@ func Publish(ctx context.Context, e *engine.Engine, o PublishOptions) (*Info, er
 		return nil, fmt.Errorf("publish %s: served by one replica, not yet by the others: %w", name, err)
 	}
 	return &Info{Name: name, Project: p, URLs: ProjectURLs(e, name)}, nil
+}
+
+// ServerVersion is the release of QGIS Server in container id, from its
+// Debian package.
+func ServerVersion(ctx context.Context, e *engine.Engine, id string) (qgsfile.Version, error) {
+	var out bytes.Buffer
+	if err := e.Exec(ctx, id, []string{"dpkg-query", "-W", "-f=${Version}", "qgis-server-bin"}, engine.ExecOptions{Stdout: &out, Stderr: io.Discard}); err != nil {
+		return qgsfile.Version{}, fmt.Errorf("read QGIS Server's version: %w", err)
+	}
+	return qgsfile.ParseVersion(strings.TrimSpace(out.String()))
+}
+
+// checkVersion refuses a project saved by a QGIS release (major.minor)
+// newer than QGIS Server's, which would open it without a word and drop
+// what it does not know. A project that names no version passes.
+func checkVersion(ctx context.Context, e *engine.Engine, id, name string, p *Project) error {
+	if p.Version == "" {
+		return nil
+	}
+	saved, err := qgsfile.ParseVersion(p.Version)
+	if err != nil {
+		return fmt.Errorf("%w: %s: %v (publish with -force to serve it anyway)", ErrRefused, name, err)
+	}
+	server, err := ServerVersion(ctx, e, id)
+	if err != nil {
+		return fmt.Errorf("%w (publish with -force to serve it anyway)", err)
+	}
+	if (qgsfile.Version{Major: saved.Major, Minor: saved.Minor}).Newer(qgsfile.Version{Major: server.Major, Minor: server.Minor}) {
+		return fmt.Errorf("%w: %s was saved by QGIS %s, newer than QGIS Server %s, which would drop what it does not know (symbology, labels, expressions): save it from QGIS %d.%d, or publish with -force",
+			ErrRefused, name, p.Version, server, server.Major, server.Minor)
+	}
+	return nil
 }
 
 func refusal(name string, probs []Problem) error {
@@ -254,17 +293,18 @@ func Projects(ctx context.Context, e *engine.Engine) ([]Info, error) {
 // PrintProjects writes the qgis:projects table.
 func PrintProjects(w io.Writer, infos []Info) {
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "PROJECT\tLAYERS\tOGC (WMS, WFS, WMTS)\tOGC API FEATURES")
+	fmt.Fprintln(tw, "PROJECT\tSAVED BY QGIS\tLAYERS\tOGC (WMS, WFS, WMTS)\tOGC API FEATURES")
 	for _, i := range infos {
-		layers := "(unreadable)"
+		layers, version := "(unreadable)", ""
 		if i.Project != nil {
+			version = i.Project.Version
 			names := make([]string, len(i.Project.Layers))
 			for k, l := range i.Project.Layers {
 				names[k] = l.Name
 			}
 			layers = strings.Join(names, ", ")
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", i.Name, layers, i.URLs.OGC, i.URLs.Features)
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", i.Name, version, layers, i.URLs.OGC, i.URLs.Features)
 	}
 	tw.Flush()
 }

@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -246,6 +247,49 @@ func TestPublish(t *testing.T) {
 			t.Fatalf("GetFeature of the CSV layer: %d %.500s", code, body)
 		}
 		if err := qgis.Unpublish(ctx, e, "pts", true); err != nil {
+			t.Fatal(err)
+		}
+	})
+
+	t.Run("a project from a newer QGIS is refused unless forced", func(t *testing.T) {
+		id, err := e.ContainerOf(ctx, qgis.Service)
+		if err != nil {
+			t.Fatal(err)
+		}
+		server, err := qgis.ServerVersion(ctx, e, id)
+		if err != nil || server.Major != 3 {
+			t.Fatalf("server version %v, %v", server, err)
+		}
+		newer := fmt.Sprintf("%d.%d.0-Future", server.Major, server.Minor+2)
+		b, err := os.ReadFile(good)
+		if err != nil {
+			t.Fatal(err)
+		}
+		file := filepath.Join(t.TempDir(), "future.qgs")
+		text := regexp.MustCompile(`version="[^"]*"`).ReplaceAllString(string(b), `version="`+newer+`"`)
+		if err := os.WriteFile(file, []byte(text), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		_, err = qgis.Publish(ctx, e, qgis.PublishOptions{File: file})
+		if !errors.Is(err, qgis.ErrRefused) || !strings.Contains(err.Error(), "saved by QGIS "+newer+", newer than QGIS Server "+server.String()) || strings.Contains(err.Error(), "\n") {
+			t.Fatalf("got %v, want a one-line refusal naming both versions", err)
+		}
+		if out, _ := e.Output(ctx, qgis.Service, "", "ls", "-A", "/io/data"); strings.Contains(string(out), "future") {
+			t.Fatalf("a refused project left %q", out)
+		}
+		if _, err := qgis.Publish(ctx, e, qgis.PublishOptions{File: file, Force: true}); err != nil {
+			t.Fatalf("-force: %v", err)
+		}
+		infos, err := qgis.Projects(ctx, e)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var listed bytes.Buffer
+		qgis.PrintProjects(&listed, infos)
+		if !strings.Contains(listed.String(), newer) || !strings.Contains(listed.String(), "3.22.16-Bia") {
+			t.Errorf("qgis:projects does not show each project's QGIS version:\n%s", listed.String())
+		}
+		if err := qgis.Unpublish(ctx, e, "future", true); err != nil {
 			t.Fatal(err)
 		}
 	})

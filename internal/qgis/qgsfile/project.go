@@ -21,6 +21,9 @@ type Layer struct {
 type Project struct {
 	Title  string
 	Layers []Layer
+	// Version is the version of the QGIS that saved the project, as its
+	// root element says ("3.40.1-Bratislava"); "" when it says none.
+	Version string
 }
 
 // Parse reads the title and every map layer of a project's XML. QGIS loads
@@ -55,6 +58,11 @@ func Parse(qgs []byte) (*Project, error) {
 					return nil, fmt.Errorf("%w: not a QGIS project: its root is <%s>", ErrRefused, t.Name.Local)
 				}
 				root = true
+				for _, a := range t.Attr {
+					if a.Name.Local == "version" {
+						p.Version = strings.TrimSpace(a.Value)
+					}
+				}
 			}
 			stack = append(stack, t.Name.Local)
 			switch {

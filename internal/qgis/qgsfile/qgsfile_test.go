@@ -278,3 +278,31 @@ func FuzzParse(f *testing.F) {
 		}
 	})
 }
+
+func TestVersion(t *testing.T) {
+	for _, tc := range []struct {
+		in   string
+		want Version
+		bad  bool
+	}{
+		{in: "3.40.1-Bratislava", want: Version{3, 40, 1}},
+		{in: "3.22.16-Białowieża", want: Version{3, 22, 16}},
+		{in: "3.22.16+dfsg-1", want: Version{3, 22, 16}},
+		{in: "1:3.40.5+dfsg-1", want: Version{3, 40, 5}},
+		{in: "3.99", want: Version{3, 99, 0}},
+		{in: "Bratislava", bad: true},
+		{in: "", bad: true},
+	} {
+		v, err := ParseVersion(tc.in)
+		if tc.bad != (err != nil) || !tc.bad && v != tc.want {
+			t.Errorf("ParseVersion(%q) = %v, %v", tc.in, v, err)
+		}
+	}
+	if !(Version{3, 40, 1}).Newer(Version{3, 22, 16}) || (Version{3, 22, 16}).Newer(Version{3, 22, 16}) || (Version{3, 22, 9}).Newer(Version{3, 22, 16}) || !(Version{4, 0, 0}).Newer(Version{3, 99, 9}) {
+		t.Error("Newer")
+	}
+	p, err := Parse([]byte(`<qgis version="3.40.1-Bratislava" projectname=""><projectlayers/></qgis>`))
+	if err != nil || p.Version != "3.40.1-Bratislava" {
+		t.Errorf("Parse: version %q, %v", p.Version, err)
+	}
+}
