@@ -19,6 +19,7 @@ import (
 
 	"github.com/osgs/osgs/internal/engine"
 	"github.com/osgs/osgs/internal/files/untar"
+	"github.com/osgs/osgs/internal/refusal"
 )
 
 // Options configure Put and Get.
@@ -134,7 +135,7 @@ func writeTar(w io.Writer, root, name string, info fs.FileInfo, owner ids, progr
 	add := func(p, rel string, fi fs.FileInfo) error {
 		link := ""
 		if t := fi.Mode().Type(); t&^(fs.ModeDir|fs.ModeSymlink) != 0 {
-			return fmt.Errorf("%w: %s became a %s while it was sent", ErrRefused, p, specialKind(t))
+			return fmt.Errorf("%w: %s became %s while it was sent", ErrRefused, p, refusal.FileKind(t))
 		}
 		if fi.Mode()&fs.ModeSymlink != 0 {
 			var err error

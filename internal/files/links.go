@@ -51,7 +51,7 @@ func scanLocal(local, dest, root string) (*localTree, error) {
 				return fmt.Errorf("%w: %s is a symbolic link to %s, which %s", ErrRefused, p, target, reason)
 			}
 		case !mode.IsRegular():
-			return fmt.Errorf("%w: %s is a %s, not a regular file, folder or link", ErrRefused, p, specialKind(mode))
+			return fmt.Errorf("%w: %s is %s, not a regular file, folder or link", ErrRefused, p, refusal.FileKind(mode))
 		}
 		return nil
 	})
@@ -76,18 +76,6 @@ func linkEscapes(in, target, root string) string {
 		return "leads out of the volume " + root
 	}
 	return ""
-}
-
-func specialKind(m fs.FileMode) string {
-	switch {
-	case m&fs.ModeNamedPipe != 0:
-		return "FIFO"
-	case m&fs.ModeSocket != 0:
-		return "socket"
-	case m&fs.ModeDevice != 0:
-		return "device"
-	}
-	return "special file"
 }
 
 // ErrRefused marks a copy refused before anything changed.

@@ -288,69 +288,13 @@ func loadVector(ctx context.Context, h *tools.Helper, src *Source, in *Inspectio
 	if err := checkUnreadable(ctx, h, src, layers, o); err != nil {
 		return nil, err
 	}
-	var scan []string
-	for _, l := range layers {
-		if needsScan(in.Driver, l) {
-			scan = append(scan, l.Name)
-		}
+	if err := scanLayers(ctx, h, src, in, layers, o); err != nil {
+		return nil, err
 	}
-	if len(scan) > 0 {
-		scanned, err := inspect(ctx, h, src.Open, openOptions(src), scan...)
-		if err != nil {
-			return nil, fmt.Errorf("%s: %w", o.Path, err)
-		}
-		byName := map[string]Layer{}
-		for _, l := range scanned.Layers {
-			byName[l.Name] = l
-		}
-		for i := range layers {
-			if l, ok := byName[layers[i].Name]; ok {
-				layers[i] = l
-			}
-		}
-	}
-	exists, schemaExists, err := existing(ctx, h, o.DB, o.Schema, tables)
+	loads, schemaExists, err := planLoads(ctx, h, in, layers, tables, o)
 	if err != nil {
 		return nil, err
 	}
-	for _, t := range tables {
-		if exists[t] && o.Mode == ModeCreate {
-			return nil, refuse("table %s.%s already exists: -mode=append adds to it, -mode=replace -yes replaces it", o.Schema, t)
-		}
-	}
-	target, err := targetSRS(ctx, h, o.DB, o.SRID)
-	if err != nil {
-		return nil, err
-	}
-	id := strconv.FormatInt(time.Now().UnixNano(), 36)
-	var loads []LayerLoad
-	for i, l := range layers {
-		ll := LayerLoad{Layer: l, Schema: o.Schema, Table: tables[i], Staging: fmt.Sprintf("%s%s_%d", stagingPrefix, id, i)}
-		ll.NLT, ll.Dim = ColumnType(l)
-		ll.SRS = ChooseSRS(in.Driver, l.SRS, target, matchSRID(ctx, h, o.DB, l.SRS))
-		if o.Mode == ModeAppend && exists[tables[i]] {
-			ll.Append = true
-			typ, dims, srid, err := tableGeometry(ctx, h, o.DB, o.Schema, tables[i])
-			if err != nil {
-				return nil, err
-			}
-			if typ != "" {
-				ll.NLT, ll.Dim = appendType(typ, dims)
-				if srid > 0 && srid != ll.SRS.SRID {
-					t, err := targetSRS(ctx, h, o.DB, srid)
-					if err != nil {
-						return nil, err
-					}
-					ll.SRS = ChooseSRS(in.Driver, l.SRS, t, 0)
-				}
-				ll.SRS.Args = dropLCO(ll.SRS.Args)
-			} else {
-				ll.NLT = ""
-			}
-		}
-		loads = append(loads, ll)
-	}
-
 	createdSchema := false
 	done := false
 	defer func() {
@@ -382,36 +326,9 @@ func loadVector(ctx context.Context, h *tools.Helper, src *Source, in *Inspectio
 	if rows, err := h.Query(ctx, o.DB, "SELECT coalesce(max(srid), 0) FROM spatial_ref_sys"); err == nil && len(rows) > 0 {
 		maxSRID, _ = strconv.Atoi(rows[0][0])
 	}
-	preserve := in.Driver == "GPKG" || in.Driver == "OpenFileGDB"
-	fixed := false
-	for i := range loads {
-		l := &loads[i]
-		argv := Ogr2ogrArgs(loadOpenOptions(src, o), src.Open, tools.Conninfo(o.DB), *l, preserve)
-		if o.KeepInvalid && l.Append {
-			argv = append(argv, "-addfields") // the kept text's column
-		}
-		o.Progress.Step(fmt.Sprintf("load %s into %s.%s", l.Layer.Name, l.Schema, l.Table))
-		var errb bytes.Buffer
-		gp := &gdalProgress{p: o.Progress, total: l.Layer.Count, unit: "features"}
-		if err := h.Run(ctx, argv, nil, gp, &errb); err != nil {
-			if ctx.Err() != nil {
-				return nil, ctx.Err()
-			}
-			return nil, fmt.Errorf("load layer %s: %s", l.Layer.Name, gdalError(errb.String(), err))
-		}
-		if msg := gdalFailure(errb.String()); msg != "" {
-			return nil, fmt.Errorf("load layer %s: %s", l.Layer.Name, msg)
-		}
-		o.Progress.Done(fmt.Sprintf("%d features", l.Layer.Count))
-		if l.SRS.SRID > 0 && !l.Append && l.NLT != "NONE" {
-			rows, err := h.Query(ctx, o.DB, fmt.Sprintf("SELECT srid FROM geometry_columns WHERE f_table_schema = %s AND f_table_name = %s", Literal(l.Schema), Literal(l.Staging)))
-			if err != nil {
-				return nil, err
-			}
-			if len(rows) > 0 && rows[0][0] != strconv.Itoa(l.SRS.SRID) {
-				l.FixSRID, fixed = l.SRS.SRID, true
-			}
-		}
+	fixed, err := runLoads(ctx, h, src, in, loads, o)
+	if err != nil {
+		return nil, err
 	}
 	notes, err := geometryNotes(ctx, h, o.DB, loads)
 	if err != nil {
@@ -439,6 +356,127 @@ func loadVector(ctx context.Context, h *tools.Helper, src *Source, in *Inspectio
 		out = append(out, *t)
 	}
 	return out, nil
+}
+
+// scanLayers replaces, in place, the layers whose driver reports no
+// counts or types up front with a full scan of them.
+func scanLayers(ctx context.Context, h *tools.Helper, src *Source, in *Inspection, layers []Layer, o LoadOptions) error {
+	var scan []string
+	for _, l := range layers {
+		if needsScan(in.Driver, l) {
+			scan = append(scan, l.Name)
+		}
+	}
+	if len(scan) == 0 {
+		return nil
+	}
+	scanned, err := inspect(ctx, h, src.Open, openOptions(src), scan...)
+	if err != nil {
+		return fmt.Errorf("%s: %w", o.Path, err)
+	}
+	byName := map[string]Layer{}
+	for _, l := range scanned.Layers {
+		byName[l.Name] = l
+	}
+	for i := range layers {
+		if l, ok := byName[layers[i].Name]; ok {
+			layers[i] = l
+		}
+	}
+	return nil
+}
+
+// planLoads works out each layer's load (its staging table, geometry type
+// and SRS, or the existing table's when appending), refusing to create a
+// table that exists. It changes nothing.
+func planLoads(ctx context.Context, h *tools.Helper, in *Inspection, layers []Layer, tables []string, o LoadOptions) (loads []LayerLoad, schemaExists bool, err error) {
+	exists, schemaExists, err := existing(ctx, h, o.DB, o.Schema, tables)
+	if err != nil {
+		return nil, false, err
+	}
+	for _, t := range tables {
+		if exists[t] && o.Mode == ModeCreate {
+			return nil, false, refuse("table %s.%s already exists: -mode=append adds to it, -mode=replace -yes replaces it", o.Schema, t)
+		}
+	}
+	target, err := targetSRS(ctx, h, o.DB, o.SRID)
+	if err != nil {
+		return nil, false, err
+	}
+	id := strconv.FormatInt(time.Now().UnixNano(), 36)
+	for i, l := range layers {
+		ll := LayerLoad{Layer: l, Schema: o.Schema, Table: tables[i], Staging: fmt.Sprintf("%s%s_%d", stagingPrefix, id, i)}
+		ll.NLT, ll.Dim = ColumnType(l)
+		ll.SRS = ChooseSRS(in.Driver, l.SRS, target, matchSRID(ctx, h, o.DB, l.SRS))
+		if o.Mode == ModeAppend && exists[tables[i]] {
+			if err := planAppend(ctx, h, in, &ll, o); err != nil {
+				return nil, false, err
+			}
+		}
+		loads = append(loads, ll)
+	}
+	return loads, schemaExists, nil
+}
+
+// planAppend makes ll an append to its existing table, in that table's
+// geometry type and SRID.
+func planAppend(ctx context.Context, h *tools.Helper, in *Inspection, ll *LayerLoad, o LoadOptions) error {
+	ll.Append = true
+	typ, dims, srid, err := tableGeometry(ctx, h, o.DB, o.Schema, ll.Table)
+	if err != nil {
+		return err
+	}
+	if typ == "" {
+		ll.NLT = ""
+		return nil
+	}
+	ll.NLT, ll.Dim = appendType(typ, dims)
+	if srid > 0 && srid != ll.SRS.SRID {
+		t, err := targetSRS(ctx, h, o.DB, srid)
+		if err != nil {
+			return err
+		}
+		ll.SRS = ChooseSRS(in.Driver, ll.Layer.SRS, t, 0)
+	}
+	ll.SRS.Args = dropLCO(ll.SRS.Args)
+	return nil
+}
+
+// runLoads runs ogr2ogr for each load into its staging table (or the
+// appended table), and reports whether a layer's SRID needs fixing after
+// GDAL added a spatial_ref_sys entry of its own.
+func runLoads(ctx context.Context, h *tools.Helper, src *Source, in *Inspection, loads []LayerLoad, o LoadOptions) (fixed bool, err error) {
+	preserve := in.Driver == "GPKG" || in.Driver == "OpenFileGDB"
+	for i := range loads {
+		l := &loads[i]
+		argv := Ogr2ogrArgs(loadOpenOptions(src, o), src.Open, tools.Conninfo(o.DB), *l, preserve)
+		if o.KeepInvalid && l.Append {
+			argv = append(argv, "-addfields") // the kept text's column
+		}
+		o.Progress.Step(fmt.Sprintf("load %s into %s.%s", l.Layer.Name, l.Schema, l.Table))
+		var errb bytes.Buffer
+		gp := &gdalProgress{p: o.Progress, total: l.Layer.Count, unit: "features"}
+		if err := h.Run(ctx, argv, nil, gp, &errb); err != nil {
+			if ctx.Err() != nil {
+				return false, ctx.Err()
+			}
+			return false, fmt.Errorf("load layer %s: %s", l.Layer.Name, gdalError(errb.String(), err))
+		}
+		if msg := gdalFailure(errb.String()); msg != "" {
+			return false, fmt.Errorf("load layer %s: %s", l.Layer.Name, msg)
+		}
+		o.Progress.Done(fmt.Sprintf("%d features", l.Layer.Count))
+		if l.SRS.SRID > 0 && !l.Append && l.NLT != "NONE" {
+			rows, err := h.Query(ctx, o.DB, fmt.Sprintf("SELECT srid FROM geometry_columns WHERE f_table_schema = %s AND f_table_name = %s", Literal(l.Schema), Literal(l.Staging)))
+			if err != nil {
+				return false, err
+			}
+			if len(rows) > 0 && rows[0][0] != strconv.Itoa(l.SRS.SRID) {
+				l.FixSRID, fixed = l.SRS.SRID, true
+			}
+		}
+	}
+	return fixed, nil
 }
 
 // appendType is the -nlt/-dim that converts features to an existing

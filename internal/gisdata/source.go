@@ -11,6 +11,8 @@
 package gisdata
 
 import (
+	"github.com/osgs/osgs/internal/refusal"
+
 	"bufio"
 	"errors"
 	"io"
@@ -91,7 +93,7 @@ func ResolveSource(p string) (*Source, error) {
 	if err != nil {
 		return nil, err
 	}
-	if reason := notPlain(fi.Mode()); reason != "" {
+	if reason := refusal.FileKind(fi.Mode()); reason != "" {
 		return nil, refuse("%s: %s; osgs loads regular files and folders only", p, reason)
 	}
 	abs, err := filepath.Abs(p)
@@ -162,7 +164,7 @@ func (s *Source) folder(abs, base string) error {
 		if err != nil {
 			return err
 		}
-		if reason := notPlain(d.Type()); reason != "" {
+		if reason := refusal.FileKind(d.Type()); reason != "" {
 			return refuse("%s: %s; osgs loads regular files and folders only", p, reason)
 		}
 		if d.Type().IsRegular() {
@@ -241,31 +243,13 @@ func siblings(dir, stem string) (map[string]string, error) {
 			if ext != want {
 				continue
 			}
-			if reason := notPlain(e.Type()); reason != "" {
+			if reason := refusal.FileKind(e.Type()); reason != "" {
 				return nil, refuse("%s: %s; osgs loads regular files only", filepath.Join(dir, name), reason)
 			}
 			out[ext] = name
 		}
 	}
 	return out, nil
-}
-
-// notPlain says why a file of mode m is not loaded ("" for a regular file
-// or a folder).
-func notPlain(m os.FileMode) string {
-	switch t := m.Type(); {
-	case t == 0 || t == os.ModeDir:
-		return ""
-	case t&os.ModeSymlink != 0:
-		return "a symbolic link"
-	case t&os.ModeNamedPipe != 0:
-		return "a FIFO"
-	case t&os.ModeSocket != 0:
-		return "a socket"
-	case t&os.ModeDevice != 0:
-		return "a device"
-	}
-	return "not a regular file"
 }
 
 func sizeOf(p string) int64 {

@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"syscall"
 
+	"github.com/osgs/osgs/internal/refusal"
 	"github.com/osgs/osgs/internal/tools"
 )
 
@@ -50,7 +51,7 @@ func writeTar(w io.Writer, s *Source, p *Progress) error {
 		}
 		fi, err := f.Stat()
 		if err == nil && !fi.Mode().IsRegular() {
-			err = refuse("%s: %s, not a regular file", rel, notPlain(fi.Mode()))
+			err = refuse("%s: %s, not a regular file", rel, refusal.FileKind(fi.Mode()))
 		}
 		if err != nil {
 			f.Close()

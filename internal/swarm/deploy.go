@@ -53,6 +53,7 @@ type plan struct {
 	objects  []convert.Object
 	remove   []swarm.Service
 	engines  []*nodeEngine
+	byNode   map[string]*nodeEngine // engines by node ID
 	skipped  []string
 	project  *types.Project
 	registry string // SWARM_REGISTRY: images go through it, not by save and load
@@ -245,37 +246,10 @@ func (c *Cluster) plan(ctx context.Context) (*plan, error) {
 	if err := e.Env.Write(config.Path(e.Dir)); err != nil {
 		return nil, err
 	}
-	svcs := map[string]catalog.Service{}
-	vols := map[string][]string{}
-	for name, s := range p.Services {
-		cs, _ := e.Catalog.Get(name)
-		svcs[name] = cs
-		for _, v := range s.Volumes {
-			if v.Type == types.VolumeTypeVolume {
-				vols[name] = append(vols[name], v.Source)
-			}
-		}
-	}
-	roles := convert.PlaceRoles(svcs, vols)
-
-	nodes, err := c.Manager.NodeList(ctx, client.NodeListOptions{})
+	roles := placeRoles(e, p)
+	byRole, err := c.nodesByRole(ctx, roles)
 	if err != nil {
 		return nil, err
-	}
-	byRole := map[convert.Role][]swarm.Node{}
-	for _, n := range nodes.Items {
-		for _, r := range RolesOf(n) {
-			byRole[r] = append(byRole[r], n)
-		}
-	}
-	var missing []string
-	for _, name := range sortedKeys(roles) {
-		if r := roles[name]; len(byRole[r]) == 0 && !slices.Contains(missing, string(r)) {
-			missing = append(missing, string(r))
-		}
-	}
-	if len(missing) > 0 {
-		return nil, fmt.Errorf("no node has the role %s that the enabled services need: swarm:label <node> %s", strings.Join(missing, ", "), strings.Join(missing, ","))
 	}
 	existing, err := c.services(ctx)
 	if err != nil {
@@ -297,119 +271,34 @@ func (c *Cluster) plan(ctx context.Context) (*plan, error) {
 	if err != nil {
 		return nil, err
 	}
-	names := convert.Names(objs)
-
-	pl := &plan{networks: convert.Networks(p), objects: objs, project: p, registry: e.Setting(RegistryKey)}
+	pl := &plan{networks: convert.Networks(p), objects: objs, project: p, registry: e.Setting(RegistryKey), byNode: map[string]*nodeEngine{}}
 	if pl.registry != "" {
 		if pl.auth, err = registryAuth(pl.registry, e.Setting(RegistryUserKey), e.Setting(RegistryPasswordKey)); err != nil {
 			return nil, err
 		}
 	}
-	engines := map[string]*nodeEngine{}
-	engineOf := func(n swarm.Node) (*nodeEngine, error) {
-		if ne := engines[n.ID]; ne != nil {
-			return ne, nil
+	names := convert.Names(objs)
+	for _, name := range sortedKeys(roles) {
+		role := roles[name]
+		var nodes []swarm.Node
+		for _, n := range byRole[role] {
+			if role != convert.DB || n.ID == pin { // the nodes it may run on: all of its role, or the pinned one
+				nodes = append(nodes, n)
+			}
 		}
-		if err := nodeReady(n); err != nil {
+		d, err := c.desired(ctx, pl, name, role, nodes, current[name])
+		if err != nil {
+			pl.close()
 			return nil, err
 		}
-		addr := n.Spec.Labels[EngineLabel]
-		if addr == "" {
-			return nil, fmt.Errorf("node %s has no engine address: run swarm:join with its engine (unix://, tcp:// or ssh://) again", n.Description.Hostname)
-		}
-		var cl client.APIClient
-		var closer func() error
-		if addr == c.ManagerHost {
-			cl = c.Manager
-		} else {
-			dc, err := Dial(ctx, addr, CertPath(c.E))
-			if err != nil {
-				return nil, fmt.Errorf("node %s: %w", n.Description.Hostname, err)
-			}
-			cl, closer = dc, dc.Close
-		}
-		ne := &nodeEngine{ID: n.ID, Hostname: n.Description.Hostname, Client: cl, close: closer}
-		engines[n.ID] = ne
-		pl.engines = append(pl.engines, ne)
-		return ne, nil
-	}
-	fail := func(err error) (*plan, error) { pl.close(); return nil, err }
-	for _, name := range sortedKeys(roles) {
-		s, role := p.Services[name], roles[name]
-		d := &desired{name: name, current: current[name], ref: s.Image}
-		// The nodes it may run on: all of its role, or the pinned one.
-		for _, n := range byRole[role] {
-			if role == convert.DB && n.ID != pin {
-				continue
-			}
-			if pl.registry != "" {
-				// The nodes pull: their engines need not be reached.
-				if err := nodeReady(n); err != nil {
-					return fail(err)
-				}
-				continue
-			}
-			ne, err := engineOf(n)
-			if err != nil {
-				return fail(err)
-			}
-			d.nodes = append(d.nodes, ne)
-		}
-		id, ok := imageID(ctx, e.Docker(), s.Image)
-		if !ok && s.Build != nil {
-			if err := e.Build(ctx, name); err != nil {
-				return fail(err)
-			}
-			id, ok = imageID(ctx, e.Docker(), s.Image)
-		}
-		if !ok {
-			for _, n := range d.nodes {
-				if nid, found := imageID(ctx, n.Client, s.Image); found {
-					id, ok = nid, true
-					break
-				}
-			}
-			if ok {
-				// On some node only: every node needs the same ID.
-				for _, n := range d.nodes {
-					if _, ierr := n.Client.ImageInspect(ctx, id); ierr != nil {
-						return fail(fmt.Errorf("%s: image %s is on some of its nodes only, and no registry or build can bring it to the others", name, s.Image))
-					}
-				}
-			}
-		}
-		if !ok {
-			return fail(fmt.Errorf("%s: no node has the image %s, and it cannot be built here (no build section); load it on this engine first", name, s.Image))
-		}
-		if pl.registry != "" {
-			if d.pushRef, err = registryRef(pl.registry, s.Image); err != nil {
-				return fail(err)
-			}
-		}
-		d.imageID = id
-		replicas := uint64(1)
-		if v := e.Setting(ReplicasKey(name)); v != "" {
-			n, err := strconv.ParseUint(v, 10, 16)
-			if err != nil || n == 0 {
-				return fail(fmt.Errorf("%s=%q: give a number of replicas, 1 or more", ReplicasKey(name), v))
-			}
-			if n > 1 && role != convert.Web {
-				why := "its state lives on one node"
-				if cs, err := e.Catalog.Get(name); err == nil && len(convert.Mirrored(cs)) > 0 {
-					why = "a service whose state lives on one node shares its volumes and does not mirror them"
-				}
-				return fail(fmt.Errorf("%s=%d: %s is a %s service (%s); only web services run several replicas", ReplicasKey(name), n, name, role, why))
-			}
-			replicas = n
-		}
-		var svcPin string
 		if role == convert.DB {
-			svcPin = pin
+			d.opts.Pin = pin
 		}
-		d.svc, d.opts = s, convert.Options{Image: id, Role: role, Pin: svcPin, Replicas: replicas, Objects: names}
-		spec, skipped, err := convert.Service(p, s, d.opts)
+		d.opts.Objects = names
+		spec, skipped, err := convert.Service(p, d.svc, d.opts)
 		if err != nil {
-			return fail(err)
+			pl.close()
+			return nil, err
 		}
 		for _, sk := range skipped {
 			pl.skipped = append(pl.skipped, name+" "+sk)
@@ -423,6 +312,166 @@ func (c *Cluster) plan(ctx context.Context) (*plan, error) {
 		}
 	}
 	return pl, nil
+}
+
+// placeRoles gives each service of p its node role.
+func placeRoles(e *engine.Engine, p *types.Project) map[string]convert.Role {
+	svcs := map[string]catalog.Service{}
+	vols := map[string][]string{}
+	for name, s := range p.Services {
+		cs, _ := e.Catalog.Get(name)
+		svcs[name] = cs
+		for _, v := range s.Volumes {
+			if v.Type == types.VolumeTypeVolume {
+				vols[name] = append(vols[name], v.Source)
+			}
+		}
+	}
+	return convert.PlaceRoles(svcs, vols)
+}
+
+// nodesByRole lists the swarm's nodes by role, refusing a deploy whose
+// services need a role no node has.
+func (c *Cluster) nodesByRole(ctx context.Context, roles map[string]convert.Role) (map[convert.Role][]swarm.Node, error) {
+	nodes, err := c.Manager.NodeList(ctx, client.NodeListOptions{})
+	if err != nil {
+		return nil, err
+	}
+	byRole := map[convert.Role][]swarm.Node{}
+	for _, n := range nodes.Items {
+		for _, r := range RolesOf(n) {
+			byRole[r] = append(byRole[r], n)
+		}
+	}
+	var missing []string
+	for _, name := range sortedKeys(roles) {
+		if r := roles[name]; len(byRole[r]) == 0 && !slices.Contains(missing, string(r)) {
+			missing = append(missing, string(r))
+		}
+	}
+	if len(missing) > 0 {
+		return nil, fmt.Errorf("no node has the role %s that the enabled services need: swarm:label <node> %s", strings.Join(missing, ", "), strings.Join(missing, ","))
+	}
+	return byRole, nil
+}
+
+// desired works out one service: the engines of the nodes it may run on
+// (unless a registry carries its image), its image, and its replicas.
+func (c *Cluster) desired(ctx context.Context, pl *plan, name string, role convert.Role, nodes []swarm.Node, current *swarm.Service) (*desired, error) {
+	e := c.E
+	s := pl.project.Services[name]
+	d := &desired{name: name, current: current, ref: s.Image, svc: s}
+	for _, n := range nodes {
+		if pl.registry != "" {
+			// The nodes pull: their engines need not be reached.
+			if err := nodeReady(n); err != nil {
+				return nil, err
+			}
+			continue
+		}
+		ne, err := c.engineOf(ctx, pl, n)
+		if err != nil {
+			return nil, err
+		}
+		d.nodes = append(d.nodes, ne)
+	}
+	id, err := c.imageFor(ctx, name, s, d.nodes)
+	if err != nil {
+		return nil, err
+	}
+	if pl.registry != "" {
+		if d.pushRef, err = registryRef(pl.registry, s.Image); err != nil {
+			return nil, err
+		}
+	}
+	d.imageID = id
+	replicas, err := replicasOf(e, name, role)
+	if err != nil {
+		return nil, err
+	}
+	d.opts = convert.Options{Image: id, Role: role, Replicas: replicas}
+	return d, nil
+}
+
+// engineOf is the engine of node n, dialled once per deploy.
+func (c *Cluster) engineOf(ctx context.Context, pl *plan, n swarm.Node) (*nodeEngine, error) {
+	if ne := pl.byNode[n.ID]; ne != nil {
+		return ne, nil
+	}
+	if err := nodeReady(n); err != nil {
+		return nil, err
+	}
+	addr := n.Spec.Labels[EngineLabel]
+	if addr == "" {
+		return nil, fmt.Errorf("node %s has no engine address: run swarm:join with its engine (unix://, tcp:// or ssh://) again", n.Description.Hostname)
+	}
+	var cl client.APIClient
+	var closer func() error
+	if addr == c.ManagerHost {
+		cl = c.Manager
+	} else {
+		dc, err := Dial(ctx, addr, CertPath(c.E))
+		if err != nil {
+			return nil, fmt.Errorf("node %s: %w", n.Description.Hostname, err)
+		}
+		cl, closer = dc, dc.Close
+	}
+	ne := &nodeEngine{ID: n.ID, Hostname: n.Description.Hostname, Client: cl, close: closer}
+	pl.byNode[n.ID] = ne
+	pl.engines = append(pl.engines, ne)
+	return ne, nil
+}
+
+// imageFor is the ID of service name's image: on this engine (built when
+// it can be), else on its nodes, where every one must hold the same.
+func (c *Cluster) imageFor(ctx context.Context, name string, s types.ServiceConfig, nodes []*nodeEngine) (string, error) {
+	e := c.E
+	id, ok := imageID(ctx, e.Docker(), s.Image)
+	if !ok && s.Build != nil {
+		if err := e.Build(ctx, name); err != nil {
+			return "", err
+		}
+		id, ok = imageID(ctx, e.Docker(), s.Image)
+	}
+	if ok {
+		return id, nil
+	}
+	for _, n := range nodes {
+		if nid, found := imageID(ctx, n.Client, s.Image); found {
+			id, ok = nid, true
+			break
+		}
+	}
+	if !ok {
+		return "", fmt.Errorf("%s: no node has the image %s, and it cannot be built here (no build section); load it on this engine first", name, s.Image)
+	}
+	// On some node only: every node needs the same ID.
+	for _, n := range nodes {
+		if _, err := n.Client.ImageInspect(ctx, id); err != nil {
+			return "", fmt.Errorf("%s: image %s is on some of its nodes only, and no registry or build can bring it to the others", name, s.Image)
+		}
+	}
+	return id, nil
+}
+
+// replicasOf reads <SERVICE>_REPLICAS: several only for web services.
+func replicasOf(e *engine.Engine, name string, role convert.Role) (uint64, error) {
+	v := e.Setting(ReplicasKey(name))
+	if v == "" {
+		return 1, nil
+	}
+	n, err := strconv.ParseUint(v, 10, 16)
+	if err != nil || n == 0 {
+		return 0, fmt.Errorf("%s=%q: give a number of replicas, 1 or more", ReplicasKey(name), v)
+	}
+	if n > 1 && role != convert.Web {
+		why := "its state lives on one node"
+		if cs, err := e.Catalog.Get(name); err == nil && len(convert.Mirrored(cs)) > 0 {
+			why = "a service whose state lives on one node shares its volumes and does not mirror them"
+		}
+		return 0, fmt.Errorf("%s=%d: %s is a %s service (%s); only web services run several replicas", ReplicasKey(name), n, name, role, why)
+	}
+	return n, nil
 }
 
 // dbPin picks the one node the db services live on: the one they are
