@@ -64,3 +64,27 @@ func TestExtractPlain(t *testing.T) {
 		t.Fatal(info.Name())
 	}
 }
+
+// TestSwappedSymlinkCannotEscape: a folder swapped for a link out of the
+// target after the path checks ran (another process racing the
+// extraction) still cannot be written through: the writes go through an
+// os.Root, where the kernel resolves each name inside the folder.
+func TestSwappedSymlinkCannotEscape(t *testing.T) {
+	dir, outside := t.TempDir(), t.TempDir()
+	if err := os.Symlink(outside, filepath.Join(dir, "sub")); err != nil {
+		t.Fatal(err)
+	}
+	root, err := os.OpenRoot(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer root.Close()
+	hdr := &tar.Header{Name: "sub/evil", Typeflag: tar.TypeReg, Mode: 0o644, Size: 1}
+	// As if inside() had passed before the swap.
+	if err := extractEntry(root, dir, filepath.Join("sub", "evil"), hdr, strings.NewReader("x"), nil); err == nil {
+		t.Fatal("wrote through a link out of the folder")
+	}
+	if _, err := os.Stat(filepath.Join(outside, "evil")); !os.IsNotExist(err) {
+		t.Fatalf("a file landed outside: %v", err)
+	}
+}
