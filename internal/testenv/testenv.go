@@ -129,7 +129,7 @@ func copyCheckout(dir string) error {
 	}
 	// The Go module comes too: services build programs of this checkout
 	// (x-osgs.go_build, version local) from it.
-	for _, d := range []string{"services", "images", "cmd", "internal", "third_party"} {
+	for _, d := range []string{"services", "images", "cmd", "internal"} {
 		if err := copyTree(filepath.Join(root, d), filepath.Join(dir, d)); err != nil {
 			return err
 		}

@@ -1,4 +1,0 @@
-/*
-Parse the Debian changelog format.
-*/
-package changelog // import "pault.ag/go/debian/changelog"

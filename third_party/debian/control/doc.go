@@ -1,4 +1,0 @@
-/*
-Parse the Debian control file format.
-*/
-package control // import "pault.ag/go/debian/control"
