@@ -128,7 +128,10 @@ func TestBackupRestoreRoundTrip(t *testing.T) {
 			}
 		}
 	}
-	if kinds[backup.KindGlobals] != 1 || kinds[backup.KindDatabase] != 1 || kinds[backup.KindConfig] != 3 {
+	// config: .env, the site's htpasswd and digest key, and the database's
+	// authority and certificate (config/postgis-tls: ca.crt, ca.key,
+	// server.crt, server.key).
+	if kinds[backup.KindGlobals] != 1 || kinds[backup.KindDatabase] != 1 || kinds[backup.KindConfig] != 7 {
 		t.Fatalf("set holds %v", kinds)
 	}
 	info, _ := os.Stat(filepath.Join(set, "config", ".env"))

@@ -2,6 +2,8 @@ package postgrest_test
 
 import (
 	"context"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -42,10 +44,19 @@ func TestRolesMatchTheRenderedURI(t *testing.T) {
 		t.Fatal(err)
 	}
 	uri := p.Environment["OSGS_RENDERED_SECRET_POSTGREST_DB_URI"]
-	if !strings.HasPrefix(uri, "postgres://authenticator:") || !strings.Contains(uri, "@postgis:5432/gis?sslmode=require") {
+	const ca = "/run/secrets/postgis_ca.crt"
+	if !strings.HasPrefix(uri, "postgres://authenticator:") || !strings.Contains(uri, "@postgis:5432/gis?sslmode=verify-full&sslrootcert="+ca) {
 		t.Fatalf("rendered URI has the wrong shape (%d bytes)", len(uri))
 	}
+	// The same URI from the host: 127.0.0.1 is one of the certificate's
+	// names, and the authority is the one PostgREST gets as a secret; so
+	// this login verifies the live server's certificate as PostgREST would.
+	local := filepath.Join(t.TempDir(), "ca.crt")
+	if err := os.WriteFile(local, []byte(p.Environment[engine.DatabaseCAEnv]), 0o600); err != nil {
+		t.Fatal(err)
+	}
 	uri = strings.Replace(strings.TrimSpace(uri), "@postgis:5432/", "@127.0.0.1:"+e.Env.Value("POSTGIS_PORT")+"/", 1)
+	uri = strings.Replace(uri, ca, local, 1)
 	conn, err := pgx.Connect(ctx, uri)
 	if err != nil {
 		t.Fatalf("authenticator cannot log in with the rendered URI: %v", err)
