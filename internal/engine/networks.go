@@ -74,14 +74,15 @@ func Segments(cat *catalog.Catalog, active, clients []string) map[string][]strin
 }
 
 // DatabaseNetworkOf is the network a database client shares with the
-// database alone. Service names hold no dots, so it is no service's name.
-func DatabaseNetworkOf(service string) string { return catalog.DatabaseNetwork + "." + service }
+// database alone. Service names hold no underscores, so it is no service's
+// name; and it is a DNS name component, as swarm requires of a network's.
+func DatabaseNetworkOf(service string) string { return catalog.DatabaseNetwork + "_" + service }
 
 // HubOf is the service that joins network key besides its own service: the
 // database for a client's database network, the front door for a web
 // service's; "" for a network that has none.
 func HubOf(cat *catalog.Catalog, key string) string {
-	if _, ok := strings.CutPrefix(key, catalog.DatabaseNetwork+"."); ok {
+	if _, ok := strings.CutPrefix(key, catalog.DatabaseNetwork+"_"); ok {
 		for _, s := range cat.Services {
 			if s.Database {
 				return s.Name

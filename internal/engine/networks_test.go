@@ -19,15 +19,15 @@ func TestSegments(t *testing.T) {
 	got := Segments(cat, active, []string{"jupyter"})
 	want := map[string][]string{
 		"nginx":       {"features", "hugo", "jupyter", "qgis-server"},
-		"postgis":     {"database", "database.features", "database.jupyter", "database.qgis-server"},
+		"postgis":     {"database", "database_features", "database_jupyter", "database_qgis-server"},
 		"hugo":        {"hugo"},
-		"features":    {"database.features", "features"},
-		"qgis-server": {"database.qgis-server", "qgis-server"},
-		"jupyter":     {"database.jupyter", "jupyter"},
+		"features":    {"database_features", "features"},
+		"qgis-server": {"database_qgis-server", "qgis-server"},
+		"jupyter":     {"database_jupyter", "jupyter"},
 		"mosquitto":   {"mosquitto"},
 		"certbot":     {"certbot"},
-		"tiles":       {"database.tiles", "tiles"},
-		"postgrest":   {"database.postgrest", "postgrest"},
+		"tiles":       {"database_tiles", "tiles"},
+		"postgrest":   {"database_postgrest", "postgrest"},
 		"node-red":    {"node-red"},
 		"metabase":    {"metabase"},
 	}
@@ -53,7 +53,7 @@ func TestSegments(t *testing.T) {
 	if !reflect.DeepEqual(bare["nginx"], []string{"nginx"}) || !reflect.DeepEqual(bare["postgis"], []string{"database"}) {
 		t.Errorf("bare hubs: nginx %v, postgis %v", bare["nginx"], bare["postgis"])
 	}
-	if HubOf(cat, "database.features") != "postgis" || HubOf(cat, "features") != "nginx" || HubOf(cat, "mosquitto") != "" || HubOf(cat, "database") != "" {
+	if HubOf(cat, "database_features") != "postgis" || HubOf(cat, "features") != "nginx" || HubOf(cat, "mosquitto") != "" || HubOf(cat, "database") != "" {
 		t.Error("HubOf")
 	}
 }
