@@ -57,8 +57,10 @@ func waitForCopy(ctx context.Context, h *tools.Helper) error {
 
 func helpersLeft(t *testing.T, ctx context.Context, h *tools.Helper) int {
 	t.Helper()
+	// This test's project only: a user's own load may run beside the tests.
 	f := client.Filters{}
 	f.Add("label", tools.HelperLabel+"="+tools.Image)
+	f.Add("label", tools.ProjectLabel+"="+h.Engine().ProjectName())
 	list, err := h.Engine().Docker().ContainerList(ctx, client.ContainerListOptions{All: true, Filters: f})
 	if err != nil {
 		t.Fatal(err)
