@@ -57,6 +57,7 @@ func AddUser(ctx context.Context, e *engine.Engine, user string, in io.Reader) e
 	} else {
 		fmt.Fprintf(e.Err, "osgs: user %s added (password from standard input)\n", user)
 	}
+	usersChanged(e)
 	return Sync(ctx, e)
 }
 
@@ -74,5 +75,17 @@ func DelUser(ctx context.Context, e *engine.Engine, user string) error {
 	}
 	_ = os.Remove(PasswordFile(e.Dir, user))
 	fmt.Fprintf(e.Err, "osgs: user %s removed\n", user)
+	usersChanged(e)
 	return Sync(ctx, e)
+}
+
+// usersChanged says which enabled services read the site's users besides
+// nginx, and must be brought up again to take a change: Node-RED's editor
+// login (adminAuth) is rendered from them.
+func usersChanged(e *engine.Engine) {
+	for _, name := range e.Enabled() {
+		if name == "node-red" {
+			fmt.Fprintln(e.Err, "osgs: run `mage node-red:up` so that Node-RED's editor login takes the change")
+		}
+	}
 }
