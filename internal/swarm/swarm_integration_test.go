@@ -1136,7 +1136,12 @@ func taskIPs(t *testing.T, ctx context.Context, c *Cluster, service string) []st
 			continue
 		}
 		nodes = append(nodes, task.NodeID)
+		// Its address on its own network, the one nginx reaches it by (a
+		// database client also has one on its network with PostGIS).
 		for _, na := range task.NetworksAttachments {
+			if na.Network.Spec.Name != NetworkName(c.Project(), service) {
+				continue
+			}
 			for _, a := range na.Addresses {
 				ips = append(ips, a.Addr().String())
 			}
