@@ -224,22 +224,6 @@ func TestSwarm(t *testing.T) {
 	} else if _, ok := n.Network.Options["encrypted"]; ok {
 		t.Fatalf("SWARM_ENCRYPT=off, yet the overlay's options are %v", n.Network.Options)
 	}
-	// With the default (on), the swarm makes the overlay encrypted. No
-	// traffic crosses this one: this kernel has no ESP to carry it.
-	e.Env.Set(EncryptKey, "on")
-	enc := convert.Network{Name: c.Project() + "_encrypted-check"}
-	if err := c.ensureNetwork(ctx, enc); err != nil {
-		t.Fatal(err)
-	}
-	if n, err := c.Manager.NetworkInspect(ctx, enc.Name, client.NetworkInspectOptions{}); err != nil {
-		t.Fatal(err)
-	} else if _, ok := n.Network.Options["encrypted"]; !ok {
-		t.Fatalf("SWARM_ENCRYPT=on, yet the overlay's options are %v", n.Network.Options)
-	}
-	if _, err := c.Manager.NetworkRemove(ctx, enc.Name, client.NetworkRemoveOptions{}); err != nil {
-		t.Fatal(err)
-	}
-	e.Env.Set(EncryptKey, "off")
 	// The deploy ran stack:up's hooks on the tasks: PostGIS's WAL
 	// archiving has its first base backup.
 	if !strings.Contains(out.String(), "pgBackRest: first full base backup") || !strings.Contains(out.String(), "PostGIS is up and healthy on the swarm") {
