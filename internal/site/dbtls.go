@@ -138,11 +138,7 @@ func ensureDatabaseCA(root string, now time.Time) (*x509.Certificate, crypto.Sig
 		IsCA:                  true,
 		MaxPathLenZero:        true,
 	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		return nil, nil, err
-	}
-	kpem, err := encodeKey(key)
+	cpem, kpem, err := issue(tmpl, tmpl, key, key)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -152,10 +148,10 @@ func ensureDatabaseCA(root string, now time.Time) (*x509.Certificate, crypto.Sig
 	if err := envfile.WriteFileAtomic(p[1], kpem, 0o600); err != nil {
 		return nil, nil, err
 	}
-	if err := envfile.WriteFileAtomic(p[0], pemCert(der), 0o600); err != nil {
+	if err := envfile.WriteFileAtomic(p[0], cpem, 0o600); err != nil {
 		return nil, nil, err
 	}
-	ca, err := x509.ParseCertificate(der)
+	ca, err := ParseCert(cpem)
 	return ca, key, err
 }
 
@@ -179,15 +175,7 @@ func signServerCert(ca *x509.Certificate, caKey crypto.Signer, names []string, n
 			tmpl.DNSNames = append(tmpl.DNSNames, n)
 		}
 	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, ca, &key.PublicKey, caKey)
-	if err != nil {
-		return nil, nil, err
-	}
-	kpem, err := encodeKey(key)
-	if err != nil {
-		return nil, nil, err
-	}
-	return pemCert(der), kpem, nil
+	return issue(tmpl, ca, key, caKey)
 }
 
 func parsePair(certPEM, keyPEM []byte, what string) (*x509.Certificate, crypto.Signer, error) {
@@ -207,6 +195,19 @@ func parsePair(certPEM, keyPEM []byte, what string) (*x509.Certificate, crypto.S
 		return nil, nil, fmt.Errorf("%s: the key does not match the certificate", what)
 	}
 	return cert, key, nil
+}
+
+// issue signs tmpl for key with parent's signer (tmpl and key themselves
+// for a self-signed certificate), and returns the certificate and key as PEM.
+func issue(tmpl, parent *x509.Certificate, key *ecdsa.PrivateKey, signer crypto.Signer) (certPEM, keyPEM []byte, err error) {
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, parent, &key.PublicKey, signer)
+	if err != nil {
+		return nil, nil, err
+	}
+	if keyPEM, err = encodeKey(key); err != nil {
+		return nil, nil, err
+	}
+	return pemCert(der), keyPEM, nil
 }
 
 // encodeKey is key as an "EC PRIVATE KEY" PEM block.

@@ -50,15 +50,7 @@ func SelfSigned(domain string, now time.Time) (certPEM, keyPEM []byte, err error
 	if ip := net.ParseIP(domain); ip != nil {
 		tmpl.IPAddresses = append(tmpl.IPAddresses, ip)
 	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		return nil, nil, err
-	}
-	kpem, err := encodeKey(key)
-	if err != nil {
-		return nil, nil, err
-	}
-	return pemCert(der), kpem, nil
+	return issue(tmpl, tmpl, key, key)
 }
 
 // Cert is the site's certificate as stored under config/tls.
